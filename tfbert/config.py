@@ -1,0 +1,270 @@
+"""Run configuration: one flat YAML file plus `--key=value` overrides.
+
+Flat keys keep the command line and W&B sweeps simple: a sweep agent passes
+`--learning_rate=3e-5` (or `--learning_rate 3e-5`) and that is all it needs to know.
+Every key is declared once in KEYS, with its default, type and meaning; the README's
+config table is this list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import yaml
+
+from tfbert.errors import TfbertError
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+    """One config key: its default, its type and what it means."""
+
+    name: str
+    default: Any
+    kind: str  # "int" | "float" | "bool" | "str" | "list" | "class_weight"
+    help: str
+    optional: bool = False  # may be null
+    check: Callable[[Any], bool] | None = None
+    rule: str = ""  # the range `check` enforces, in words for the error message
+
+
+def _positive(value: float) -> bool:
+    return value > 0
+
+
+def _non_negative(value: float) -> bool:
+    return value >= 0
+
+
+def _fraction(value: float) -> bool:
+    return 0 < value <= 1
+
+
+def _below_one(value: float) -> bool:
+    return 0 <= value < 1
+
+
+KEYS: tuple[Key, ...] = (
+    # Data.
+    Key("data_path", None, "str", "Labelled data: .csv, .tsv, .jsonl/.json (JSON Lines) or .parquet.", optional=True),
+    Key("valid_path", None, "str", "Validation file; when given, all of data_path trains and the splits are not used.", optional=True),
+    Key("test_path", None, "str", "Test file, evaluated after training like the validation split.", optional=True),
+    Key("text_column", "text", "str", "Column holding the text."),
+    Key("text_pair_column", None, "str", "Column holding an optional second segment (sentence pairs).", optional=True),
+    Key("label_column", "label", "str", "Column holding the label: int, bool, string, or a list of labels (multi-label)."),
+    Key("label_list", None, "list", "Labels in id order; default: sorted unique labels of the training data.", optional=True),
+    Key("clean_text", False, "bool", "Replace HTML <br /> tags with spaces and collapse runs of whitespace."),
+    Key("train_split", 0.9, "float", "Fraction of data_path used for training (stratified on the label, seeded).", check=_fraction, rule="in (0, 1]"),
+    Key("valid_split", 1.0, "float", "Fraction of the rows left after train_split used for validation (the report's meaning).", check=_fraction, rule="in (0, 1]"),
+    # Encoder and features.
+    Key("encoder", None, "str", "TF Hub handle (https://tfhub.dev/..., Kaggle Models URL) or a local TF Hub-format BERT directory.", optional=True),
+    Key("trainable", True, "bool", "Fine-tune the encoder's weights (False trains the head only)."),
+    Key("max_seq_length", 128, "int", "Tokens per example, [CLS] and [SEP] included; longer texts are truncated.", check=lambda v: 3 <= v <= 4096, rule="between 3 and 4096"),
+    # Model and optimisation.
+    Key("dropout", 0.5, "float", "Dropout rate on the pooled output before the head.", check=_below_one, rule="in [0, 1)"),
+    Key("optimizer", "adam", "str", "adam (the report's) or adamw (linear warmup and decay, weight decay, clipping at norm 1).", check=lambda v: v in ("adam", "adamw"), rule="one of adam, adamw"),
+    Key("learning_rate", 2e-5, "float", "Peak learning rate.", check=_positive, rule="> 0"),
+    Key("warmup_fraction", 0.1, "float", "adamw: fraction of training steps spent warming the learning rate up.", check=_below_one, rule="in [0, 1)"),
+    Key("weight_decay", 0.01, "float", "adamw: decoupled weight decay (LayerNorm and bias excluded).", check=_non_negative, rule=">= 0"),
+    Key("class_weight", None, "class_weight", "null, balanced, or a mapping {label: weight}; weights the loss per class.", optional=True),
+    Key("epochs", 5, "int", "Passes over the training data.", check=_positive, rule=">= 1"),
+    Key("train_batch_size", 32, "int", "Examples per training step.", check=_positive, rule=">= 1"),
+    Key("eval_batch_size", 128, "int", "Examples per step when evaluating and predicting.", check=_positive, rule=">= 1"),
+    Key("early_stopping_patience", 2, "int", "Epochs without a better validation loss before stopping; 0 turns early stopping off.", check=_non_negative, rule=">= 0"),
+    Key("seed", 42, "int", "Seed for the split, shuffling and weight initialisation."),
+    # Output.
+    Key("output_dir", "runs", "str", "Folder that receives the run directory."),
+    Key("run_name", None, "str", "Run directory name under output_dir; default: <config name>-<timestamp>.", optional=True),
+)
+
+KEYS_BY_NAME: dict[str, Key] = {key.name: key for key in KEYS}
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+_NULL = {"null", "none", "~", ""}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A validated, resolved configuration; attribute access by key name."""
+
+    values: Mapping[str, Any]
+    name: str = "config"  # the config file's stem, used for default run names
+
+    def __getattr__(self, item: str) -> Any:
+        try:
+            return self.values[item]
+        except KeyError:
+            raise AttributeError(item) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.values)
+
+    def replace(self, **changes: Any) -> "Config":
+        """A new config with `changes` applied and validated."""
+        return build_config({**self.values, **changes}, name=self.name)
+
+
+def unknown_key_error(name: str) -> TfbertError:
+    """An error for a key tfbert does not know, naming the closest one it does."""
+    close = difflib.get_close_matches(name, KEYS_BY_NAME, n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'?" if close else "see the config reference in the README."
+    return TfbertError(f"unknown config key '{name}': {hint}")
+
+
+def _coerce(key: Key, value: Any) -> Any:
+    """`value` converted to `key`'s type, or a TfbertError naming the key."""
+    if key.optional and isinstance(value, str) and value.strip().lower() in _NULL:
+        return None
+    if value is None:
+        if key.optional:
+            return None
+        raise TfbertError(f"config key '{key.name}' must not be null")
+    try:
+        converted = _CONVERTERS[key.kind](value)
+    except (TypeError, ValueError) as err:
+        raise TfbertError(f"config key '{key.name}': {err}") from None
+    if key.check is not None and not key.check(converted):
+        raise TfbertError(f"config key '{key.name}' must be {key.rule}, got {value!r}")
+    return converted
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected a whole number, got {value!r}")
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _to_str(value: Any) -> str:
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"expected a string, got {value!r}")
+
+
+def _to_list(value: Any) -> list:
+    if isinstance(value, str):
+        value = yaml.safe_load(value)
+    if isinstance(value, (list, tuple)) and value:
+        return list(value)
+    raise ValueError(f"expected a non-empty list such as [0, 1], got {value!r}")
+
+
+def _to_class_weight(value: Any) -> str | dict:
+    if isinstance(value, str):
+        if value.strip().lower() == "balanced":
+            return "balanced"
+        value = yaml.safe_load(value)
+    if isinstance(value, Mapping) and value:
+        weights = {}
+        for label, weight in value.items():
+            weight = _to_float(weight)
+            if weight <= 0:
+                raise ValueError(f"weights must be > 0, got {weight} for label {label!r}")
+            weights[label] = weight
+        return weights
+    raise ValueError(f"expected null, balanced or a mapping {{label: weight}}, got {value!r}")
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "int": _to_int,
+    "float": _to_float,
+    "bool": _to_bool,
+    "str": _to_str,
+    "list": _to_list,
+    "class_weight": _to_class_weight,
+}
+
+
+def build_config(values: Mapping[str, Any], name: str = "config") -> Config:
+    """Defaults overlaid with `values`, every value checked against its key."""
+    for key_name in values:
+        if key_name not in KEYS_BY_NAME:
+            raise unknown_key_error(key_name)
+    resolved = {key.name: _coerce(key, values.get(key.name, key.default)) for key in KEYS}
+    return Config(resolved, name=name)
+
+
+def parse_overrides(args: Sequence[str]) -> dict[str, str]:
+    """`--key=value` and `--key value` pairs, as a W&B sweep agent passes them."""
+    overrides: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) == 2:
+            raise TfbertError(f"expected --key=value or --key value, got '{arg}'")
+        if "=" in arg:
+            name, value = arg[2:].split("=", 1)
+            i += 1
+        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+            name, value = arg[2:], args[i + 1]
+            i += 2
+        else:
+            raise TfbertError(f"option '{arg}' needs a value: {arg}=VALUE")
+        name = name.replace("-", "_")
+        if name not in KEYS_BY_NAME:
+            raise unknown_key_error(name)
+        overrides[name] = value
+    return overrides
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML config file, or a TfbertError saying what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise TfbertError(f"config file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where else ""
+        raise TfbertError(f"config file {path} is not valid YAML{line}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise TfbertError(f"config file {path} must hold a mapping of key: value lines")
+    return loaded
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """The config file at `path` with command-line `overrides` applied on top."""
+    values = read_yaml(path)
+    values.update(parse_overrides(overrides))
+    return build_config(values, name=Path(path).stem)
+
+
+def dump_config(config: Config) -> str:
+    """The resolved config as YAML, in declaration order."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)

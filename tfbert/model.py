@@ -1,0 +1,78 @@
+"""The classifier: BERT inputs → TF Hub encoder → dropout → a head that fits the task.
+
+binary      Dense(1, sigmoid), binary cross-entropy (the report's head)
+multiclass  Dense(n, softmax), sparse categorical cross-entropy
+multilabel  Dense(n, sigmoid), binary cross-entropy over each label
+"""
+
+from __future__ import annotations
+
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tensorflow as tf
+import tensorflow_hub as hub
+import tf_keras
+from official.nlp import optimization
+
+from tfbert.config import Config
+from tfbert.data import LabelMap
+from tfbert.features import FEATURE_NAMES
+
+
+def bert_inputs() -> dict[str, tf_keras.Input]:
+    """The three int32 [batch, seq] inputs; seq is left open so batches may be shorter."""
+    return {name: tf_keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in FEATURE_NAMES}
+
+
+def classification_head(label_map: LabelMap) -> tf_keras.layers.Dense:
+    if label_map.task == "multiclass":
+        return tf_keras.layers.Dense(label_map.num_labels, activation="softmax", name="output")
+    units = 1 if label_map.task == "binary" else label_map.num_labels
+    return tf_keras.layers.Dense(units, activation="sigmoid", name="output")
+
+
+def build_classifier(encoder: hub.KerasLayer, label_map: LabelMap, dropout: float) -> tf_keras.Model:
+    """The report's model: pooled_output of the encoder, dropout, then the task's head."""
+    inputs = bert_inputs()
+    pooled = encoder(inputs)["pooled_output"]
+    dropped = tf_keras.layers.Dropout(dropout, name="dropout")(pooled)
+    outputs = classification_head(label_map)(dropped)
+    return tf_keras.Model(inputs=inputs, outputs=outputs, name="bert_classifier")
+
+
+def loss_and_metrics(label_map: LabelMap) -> tuple[tf_keras.losses.Loss, list[tf_keras.metrics.Metric]]:
+    """The loss and Keras metrics for the task (the report's four for binary)."""
+    if label_map.task == "binary":
+        return tf_keras.losses.BinaryCrossentropy(), [
+            tf_keras.metrics.BinaryAccuracy(name="accuracy"),
+            tf_keras.metrics.PrecisionAtRecall(0.5, name="precision_at_recall_0.5"),
+            tf_keras.metrics.Precision(name="precision"),
+            tf_keras.metrics.Recall(name="recall"),
+        ]
+    if label_map.task == "multiclass":
+        return tf_keras.losses.SparseCategoricalCrossentropy(), [
+            tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+        ]
+    return tf_keras.losses.BinaryCrossentropy(), [
+        tf_keras.metrics.BinaryAccuracy(name="accuracy"),
+        tf_keras.metrics.Precision(name="precision"),
+        tf_keras.metrics.Recall(name="recall"),
+    ]
+
+
+def make_optimizer(config: Config, num_train_steps: int) -> tf_keras.optimizers.Optimizer:
+    """adam: the report's constant-rate Adam. adamw: BERT's recipe via create_optimizer."""
+    if config.optimizer == "adam":
+        return tf_keras.optimizers.Adam(learning_rate=config.learning_rate)
+    optimizer = optimization.create_optimizer(
+        init_lr=config.learning_rate,
+        num_train_steps=num_train_steps,
+        num_warmup_steps=int(config.warmup_fraction * num_train_steps),
+        optimizer_type="adamw",
+    )
+    optimizer.weight_decay_rate = config.weight_decay  # create_optimizer fixes it at 0.01
+    return optimizer
+
+
+def compile_classifier(model: tf_keras.Model, label_map: LabelMap, config: Config, num_train_steps: int) -> None:
+    loss, metrics = loss_and_metrics(label_map)
+    model.compile(optimizer=make_optimizer(config, num_train_steps), loss=loss, metrics=metrics)

@@ -1,0 +1,151 @@
+"""The main job: fine-tune a BERT encoder on a labelled file and write a run directory.
+
+    python -m tfbert.train --config configs/tiny.yaml [--key=value | --key value ...]
+
+Steps: read and split the data, load the encoder and its tokenizer, build the
+classifier, model.fit with the usual Keras callbacks, evaluate on the validation
+(and test) split, save the model, then move the finished run directory into place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from sklearn.utils.class_weight import compute_class_weight
+
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tf_keras
+
+from tfbert import data, encoders, evaluate, export, features, model
+from tfbert.config import Config, dump_config, load_config
+from tfbert.errors import ArgumentParser, TfbertError, run_command
+
+SPLIT_TITLES = {"valid": "validation", "test": "test"}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, dict[str, float]]  # split title -> metrics
+
+
+def default_run_name(config: Config) -> str:
+    return f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def class_weights(config: Config, labels: np.ndarray, label_map: data.LabelMap) -> dict[int, float] | None:
+    """Keras' class_weight mapping (label id -> weight) for the configured class_weight."""
+    if config.class_weight is None:
+        return None
+    if label_map.task == "multilabel":
+        raise TfbertError("class_weight is not supported for multi-label data; set class_weight: null")
+    if config.class_weight == "balanced":
+        present = np.unique(labels)
+        if len(present) < label_map.num_labels:
+            raise TfbertError("class_weight: balanced needs every label in the training split")
+        weights = compute_class_weight("balanced", classes=present, y=labels)
+        return {int(i): float(w) for i, w in zip(present, weights)}
+    ids = {str(label): i for i, label in enumerate(label_map.labels)}
+    unknown = [label for label in config.class_weight if str(label) not in ids]
+    if unknown:
+        raise TfbertError(f"class_weight names labels that are not in the data: {unknown}; labels are {list(label_map.labels)}")
+    weights = {i: 1.0 for i in range(label_map.num_labels)}
+    weights.update({ids[str(label)]: weight for label, weight in config.class_weight.items()})
+    return weights
+
+
+def training_callbacks(run_dir: Path, checkpoint: Path, patience: int) -> list[tf_keras.callbacks.Callback]:
+    """Best-on-validation-loss checkpoint, early stopping, NaN guard and CSV history."""
+    callbacks = [
+        tf_keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True,
+                                           save_weights_only=True),
+        tf_keras.callbacks.TerminateOnNaN(),
+        tf_keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
+    ]
+    if patience > 0:
+        callbacks.append(tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                                          restore_best_weights=True))
+    return callbacks
+
+
+def _check_finite(history: tf_keras.callbacks.History) -> None:
+    losses = history.history.get("loss", [])
+    if losses and not math.isfinite(losses[-1]):
+        raise TfbertError("training diverged (the loss became NaN); lower learning_rate and try again")
+
+
+def _format_metrics(title: str, metrics: dict[str, float]) -> str:
+    parts = [f"{name}={value:.4f}" if isinstance(value, float) else f"{name}={value}" for name, value in metrics.items()]
+    return f"{title}: " + " ".join(parts)
+
+
+def train(config: Config) -> RunResult:
+    """Run the whole job for `config`; returns the finished run directory and metrics."""
+    tf_keras.utils.set_random_seed(config.seed)
+    splits, label_map = data.load_splits(config)
+    encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
+    tokenizer = features.load_tokenizer(*encoders.tokenizer_assets(encoder))
+    weights = class_weights(config, splits["train"].labels, label_map)
+
+    run = export.RunDirectory(config.output_dir, config.run_name or default_run_name(config))
+    run.write_text("config.yaml", dump_config(config))
+    run.write_json("label_map.json", label_map.to_json())
+    run.write_json("data_stats.json", data.dataset_stats(splits, label_map))
+
+    def batches(name: str, training: bool = False):
+        size = config.train_batch_size if training else config.eval_batch_size
+        return features.make_dataset(splits[name], tokenizer, config.max_seq_length, size,
+                                     shuffle=training, seed=config.seed)
+
+    classifier = model.build_classifier(encoder, label_map, config.dropout)
+    steps_per_epoch = math.ceil(len(splits["train"]) / config.train_batch_size)
+    model.compile_classifier(classifier, label_map, config, steps_per_epoch * config.epochs)
+
+    checkpoint = run.path / "checkpoints" / "best.weights"
+    history = classifier.fit(
+        batches("train", training=True),
+        validation_data=batches("valid"),
+        epochs=config.epochs,
+        class_weight=weights,
+        callbacks=training_callbacks(run.path, checkpoint, config.early_stopping_patience),
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    _check_finite(history)
+    classifier.load_weights(str(checkpoint))  # the best epoch on validation loss
+    shutil.rmtree(checkpoint.parent)
+
+    metrics, reports, confusions = {}, [], {}
+    for name in [n for n in ("valid", "test") if n in splits]:
+        title = SPLIT_TITLES[name]
+        result = evaluate.evaluate_split(classifier, batches(name), splits[name].labels, label_map)
+        metrics[title] = result.metrics
+        reports.append(f"== {title} ==\n{result.report}")
+        confusions[title] = result.confusion
+    run.write_json("metrics.json", metrics)
+    run.write_text("classification_report.txt", "\n".join(reports))
+    run.write_json("confusion_matrix.json", confusions)
+    export.save_model(classifier, run.path / "model", label_map)
+    return RunResult(run.finish(), metrics)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = ArgumentParser(prog="python -m tfbert.train", description=__doc__.split("\n")[0],
+                            epilog="Any config key can be overridden: --learning_rate=3e-5 or --learning_rate 3e-5.")
+    parser.add_argument("--config", required=True, help="YAML config file (see configs/)")
+    args, overrides = parser.parse_known_args(argv)
+    result = train(load_config(args.config, overrides))
+    print(f"run directory: {result.run_dir}")
+    for title, values in result.metrics.items():
+        print(_format_metrics(title, values))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_command(main))
