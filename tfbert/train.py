@@ -34,6 +34,7 @@ SPLIT_TITLES = {"valid": "validation", "test": "test"}
 class RunResult:
     run_dir: Path
     metrics: dict[str, dict[str, float]]  # split title -> metrics
+    model: tf_keras.Model  # the trained classifier, as saved in run_dir/model
 
 
 def default_run_name(config: Config) -> str:
@@ -87,7 +88,7 @@ def _format_metrics(title: str, metrics: dict[str, float]) -> str:
 
 
 def train(config: Config) -> RunResult:
-    """Run the whole job for `config`; returns the finished run directory and metrics."""
+    """Run the whole job for `config`; returns the finished run directory, metrics and model."""
     tf_keras.utils.set_random_seed(config.seed)
     splits, label_map = data.load_splits(config)
     encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
@@ -132,7 +133,7 @@ def train(config: Config) -> RunResult:
     run.write_text("classification_report.txt", "\n".join(reports))
     run.write_json("confusion_matrix.json", confusions)
     export.save_model(classifier, run.path / "model", label_map)
-    return RunResult(run.finish(), metrics)
+    return RunResult(run.finish(), metrics, classifier)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

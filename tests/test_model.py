@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfbert  # noqa: F401
+import tensorflow as tf
+import tf_keras
+
+from tfbert import encoders, model
+from tfbert.config import build_config
+from tfbert.data import LabelMap
+
+HEADS = {
+    "binary": (LabelMap((0, 1), "binary"), 1, "sigmoid", tf_keras.losses.BinaryCrossentropy),
+    "multiclass": (LabelMap(("a", "b", "c"), "multiclass"), 3, "softmax", tf_keras.losses.SparseCategoricalCrossentropy),
+    "multilabel": (LabelMap(("x", "y", "z", "w"), "multilabel"), 4, "sigmoid", tf_keras.losses.BinaryCrossentropy),
+}
+
+
+def _batch(batch: int = 4, seq: int = 12) -> dict[str, np.ndarray]:
+    ids = np.random.default_rng(1).integers(5, 200, size=(batch, seq)).astype(np.int32)
+    return {"input_word_ids": ids, "input_mask": np.ones_like(ids), "input_type_ids": np.zeros_like(ids)}
+
+
+def _labels(task: str, batch: int = 4) -> np.ndarray:
+    if task == "multilabel":
+        return np.random.default_rng(2).integers(0, 2, size=(batch, 4)).astype(np.float32)
+    return np.arange(batch, dtype=np.int32) % (2 if task == "binary" else 3)
+
+
+@pytest.mark.parametrize("task", list(HEADS))
+def test_heads_have_the_right_shape_activation_and_loss(task, tiny_encoder):
+    label_map, units, activation, loss_type = HEADS[task]
+    encoder = encoders.load_encoder(tiny_encoder)
+    classifier = model.build_classifier(encoder, label_map, dropout=0.5)
+    head = classifier.get_layer("output")
+    assert head.units == units
+    assert head.activation.__name__ == activation
+    assert classifier.get_layer("dropout").rate == 0.5
+    assert sorted(classifier.input_names) == ["input_mask", "input_type_ids", "input_word_ids"]
+    probabilities = classifier.predict(_batch(), verbose=0)
+    assert probabilities.shape == (4, units)
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    if task == "multiclass":
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    loss, metrics = model.loss_and_metrics(label_map)
+    assert isinstance(loss, loss_type)
+    assert metrics[0].name == "accuracy"
+
+
+def test_binary_metrics_are_the_reports_four():
+    _, metrics = model.loss_and_metrics(HEADS["binary"][0])
+    assert [type(m).__name__ for m in metrics] == ["BinaryAccuracy", "PrecisionAtRecall", "Precision", "Recall"]
+    assert metrics[1].recall == 0.5
+
+
+@pytest.mark.parametrize("task", list(HEADS))
+def test_every_head_trains_a_step(task, tiny_encoder):
+    label_map = HEADS[task][0]
+    classifier = model.build_classifier(encoders.load_encoder(tiny_encoder), label_map, dropout=0.1)
+    config = build_config({"optimizer": "adamw", "learning_rate": 1e-3})
+    model.compile_classifier(classifier, label_map, config, num_train_steps=10)
+    before = [w.numpy().copy() for w in classifier.trainable_weights]
+    # adamw warms up from a rate of 0 at step 0, so take a few steps.
+    history = classifier.fit(_batch(), _labels(task), epochs=3, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    # The attention key bias has a zero gradient by construction (softmax ignores a shift
+    # shared by every key), so it is the one weight that must not be expected to move.
+    frozen = [
+        w.name
+        for b, w in zip(before, classifier.trainable_weights)
+        if np.allclose(b, w.numpy()) and "self_attention/key/bias" not in w.name
+    ]
+    assert frozen == [], "every trainable weight, the encoder's included, should move"
+
+
+def test_frozen_encoder_trains_the_head_only(tiny_encoder):
+    label_map = HEADS["binary"][0]
+    classifier = model.build_classifier(encoders.load_encoder(tiny_encoder, trainable=False), label_map, 0.1)
+    assert {w.name.split("/")[0] for w in classifier.trainable_weights} == {"output"}
+
+
+def test_adam_is_the_reports_constant_rate():
+    optimizer = model.make_optimizer(build_config({"learning_rate": 3e-5}), num_train_steps=100)
+    assert type(optimizer).__name__ == "Adam"
+    assert optimizer.learning_rate.numpy() == pytest.approx(3e-5)
+
+
+def test_adamw_warms_up_decays_and_excludes_layer_norm_and_bias():
+    config = build_config({"optimizer": "adamw", "learning_rate": 1e-4, "warmup_fraction": 0.1, "weight_decay": 0.05})
+    optimizer = model.make_optimizer(config, num_train_steps=1000)
+    assert type(optimizer).__name__ == "AdamWeightDecay"
+    assert optimizer.weight_decay_rate == 0.05
+    assert optimizer.gradient_clip_norm == 1.0
+    schedule = optimizer.learning_rate
+    assert float(schedule(0)) == pytest.approx(0.0)
+    assert float(schedule(50)) == pytest.approx(0.5e-4)
+    assert float(schedule(100)) == pytest.approx(1e-4 * 900 / 1000, rel=1e-3)
+    assert float(schedule(1000)) == pytest.approx(0.0, abs=1e-9)
+    assert not optimizer._do_use_weight_decay("encoder/transformer/layer_0/output_layer_norm/gamma:0")
+    assert not optimizer._do_use_weight_decay("output/bias:0")
+    assert optimizer._do_use_weight_decay("output/kernel:0")
