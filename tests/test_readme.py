@@ -1,0 +1,37 @@
+"""The README is the front door: its config table and commands must stay true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from tfbert.config import KEYS
+
+README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def _table_rows() -> dict[str, str]:
+    """key -> default, from the README's config reference table."""
+    return dict(re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", README, flags=re.MULTILINE))
+
+
+def test_config_table_lists_every_key_with_its_default():
+    rows = _table_rows()
+    assert set(rows) == {key.name for key in KEYS}
+    for key in KEYS:
+        assert yaml.safe_load(rows[key.name]) == key.default, key.name
+
+
+def test_ci_finds_the_install_and_test_commands():
+    assert re.search(r"^pip install -e \"\.\[dev\]\"$", README, flags=re.MULTILINE)
+    assert re.search(r"^python -m pytest", README, flags=re.MULTILINE)
+
+
+def test_every_config_in_configs_is_documented_and_valid():
+    from tfbert.config import load_config
+
+    for path in (Path(__file__).parents[1] / "configs").glob("*.yaml"):
+        load_config(str(path), [])
+        assert f"configs/{path.name}" in README, path.name
