@@ -96,8 +96,8 @@ class Config:
     name: str = "config"  # the config file's stem, used for default run names
 
     def __getattr__(self, item: str) -> Any:
-        try:
-            return self.values[item]
+        try:  # via __dict__: copy and pickle probe attributes before `values` is set
+            return self.__dict__["values"][item]
         except KeyError:
             raise AttributeError(item) from None
 
@@ -118,8 +118,8 @@ def unknown_key_error(name: str) -> TfbertError:
 
 def _coerce(key: Key, value: Any) -> Any:
     """`value` converted to `key`'s type, or a TfbertError naming the key."""
-    if key.optional and isinstance(value, str) and value.strip().lower() in _NULL:
-        return None
+    if isinstance(value, str) and value.strip().lower() in _NULL:
+        value = None  # "null" from the command line, "" from an empty YAML value
     if value is None:
         if key.optional:
             return None

@@ -30,7 +30,9 @@ class RunDirectory:
         self.final_path = output_dir / run_name
         if self.final_path.exists():
             raise TfbertError(f"run directory {self.final_path} already exists; set another run_name")
-        self.path = output_dir / f".{run_name}.incomplete"
+        # Staged beside the final folder, so that finish() is one rename even when
+        # run_name names a subfolder (sweeps/lr-3e-5).
+        self.path = self.final_path.parent / f".{self.final_path.name}.incomplete"
         if self.path.exists():
             shutil.rmtree(self.path)  # left by an interrupted run of the same name
         self.path.mkdir(parents=True)

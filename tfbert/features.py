@@ -81,10 +81,16 @@ def _tokenize_in_python(tokenizer: tokenization.FullTokenizer, max_seq_length: i
     return lambda texts, labels: (to_features(texts), labels)
 
 
+def _as_strings(texts: np.ndarray) -> np.ndarray:
+    """Texts as an object array of str: a fixed-width unicode array would cost
+    rows x longest text x 4 bytes and silently drop trailing NUL characters."""
+    return np.array([str(text) for text in texts], dtype=object)
+
+
 def make_dataset(split: Split, tokenizer: tokenization.FullTokenizer, max_seq_length: int,
                  batch_size: int, shuffle: bool = False, seed: int | None = None) -> tf.data.Dataset:
     """Batches of (features dict, labels) for model.fit / evaluate / predict."""
-    columns = (split.texts.astype(str), split.pairs.astype(str)) if split.pairs is not None else (split.texts.astype(str),)
+    columns = (_as_strings(split.texts),) if split.pairs is None else (_as_strings(split.texts), _as_strings(split.pairs))
     labels = split.labels.astype(np.float32) if split.labels.ndim == 2 else split.labels
     dataset = tf.data.Dataset.from_tensor_slices((*columns, labels))
     if shuffle:

@@ -119,6 +119,9 @@ def train(config: Config) -> RunResult:
         verbose=1 if sys.stdout.isatty() else 2,
     )
     _check_finite(history)
+    if not Path(f"{checkpoint}.index").is_file():
+        raise TfbertError("no epoch reached a finite validation loss, so there is no best model to keep; "
+                          "check the validation data and lower learning_rate")
     classifier.load_weights(str(checkpoint))  # the best epoch on validation loss
     shutil.rmtree(checkpoint.parent)
 

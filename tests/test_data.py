@@ -1,0 +1,402 @@
+"""Data: readers, label maps, cleaning, splits and the report's statistics."""
+
+import json
+import re
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfbert import data
+from tfbert.config import build_config
+from tfbert.data import LabelMap, clean_text, dataset_stats, load_splits, read_table, text_stats
+from tfbert.errors import TfbertError
+
+ROWS = pd.DataFrame(
+    {
+        "text": ['"Great" film, 5/5', 'He said "meh', "it's fine", "Bad, bad, bad."],
+        "label": [1, 0, 1, 0],
+    }
+)
+
+
+def write(frame, path):
+    """`frame` written in the format `path`'s extension names."""
+    suffix = path.suffix
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".tsv":  # by hand, unquoted, as GLUE writes them
+        lines = ["\t".join(frame.columns)] + ["\t".join(map(str, row)) for row in frame.itertuples(index=False)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    elif suffix in (".jsonl", ".json"):
+        frame.to_json(path, orient="records", lines=True)
+    elif suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    return path
+
+
+def config_for(path, **values):
+    return build_config({"data_path": str(path), **values})
+
+
+def one_line_error(func, *args, match):
+    with pytest.raises(TfbertError, match=match) as info:
+        func(*args)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def labelled(n_neg, n_pos, **extra):
+    """n_neg rows labelled 0 then n_pos labelled 1, each text unique."""
+    labels = [0] * n_neg + [1] * n_pos
+    return pd.DataFrame({"text": [f"text number {i}" for i in range(len(labels))], "label": labels, **extra})
+
+
+# Reading.
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".json", ".parquet", ".CSV"])
+def test_readers_read_the_same_rows(tmp_path, suffix):
+    path = write(ROWS, tmp_path / f"rows{suffix.lower()}")
+    frame = read_table(path.rename(tmp_path / f"rows{suffix}"))  # the extension's case does not matter
+    assert frame.to_dict("records") == ROWS.to_dict("records")
+
+
+def test_tsv_keeps_quote_characters(tmp_path):
+    # QUOTE_NONE: a leading or unbalanced quote is text, as in GLUE's TSVs.
+    path = tmp_path / "q.tsv"
+    path.write_text('text\tlabel\n"quoted" start\t1\nunbalanced " quote\t0\n', encoding="utf-8")
+    assert read_table(path)["text"].tolist() == ['"quoted" start', 'unbalanced " quote']
+
+
+@pytest.mark.parametrize("name", ["rows.txt", "rows.xlsx", "rows"])
+def test_unsupported_extension(tmp_path, name):
+    path = tmp_path / name
+    path.write_text("text,label\na,1\n", encoding="utf-8")
+    one_line_error(read_table, path, match="cannot read .*use one of .csv, .tsv, .jsonl")
+
+
+def test_missing_file(tmp_path):
+    one_line_error(read_table, tmp_path / "absent.csv", match="data file not found: .*absent.csv")
+
+
+@pytest.mark.parametrize(
+    "name, content, match",
+    [
+        ("empty.csv", "", "is empty"),
+        ("empty.tsv", "", "is empty"),
+        ("header.csv", "text,label\n", "has no rows"),
+        ("empty.jsonl", "", "has no rows"),
+        ("broken.parquet", "not parquet at all", "cannot read"),
+    ],
+)
+def test_empty_or_unreadable_file(tmp_path, name, content, match):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    one_line_error(read_table, path, match=match)
+
+
+def test_missing_column_names_column_and_available(tmp_path):
+    path = write(ROWS, tmp_path / "rows.csv")
+    message = one_line_error(load_splits, config_for(path, text_column="review"), match="'review' not found")
+    assert "text_column" in message
+    assert "columns are: text, label" in message
+
+
+@pytest.mark.parametrize("column", ["text", "label"])
+def test_missing_values_are_an_error(tmp_path, column):
+    path = tmp_path / "nan.csv"
+    frame = labelled(5, 5)
+    frame[column] = frame[column].astype(object)
+    frame.loc[3, column] = None
+    frame.to_csv(path, index=False)
+    one_line_error(load_splits, config_for(path), match=f"column '{column}' has 1 missing values \\(first at row 3\\)")
+
+
+def test_missing_data_path():
+    one_line_error(load_splits, build_config({}), match="'data_path' is required")
+
+
+# Labels.
+
+
+@pytest.mark.parametrize(
+    "raw, expected, task",
+    [
+        ([2, 0, 1, 0, 2, 1], (0, 1, 2), "multiclass"),
+        ([True, False, False, True], (False, True), "binary"),
+        (["pos", "neg", "neutral", "neg"], ("neg", "neutral", "pos"), "multiclass"),
+        (["yes", "no", "no", "yes"], ("no", "yes"), "binary"),
+    ],
+)
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_labels_map_to_sorted_ids(tmp_path, raw, expected, task, suffix):
+    path = write(pd.DataFrame({"text": [f"t{i}" for i in range(len(raw))], "label": raw}), tmp_path / f"d{suffix}")
+    splits, label_map = load_splits(config_for(path, valid_path=str(path)))
+    assert label_map == LabelMap(labels=expected, task=task)
+    assert splits["train"].labels.dtype == np.int32
+    assert splits["train"].labels.tolist() == [expected.index(v) for v in raw]
+
+
+def test_label_order_does_not_depend_on_row_order(tmp_path):
+    frame = pd.DataFrame({"text": list("abcdef"), "label": ["c", "a", "b", "a", "c", "b"]})
+    maps = [
+        load_splits(config_for(write(f, tmp_path / f"{i}.csv"), valid_path=str(tmp_path / f"{i}.csv")))[1]
+        for i, f in enumerate([frame, frame.iloc[::-1]])
+    ]
+    assert maps[0] == maps[1]
+    assert maps[0].labels == ("a", "b", "c")
+
+
+@pytest.mark.parametrize(
+    "label_list, expected",
+    [
+        (["pos", "neg"], ("pos", "neg")),
+        ("[pos, neg, neutral]", ("pos", "neg", "neutral")),  # as a sweep or the command line passes it
+    ],
+)
+def test_label_list_wins_and_fixes_order(tmp_path, label_list, expected):
+    path = write(pd.DataFrame({"text": list("abcd"), "label": ["neg", "pos", "pos", "neg"]}), tmp_path / "d.csv")
+    splits, label_map = load_splits(config_for(path, valid_path=str(path), label_list=label_list))
+    assert label_map.labels == expected
+    assert splits["train"].labels.tolist() == [1, 0, 0, 1]
+
+
+def test_label_list_of_strings_matches_int_labels(tmp_path):
+    path = write(labelled(2, 2), tmp_path / "d.csv")
+    splits, label_map = load_splits(config_for(path, valid_path=str(path), label_list='["1", "0"]'))
+    assert splits["train"].labels.tolist() == [1, 1, 0, 0]
+
+
+def test_label_outside_label_list(tmp_path):
+    path = write(pd.DataFrame({"text": list("abc"), "label": ["neg", "pos", "neutral"]}), tmp_path / "d.csv")
+    one_line_error(
+        load_splits,
+        config_for(path, valid_path=str(path), label_list=["neg", "pos"]),
+        match="label 'neutral' is not among the known labels",
+    )
+
+
+def test_repeated_label_list(tmp_path):
+    path = write(labelled(2, 2), tmp_path / "d.csv")
+    one_line_error(load_splits, config_for(path, label_list=[0, 1, 0]), match="repeated labels")
+
+
+def test_single_class(tmp_path):
+    path = write(labelled(0, 6), tmp_path / "d.csv")
+    one_line_error(load_splits, config_for(path), match="single label")
+
+
+# Multi-label.
+
+MULTI = [["a", "c"], ["b"], ["c", "a", "b"], []]
+MULTI_HOT = [[1, 0, 1], [0, 1, 0], [1, 1, 1], [0, 0, 0]]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".csv"])
+def test_multilabel_detection(tmp_path, suffix):
+    labels = [json.dumps(v) for v in MULTI] if suffix == ".csv" else MULTI  # CSV: JSON-string lists
+    path = write(pd.DataFrame({"text": list("wxyz"), "label": labels}), tmp_path / f"m{suffix}")
+    splits, label_map = load_splits(config_for(path, valid_path=str(path)))
+    assert label_map == LabelMap(labels=("a", "b", "c"), task="multilabel")
+    assert splits["train"].labels.shape == (4, 3)
+    assert splits["train"].labels.tolist() == MULTI_HOT
+    stats = dataset_stats(splits, label_map)
+    assert stats["train"]["label_distribution"] == {"a": 2, "b": 2, "c": 2}
+
+
+def test_multilabel_with_seeded_split(tmp_path):
+    frame = pd.DataFrame({"text": [f"t{i}" for i in range(20)], "label": [MULTI[i % 3] for i in range(20)]})
+    splits, label_map = load_splits(config_for(write(frame, tmp_path / "m.jsonl"), train_split=0.5))
+    assert label_map.task == "multilabel"
+    assert (len(splits["train"]), len(splits["valid"])) == (10, 10)
+    assert set(np.unique(splits["valid"].labels)) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize(
+    "label_map",
+    [
+        LabelMap(labels=(0, 1), task="binary"),
+        LabelMap(labels=(False, True), task="binary"),
+        LabelMap(labels=("neg", "neutral", "pos"), task="multiclass"),
+        LabelMap(labels=("a", "b", "c"), task="multilabel"),
+    ],
+)
+def test_label_map_json_round_trip(label_map):
+    assert LabelMap.from_json(json.loads(json.dumps(label_map.to_json()))) == label_map
+
+
+# Cleaning.
+
+
+@pytest.mark.parametrize(
+    "raw, cleaned",
+    [
+        ("Great<br />movie.<br/><BR>  Really \t good\n", "Great movie. Really good"),
+        ("no  tags   here ", "no tags here"),
+        ("a<br    />b", "a b"),
+        ("keeps <b>other</b> tags", "keeps <b>other</b> tags"),
+    ],
+)
+def test_clean_text(raw, cleaned):
+    assert clean_text(raw) == cleaned
+
+
+@pytest.mark.parametrize("clean", [True, False])
+def test_clean_text_only_when_on(tmp_path, clean):
+    raw = "Fine<br /><br />film,   really"
+    path = write(pd.DataFrame({"text": [raw, "ok", "bad"], "label": [1, 1, 0], "pair": [raw, "x", "y"]}), tmp_path / "d.jsonl")
+    splits, _ = load_splits(config_for(path, valid_path=str(path), clean_text=clean, text_pair_column="pair"))
+    expected = "Fine film, really" if clean else raw
+    assert splits["train"].texts[0] == expected
+    assert splits["train"].pairs[0] == expected
+
+
+# Splits.
+
+
+def label_counts(split):
+    return np.bincount(split.labels, minlength=2)
+
+
+@pytest.mark.parametrize(
+    "train_split, valid_split, sizes",
+    [(0.8, 1.0, (80, 20)), (0.8, 0.5, (80, 10)), (0.5, 0.2, (50, 10)), (0.9, 1.0, (90, 10))],
+)
+def test_stratified_split_sizes_and_proportions(tmp_path, train_split, valid_split, sizes):
+    frame = labelled(70, 30)
+    path = write(frame, tmp_path / "d.csv")
+    splits, _ = load_splits(config_for(path, train_split=train_split, valid_split=valid_split))
+    train, valid = splits["train"], splits["valid"]
+    assert (len(train), len(valid)) == sizes
+    assert set(splits) == {"train", "valid"}
+    # Label proportions preserved within one row of exact.
+    for split in (train, valid):
+        assert np.abs(label_counts(split) - len(split) * np.array([0.7, 0.3])).max() <= 1
+    # Disjoint rows from the file, each keeping its own label.
+    assert not set(train.texts) & set(valid.texts)
+    by_text = dict(zip(frame["text"], frame["label"]))
+    for split in (train, valid):
+        assert [by_text[t] for t in split.texts] == split.labels.tolist()
+
+
+def test_split_is_seeded(tmp_path):
+    path = write(labelled(30, 30), tmp_path / "d.csv")
+
+    def split_texts(seed):
+        splits, _ = load_splits(config_for(path, train_split=0.7, seed=seed))
+        return splits["train"].texts.tolist(), splits["valid"].texts.tolist()
+
+    assert split_texts(1) == split_texts(1)
+    assert split_texts(1) != split_texts(2)
+    assert sorted(sum(split_texts(2), [])) == sorted(f"text number {i}" for i in range(60))
+
+
+def test_train_split_one_needs_valid_path(tmp_path):
+    path = write(labelled(5, 5), tmp_path / "d.csv")
+    one_line_error(load_splits, config_for(path, train_split=1.0), match="no rows to validate")
+
+
+def test_too_few_rows_to_stratify(tmp_path):
+    path = write(labelled(5, 1), tmp_path / "d.csv")
+    one_line_error(load_splits, config_for(path, train_split=0.5), match="cannot split")
+
+
+def test_explicit_valid_and_test_files(tmp_path):
+    train = write(labelled(6, 4), tmp_path / "train.csv")
+    valid = write(pd.DataFrame({"text": ["v0", "v1", "v2"], "label": [1, 0, 1]}), tmp_path / "valid.tsv")
+    test = write(pd.DataFrame({"text": ["t0", "t1"], "label": [0, 1]}), tmp_path / "test.parquet")
+    # train_split is ignored once valid_path is given, even 1.0.
+    splits, label_map = load_splits(config_for(train, valid_path=str(valid), test_path=str(test), train_split=1.0))
+    assert label_map.labels == (0, 1)
+    assert splits["train"].texts.tolist() == [f"text number {i}" for i in range(10)]
+    assert splits["valid"].texts.tolist() == ["v0", "v1", "v2"]
+    assert splits["valid"].labels.tolist() == [1, 0, 1]
+    assert splits["test"].texts.tolist() == ["t0", "t1"]
+    assert splits["test"].labels.tolist() == [0, 1]
+
+
+def test_valid_file_label_not_in_training_labels(tmp_path):
+    train = write(labelled(3, 3), tmp_path / "train.csv")
+    valid = write(pd.DataFrame({"text": ["v"], "label": [2]}), tmp_path / "valid.csv")
+    one_line_error(load_splits, config_for(train, valid_path=str(valid)), match="valid.csv: label 2 is not among")
+
+
+def test_missing_valid_file(tmp_path):
+    train = write(labelled(3, 3), tmp_path / "train.csv")
+    one_line_error(load_splits, config_for(train, valid_path=str(tmp_path / "nope.csv")), match="not found")
+
+
+def test_text_pair_column(tmp_path):
+    frame = labelled(4, 4, question=[f"q{i}" for i in range(8)])
+    path = write(frame, tmp_path / "d.csv")
+    splits, label_map = load_splits(config_for(path, text_pair_column="question", train_split=0.5))
+    for split in splits.values():
+        by_text = dict(zip(frame["text"], frame["question"]))
+        assert split.pairs.tolist() == [by_text[t] for t in split.texts]
+    assert "text_pair" in dataset_stats(splits, label_map)["train"]
+
+
+def test_missing_text_pair_column(tmp_path):
+    path = write(labelled(4, 4), tmp_path / "d.csv")
+    one_line_error(load_splits, config_for(path, text_pair_column="question"), match="'question'.*text_pair_column")
+
+
+# Statistics.
+
+TEXTS = ["one", "two words", "a b c d e f g", "mixed   spacing here ", "x y", "the longest text of them all, by far"]
+
+
+def summary(lengths):
+    return {"mean": np.mean(lengths), "max": np.max(lengths), "p95": np.quantile(lengths, 0.95)}
+
+
+def test_text_stats():
+    words = [len(re.findall(r"\S+", t)) for t in TEXTS]
+    chars = [sum(1 for _ in t) for t in TEXTS]
+    stats = text_stats(np.array(TEXTS, dtype=object))
+    for name, lengths in (("words", words), ("chars", chars)):
+        expected = summary(lengths)
+        assert stats[name]["max"] == expected["max"]
+        assert stats[name]["mean"] == pytest.approx(expected["mean"], abs=0.005)
+        assert stats[name]["p95"] == pytest.approx(expected["p95"], abs=0.005)
+
+
+def test_dataset_stats(tmp_path):
+    labels = ["pos", "neg", "neg", "neutral", "neg", "pos"]
+    path = write(pd.DataFrame({"text": TEXTS, "label": labels}), tmp_path / "d.csv")
+    valid = write(pd.DataFrame({"text": ["only one here"], "label": ["pos"]}), tmp_path / "v.csv")
+    splits, label_map = load_splits(config_for(path, valid_path=str(valid)))
+    stats = json.loads(json.dumps(dataset_stats(splits, label_map)))  # as written to data_stats.json
+    assert stats["task"] == "multiclass"
+    assert stats["labels"] == ["neg", "neutral", "pos"]
+    assert stats["train"]["num_examples"] == len(TEXTS)
+    assert stats["train"]["label_distribution"] == dict(sorted(Counter(labels).items()))
+    assert stats["train"]["text"]["words"]["max"] == max(len(t.split()) for t in TEXTS)
+    assert stats["valid"] == {
+        "num_examples": 1,
+        "label_distribution": {"neg": 0, "neutral": 0, "pos": 1},
+        "text": {"words": {"mean": 3.0, "max": 3, "p95": 3.0}, "chars": {"mean": 13.0, "max": 13, "p95": 13.0}},
+    }
+    assert "text_pair" not in stats["train"]
+
+
+# Built-in data set.
+
+
+def test_toy_sentiment(tmp_path):
+    frame = read_table("toy-sentiment")
+    assert len(frame) == 600
+    assert frame.equals(read_table("toy-sentiment"))
+    # Learnable: every review holds an adjective of its own label and none of the other's.
+    words = [set(re.findall(r"[a-z]+", t.lower())) for t in frame["text"]]
+    for text_words, label in zip(words, frame["label"]):
+        assert text_words & set(data._TOY_WORDS[label])
+        assert not text_words & set(data._TOY_WORDS[1 - label])
+    splits, label_map = load_splits(build_config({"data_path": "toy-sentiment", "train_split": 0.8}))
+    assert label_map.labels == (0, 1)
+    assert (len(splits["train"]), len(splits["valid"])) == (480, 120)
+    assert label_counts(splits["train"]).tolist() == [240, 240]
+    assert label_counts(splits["valid"]).tolist() == [60, 60]
+

@@ -1,0 +1,173 @@
+"""Evaluation: thresholds, sklearn-consistent metrics, confusion matrices and the report."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, multilabel_confusion_matrix,
+                             precision_score, recall_score)
+
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+
+from tfbert import encoders, evaluate, features, model
+from tfbert.config import build_config
+from tfbert.data import LabelMap, Split
+
+BINARY = LabelMap(("no", "yes"), "binary")
+MULTICLASS = LabelMap(("cat", "dog", "bird"), "multiclass")
+MULTILABEL = LabelMap(("red", "green", "blue"), "multilabel")
+
+
+# --------------------------------------------------------------------------- predicted_ids
+
+def test_binary_predictions_threshold_the_single_probability_at_one_half():
+    probabilities = np.array([[0.1], [0.49999], [0.5], [0.51], [0.99]], dtype=np.float32)
+    predicted = evaluate.predicted_ids(probabilities, BINARY)
+    assert predicted.shape == (5,)
+    assert predicted.tolist() == [0, 0, 1, 1, 1]
+
+
+def test_multiclass_predictions_take_the_most_probable_label():
+    probabilities = np.array([[0.2, 0.5, 0.3], [0.34, 0.33, 0.33], [0.1, 0.1, 0.8], [0.4, 0.45, 0.15]])
+    assert evaluate.predicted_ids(probabilities, MULTICLASS).tolist() == [1, 0, 2, 1]
+
+
+def test_multilabel_predictions_threshold_each_label():
+    probabilities = np.array([[0.9, 0.2, 0.5], [0.1, 0.1, 0.1], [0.6, 0.7, 0.8]])
+    predicted = evaluate.predicted_ids(probabilities, MULTILABEL)
+    assert predicted.tolist() == [[1, 0, 1], [0, 0, 0], [1, 1, 1]]
+    assert predicted.shape == (3, 3)
+
+
+# --------------------------------------------------------------------------- label_metrics
+
+def _sklearn(truth, predicted, average):
+    return {
+        "accuracy": accuracy_score(truth, predicted),
+        "precision": precision_score(truth, predicted, average=average, zero_division=0),
+        "recall": recall_score(truth, predicted, average=average, zero_division=0),
+        "f1": f1_score(truth, predicted, average=average, zero_division=0),
+    }
+
+
+def test_binary_metrics_are_the_positive_classs():
+    truth = np.array([0, 0, 0, 0, 1, 1, 1, 0, 1, 0])
+    predicted = np.array([0, 1, 0, 0, 1, 0, 1, 1, 1, 0])
+    metrics = evaluate.label_metrics(truth, predicted, BINARY)
+    assert metrics == pytest.approx(_sklearn(truth, predicted, "binary"))
+    assert metrics["precision"] == pytest.approx(3 / 5) and metrics["recall"] == pytest.approx(3 / 4)
+    assert all(type(value) is float for value in metrics.values())  # JSON-ready
+
+
+def test_multiclass_metrics_are_macro_averages():
+    truth = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 2])
+    predicted = np.array([0, 0, 1, 2, 1, 1, 2, 0, 2, 2])
+    metrics = evaluate.label_metrics(truth, predicted, MULTICLASS)
+    assert metrics == pytest.approx(_sklearn(truth, predicted, "macro"))
+    assert metrics != pytest.approx(_sklearn(truth, predicted, "weighted"))  # the averaging matters here
+
+
+def test_multilabel_metrics_are_macro_averages_with_subset_accuracy():
+    truth = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
+    predicted = np.array([[1, 0, 1], [0, 0, 0], [1, 1, 1], [0, 0, 1]])
+    metrics = evaluate.label_metrics(truth, predicted, MULTILABEL)
+    assert metrics == pytest.approx(_sklearn(truth, predicted, "macro"))
+    assert metrics["accuracy"] == pytest.approx(0.5)
+
+
+def test_a_label_never_predicted_scores_zero_without_warnings():
+    truth = np.array([0, 1, 2, 2])
+    predicted = np.array([0, 0, 0, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn's UndefinedMetricWarning would fail here
+        metrics = evaluate.label_metrics(truth, predicted, MULTICLASS)
+    assert metrics["precision"] == pytest.approx(0.25 / 3)
+    assert metrics["recall"] == pytest.approx(1 / 3)
+
+
+# --------------------------------------------------------------------------- confusion
+
+def test_confusion_rows_are_true_labels_and_every_label_is_listed():
+    truth = np.array([0, 0, 1, 1, 1])
+    predicted = np.array([0, 1, 1, 1, 0])  # label 2 ("bird") appears nowhere
+    result = evaluate.confusion(truth, predicted, MULTICLASS)
+    assert result == {"labels": ["cat", "dog", "bird"], "matrix": [[1, 1, 0], [1, 2, 0], [0, 0, 0]]}
+    assert result["matrix"] == confusion_matrix(truth, predicted, labels=[0, 1, 2]).tolist()
+
+
+def test_binary_confusion_is_two_by_two():
+    result = evaluate.confusion(np.array([1, 1, 1]), np.array([1, 0, 1]), BINARY)
+    assert result == {"labels": ["no", "yes"], "matrix": [[0, 0], [1, 2]]}
+
+
+def test_multilabel_confusion_is_one_matrix_per_label():
+    truth = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]])
+    predicted = np.array([[1, 0, 0], [0, 1, 0], [0, 1, 1]])
+    result = evaluate.confusion(truth, predicted, MULTILABEL)
+    assert result["labels"] == ["red", "green", "blue"]
+    expected = multilabel_confusion_matrix(truth, predicted)
+    assert result["matrices"] == {name: m.tolist() for name, m in zip(["red", "green", "blue"], expected)}
+    assert result["matrices"]["red"] == [[1, 0], [1, 1]]
+
+
+# --------------------------------------------------------------------------- evaluate_split
+
+@pytest.fixture(scope="module")
+def tiny(tiny_encoder: str):
+    encoder = encoders.load_encoder(tiny_encoder)
+    tokenizer = features.load_tokenizer(*encoders.tokenizer_assets(encoder))
+    return encoder, tokenizer
+
+
+def _split(num_rows: int, labels: np.ndarray) -> Split:
+    words = "good bad film movie story great awful the a was very fun dull".split()
+    rng = np.random.default_rng(num_rows)
+    texts = np.array([" ".join(rng.choice(words, size=6)) for _ in range(num_rows)], dtype=object)
+    return Split("valid", pd.DataFrame({"text": texts}), texts, None, labels)
+
+
+@pytest.mark.parametrize("label_map", [MULTICLASS, BINARY], ids=["multiclass", "binary"])
+def test_evaluate_split_scores_a_model(label_map, tiny):
+    encoder, tokenizer = tiny
+    labels = np.arange(23, dtype=np.int32) % label_map.num_labels
+    split = _split(23, labels)
+    classifier = model.build_classifier(encoder, label_map, dropout=0.1)
+    model.compile_classifier(classifier, label_map, build_config({}), num_train_steps=1)
+    dataset = features.make_dataset(split, tokenizer, max_seq_length=16, batch_size=8)
+    result = evaluate.evaluate_split(classifier, dataset, split.labels, label_map)
+
+    keys = {"accuracy", "precision", "recall", "f1", "loss", "num_examples"}
+    if label_map.task == "binary":
+        keys.add("precision_at_recall_0.5")
+    assert set(result.metrics) == keys
+    assert result.metrics["num_examples"] == 23
+    probabilities = classifier.predict(dataset, verbose=0)
+    predicted = evaluate.predicted_ids(probabilities, label_map)
+    assert {k: result.metrics[k] for k in ("accuracy", "precision", "recall", "f1")} == pytest.approx(
+        evaluate.label_metrics(labels, predicted, label_map))
+    keras_loss = classifier.evaluate(dataset, return_dict=True, verbose=0)["loss"]
+    assert result.metrics["loss"] == pytest.approx(keras_loss, rel=1e-5)
+
+    for name in label_map.names:
+        assert name in result.report
+    assert "macro avg" in result.report and "accuracy" in result.report
+    matrix = np.array(result.confusion["matrix"])
+    assert matrix.shape == (label_map.num_labels,) * 2
+    assert matrix.sum(axis=1).tolist() == np.bincount(labels, minlength=label_map.num_labels).tolist()
+    assert result.confusion["labels"] == label_map.names
+
+
+def test_evaluate_split_on_multilabel_data(tiny):
+    encoder, tokenizer = tiny
+    labels = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=np.float32)
+    split = _split(5, labels)
+    classifier = model.build_classifier(encoder, MULTILABEL, dropout=0.1)
+    model.compile_classifier(classifier, MULTILABEL, build_config({}), num_train_steps=1)
+    result = evaluate.evaluate_split(classifier, features.make_dataset(split, tokenizer, 16, 4), labels, MULTILABEL)
+    assert set(result.metrics) == {"accuracy", "precision", "recall", "f1", "loss", "num_examples"}
+    assert result.metrics["num_examples"] == 5
+    assert all(name in result.report for name in MULTILABEL.names) and "macro avg" in result.report
+    assert sorted(result.confusion["matrices"]) == sorted(MULTILABEL.names)

@@ -1,0 +1,133 @@
+"""The run directory's staging and the saved model's round trip."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tf_keras
+
+from tfbert import encoders, export, model
+from tfbert.data import LabelMap
+from tfbert.errors import TfbertError
+
+
+# --------------------------------------------------------------------------- RunDirectory
+
+def test_a_run_is_staged_in_a_hidden_folder_until_finished(tmp_path):
+    output = tmp_path / "runs" / "nested"  # created as needed
+    run = export.RunDirectory(output, "first")
+    assert run.path == output / ".first.incomplete" and run.path.is_dir()
+    assert run.final_path == output / "first"
+    assert not run.final_path.exists()
+
+    written = run.write_text("config.yaml", "seed: 1\n")
+    assert written == run.path / "config.yaml"
+    run.write_json("metrics.json", {"validation": {"accuracy": 0.5}, "label": "é"})
+    assert not run.final_path.exists()  # nothing looks finished before finish()
+
+    final = run.finish()
+    assert final == output / "first" and run.path == final
+    assert os.listdir(output) == ["first"]
+    assert (final / "config.yaml").read_text() == "seed: 1\n"
+    assert json.loads((final / "metrics.json").read_text(encoding="utf-8")) == {"validation": {"accuracy": 0.5},
+                                                                                "label": "é"}
+
+
+def test_an_existing_run_directory_is_an_error_and_left_alone(tmp_path):
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / "metrics.json").write_text("{}")
+    with pytest.raises(TfbertError, match="done.*already exists.*run_name"):
+        export.RunDirectory(tmp_path, "done")
+    assert os.listdir(tmp_path) == ["done"]  # no staging folder made either
+    assert (tmp_path / "done" / "metrics.json").read_text() == "{}"
+
+
+def test_the_staging_left_by_an_interrupted_run_is_replaced(tmp_path):
+    stale = tmp_path / ".again.incomplete"
+    (stale / "model").mkdir(parents=True)
+    (stale / "history.csv").write_text("epoch,loss\n0,nan\n")
+    run = export.RunDirectory(tmp_path, "again")
+    assert run.path == stale and os.listdir(stale) == []
+    run.write_text("config.yaml", "{}\n")
+    assert sorted(os.listdir(run.finish())) == ["config.yaml"]
+    assert os.listdir(tmp_path) == ["again"]
+
+
+def test_a_run_name_may_name_a_subfolder(tmp_path):
+    run = export.RunDirectory(tmp_path, "sweep/lr-3e-5")
+    assert run.path == tmp_path / "sweep" / ".lr-3e-5.incomplete"
+    run.write_text("config.yaml", "{}\n")
+    assert run.finish() == tmp_path / "sweep" / "lr-3e-5"
+    assert os.listdir(tmp_path / "sweep") == ["lr-3e-5"]
+    with pytest.raises(TfbertError, match="already exists"):
+        export.RunDirectory(tmp_path, "sweep/lr-3e-5")
+
+
+def test_runs_of_other_names_do_not_interfere(tmp_path):
+    first = export.RunDirectory(tmp_path, "a")
+    second = export.RunDirectory(tmp_path, "b")
+    second.write_text("x", "b")
+    second.finish()
+    assert sorted(os.listdir(tmp_path)) == [".a.incomplete", "b"]
+    first.finish()
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]
+
+
+# --------------------------------------------------------------------------- save / load
+
+def _inputs(batch: int = 5, seq: int = 16) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    ids = rng.integers(5, 300, size=(batch, seq)).astype(np.int32)
+    mask = (np.arange(seq)[None, :] < rng.integers(3, seq + 1, size=(batch, 1))).astype(np.int32)
+    return {"input_word_ids": ids * mask, "input_mask": mask, "input_type_ids": np.zeros_like(ids)}
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: str):
+    label_map = LabelMap((10, 2, 7), "multiclass")  # ids in this order, not sorted
+    classifier = model.build_classifier(encoders.load_encoder(tiny_encoder), label_map, dropout=0.3)
+    directory = tmp_path_factory.mktemp("export") / "model"
+    returned = export.save_model(classifier, directory, label_map)
+    return classifier, label_map, directory, returned
+
+
+def test_save_model_writes_a_saved_model_with_its_label_map(saved):
+    _, label_map, directory, returned = saved
+    assert Path(returned) == directory
+    assert (directory / "saved_model.pb").is_file() and (directory / "variables").is_dir()
+    assert json.loads((directory / "label_map.json").read_text()) == {"task": "multiclass", "labels": [10, 2, 7]}
+    assert (directory / "assets" / "vocab.txt").is_file()  # the encoder's vocabulary travels with it
+
+
+def test_load_model_round_trip_predicts_the_same_numbers(saved):
+    classifier, label_map, directory, _ = saved
+    loaded, loaded_map = export.load_model(directory)
+    assert loaded_map == label_map  # the label order, not a re-sorted one
+    assert all(type(label) is int for label in loaded_map.labels)  # ints stay ints through JSON
+    assert isinstance(loaded, tf_keras.Model)
+    inputs = _inputs()
+    expected = classifier.predict(inputs, verbose=0)
+    got = loaded.predict(inputs, verbose=0)
+    assert got.shape == (5, 3)
+    assert np.abs(got - expected).max() <= 1e-5
+    # Inference is deterministic: dropout is off outside training.
+    np.testing.assert_array_equal(loaded(inputs, training=False).numpy(), loaded(inputs, training=False).numpy())
+
+
+def test_the_saved_model_needs_no_custom_objects(saved):
+    _, _, directory, _ = saved
+    plain = tf_keras.models.load_model(str(directory), compile=False, custom_objects=None)
+    assert plain.predict(_inputs(2), verbose=0).shape == (2, 3)
+
+
+def test_load_model_refuses_a_folder_that_is_not_a_tfbert_model(tmp_path, tiny_encoder):
+    with pytest.raises(TfbertError, match="not a tfbert model"):
+        export.load_model(tmp_path)
+    with pytest.raises(TfbertError, match="not a tfbert model"):
+        export.load_model(tiny_encoder)  # a SavedModel, but no label map

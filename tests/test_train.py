@@ -1,0 +1,478 @@
+"""The main job end to end: training, the run directory, reloading, and the CLI's errors."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.utils.class_weight import compute_class_weight
+
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from tfbert import encoders, export, features, hub_format, train
+from tfbert.config import build_config, load_config
+from tfbert.data import LabelMap
+from tfbert.errors import TfbertError, run_command
+
+RUN_FILES = sorted([
+    "config.yaml", "data_stats.json", "history.csv", "metrics.json",
+    "classification_report.txt", "confusion_matrix.json", "label_map.json", "model",
+])
+BINARY_METRICS = {"accuracy", "precision", "recall", "f1", "loss", "num_examples", "precision_at_recall_0.5"}
+MACRO_METRICS = BINARY_METRICS - {"precision_at_recall_0.5"}
+
+# Words of the tiny encoder's vocabulary: the label is which kind of adjective a text holds.
+NEUTRAL = "the this film movie story plot cast script was is a very with and".split()
+POSITIVE = "good great excellent wonderful amazing brilliant perfect fun beautiful best".split()
+NEGATIVE = "bad terrible awful boring dull poor worst horrible mess waste".split()
+TOPICS = {"music": "music love fun".split(), "crime": "bad wrong worst".split(), "nature": "world life day".split()}
+
+
+def test_the_sentiment_words_are_whole_words_of_the_tiny_vocabulary():
+    vocab = set(hub_format.tiny_vocabulary())
+    missing = [w for w in NEUTRAL + POSITIVE + NEGATIVE + sum(TOPICS.values(), []) if w not in vocab]
+    assert missing == []  # otherwise they would tokenize to pieces or [UNK] and nothing is learnable
+
+
+def sentiment_frame(num_rows: int, seed: int, positive_fraction: float = 0.5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    positives = set(rng.permutation(num_rows)[: round(positive_fraction * num_rows)].tolist())
+    rows = []
+    for i in range(num_rows):
+        positive = i in positives
+        words = list(rng.choice(NEUTRAL, size=rng.integers(3, 7)))
+        words += list(rng.choice(POSITIVE if positive else NEGATIVE, size=rng.integers(2, 4)))
+        rng.shuffle(words)
+        rows.append((" ".join(words), "positive" if positive else "negative"))
+    return pd.DataFrame(rows, columns=["review", "sentiment"])
+
+
+def write_yaml(path: Path, values: dict) -> Path:
+    path.write_text(yaml.safe_dump(values), encoding="utf-8")
+    return path
+
+
+def run_main(argv: list[str]) -> types.SimpleNamespace:
+    """train.main as the CLI runs it, in-process: exit status, stdout, stderr, RunResult."""
+    results = []
+    real_train = train.train
+
+    def spy(config):
+        result = real_train(config)
+        results.append(result)
+        return result
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        patch.setattr(train, "train", spy)
+        status = run_command(train.main, argv)
+    return types.SimpleNamespace(status=status, stdout=out.getvalue(), stderr=err.getvalue(),
+                                 result=results[0] if results else None)
+
+
+# --------------------------------------------------------------------------- end to end
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: str) -> types.SimpleNamespace:
+    """One binary run through the CLI entry point: the file says 1 epoch at 3e-5, the
+    command line overrides both, as a W&B sweep agent would."""
+    root = tmp_path_factory.mktemp("e2e")
+    encoder = root / "encoder"  # a copy, deleted later to prove the model is self-contained
+    shutil.copytree(tiny_encoder, encoder)
+    data = sentiment_frame(300, seed=1, positive_fraction=0.6)
+    data.to_csv(root / "reviews.csv", index=False)
+    test = sentiment_frame(50, seed=2)
+    test.to_csv(root / "test.csv", index=False)
+    config_file = write_yaml(root / "sentiment.yaml", {
+        "data_path": str(root / "reviews.csv"),
+        "test_path": str(root / "test.csv"),
+        "text_column": "review",
+        "label_column": "sentiment",
+        "encoder": str(encoder),
+        "max_seq_length": 32,
+        "train_batch_size": 16,
+        "learning_rate": 3e-5,
+        "dropout": 0.1,
+        "epochs": 1,
+        "train_split": 0.8,
+        "output_dir": str(root / "runs"),
+    })
+    overrides = ["--learning_rate=1e-3", "--epochs", "5", "--run_name", "sentiment"]
+    run = run_main(["--config", str(config_file), *overrides])
+    assert run.status == 0, run.stderr
+    return types.SimpleNamespace(root=root, encoder=encoder, config_file=config_file, overrides=overrides,
+                                 data=data, test=test, run_dir=root / "runs" / "sentiment", **vars(run))
+
+
+def test_cli_prints_the_run_directory_and_validation_metrics(e2e):
+    lines = e2e.stdout.splitlines()
+    assert f"run directory: {e2e.run_dir}" in lines
+    assert e2e.result.run_dir == e2e.run_dir
+    validation = [line for line in lines if line.startswith("validation: ")]
+    assert len(validation) == 1
+    accuracy = e2e.result.metrics["validation"]["accuracy"]
+    assert f"accuracy={accuracy:.4f}" in validation[0]
+    assert any(line.startswith("test: accuracy=") for line in lines)
+    assert "Traceback" not in e2e.stderr
+
+
+def test_run_directory_holds_exactly_the_documented_files(e2e):
+    assert sorted(os.listdir(e2e.run_dir)) == RUN_FILES
+    # Nothing else in output_dir: no staging folder, no checkpoints left behind.
+    assert os.listdir(e2e.root / "runs") == ["sentiment"]
+    assert not list(e2e.run_dir.rglob("checkpoint*"))
+    model_dir = e2e.run_dir / "model"
+    assert (model_dir / "saved_model.pb").is_file()
+    assert json.loads((model_dir / "label_map.json").read_text()) == {"task": "binary", "labels": ["negative", "positive"]}
+
+
+def test_resolved_config_is_written_and_loads_back(e2e):
+    written = load_config(e2e.run_dir / "config.yaml")
+    expected = load_config(e2e.config_file, e2e.overrides)
+    assert written.to_dict() == expected.to_dict()
+    assert written.learning_rate == 1e-3 and written.epochs == 5 and written.run_name == "sentiment"
+    assert written.max_seq_length == 32 and written.dropout == 0.1
+    assert written.optimizer == "adam" and written.seed == 42  # defaults are resolved, not left out
+
+
+def test_validation_loss_fell_and_the_best_epoch_was_kept(e2e):
+    history = pd.read_csv(e2e.run_dir / "history.csv")
+    assert list(history["epoch"]) == list(range(len(history)))
+    assert 2 <= len(history) <= 5
+    assert {"loss", "val_loss", "accuracy", "val_accuracy", "val_precision_at_recall_0.5"} <= set(history.columns)
+    assert history["val_loss"].iloc[-1] < history["val_loss"].iloc[0]
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    # The model evaluated and saved is the best checkpoint on validation loss.
+    assert e2e.result.metrics["validation"]["loss"] == pytest.approx(history["val_loss"].min(), rel=1e-3, abs=1e-5)
+
+
+def test_metrics_beat_chance_and_have_the_documented_keys(e2e):
+    metrics = json.loads((e2e.run_dir / "metrics.json").read_text())
+    assert metrics == e2e.result.metrics
+    assert set(metrics) == {"validation", "test"}
+    validation, test = metrics["validation"], metrics["test"]
+    assert set(validation) == BINARY_METRICS and set(test) == BINARY_METRICS
+    assert validation["num_examples"] == 60  # 20% of 300 rows
+    assert test["num_examples"] == len(e2e.test)
+    chance = e2e.data["sentiment"].value_counts(normalize=True).max()  # always guessing the majority
+    assert chance == pytest.approx(0.6)
+    assert validation["accuracy"] > chance + 0.1
+    assert test["accuracy"] > 0.6
+    for values in (validation, test):
+        for name in ("accuracy", "precision", "recall", "f1", "precision_at_recall_0.5"):
+            assert 0.0 <= values[name] <= 1.0
+        assert values["loss"] > 0
+
+
+def matrix_row_totals(matrix: list[list[int]]) -> list[int]:
+    return [int(sum(row)) for row in matrix]
+
+
+def test_report_confusion_label_map_and_data_stats(e2e):
+    metrics = e2e.result.metrics
+    report = (e2e.run_dir / "classification_report.txt").read_text()
+    assert "== validation ==" in report and "== test ==" in report
+    validation_report = report.split("== test ==")[0]
+    positive_row = next(line.split() for line in validation_report.splitlines() if line.strip().startswith("positive"))
+    # Binary precision / recall are the positive class's (label id 1).
+    assert float(positive_row[1]) == pytest.approx(metrics["validation"]["precision"], abs=1e-4)
+    assert float(positive_row[2]) == pytest.approx(metrics["validation"]["recall"], abs=1e-4)
+    assert "negative" in validation_report and "macro avg" in validation_report
+
+    confusion = json.loads((e2e.run_dir / "confusion_matrix.json").read_text())
+    for title in ("validation", "test"):
+        matrix = np.array(confusion[title]["matrix"])
+        assert confusion[title]["labels"] == ["negative", "positive"]
+        assert matrix.shape == (2, 2)
+        assert matrix.sum() == metrics[title]["num_examples"]
+        assert np.trace(matrix) / matrix.sum() == pytest.approx(metrics[title]["accuracy"])
+    # rows are the true labels: 60% of the validation rows are positive
+    assert matrix_row_totals(confusion["validation"]["matrix"]) == [24, 36]
+
+    assert json.loads((e2e.run_dir / "label_map.json").read_text()) == {"task": "binary", "labels": ["negative", "positive"]}
+    stats = json.loads((e2e.run_dir / "data_stats.json").read_text())
+    assert stats["task"] == "binary"
+    assert {name: stats[name]["num_examples"] for name in ("train", "valid", "test")} == {"train": 240, "valid": 60, "test": 50}
+    assert stats["train"]["label_distribution"] == {"negative": 96, "positive": 144}  # stratified
+    words = e2e.data["review"].str.split().str.len()
+    assert stats["train"]["text"]["words"]["max"] <= words.max()
+    assert set(stats["train"]["text"]["chars"]) == {"mean", "max", "p95"}
+
+
+RELOAD_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from tfbert import export
+    model, label_map = export.load_model(sys.argv[1])
+    inputs = dict(np.load(sys.argv[2]))
+    np.save(sys.argv[3], model.predict(inputs, verbose=0))
+    print(json.dumps(label_map.to_json()))
+""")
+
+
+def test_model_reloads_in_a_fresh_process_without_the_encoder_and_predicts_the_same(e2e, tmp_path):
+    tokenizer = features.load_tokenizer(*encoders.tokenizer_assets(encoders.load_encoder(str(e2e.encoder))))
+    texts = list(e2e.test["review"]) + ["a film", "worst best movie ever made"]
+    word_ids, mask, type_ids = features.pack_batch(tokenizer, texts, None, 32)
+    inputs = {"input_word_ids": word_ids, "input_mask": mask, "input_type_ids": type_ids}
+    expected = e2e.result.model.predict(inputs, verbose=0)
+    assert expected.shape == (len(texts), 1)
+    assert expected.std() > 0.05  # a trained model, not a constant
+
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    shutil.rmtree(e2e.encoder)  # the reloaded model must not need the original encoder
+    assert not e2e.encoder.exists()
+    done = subprocess.run(
+        [sys.executable, "-c", RELOAD_SCRIPT, str(e2e.run_dir / "model"), str(tmp_path / "inputs.npz"),
+         str(tmp_path / "reloaded.npy")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"task": "binary", "labels": ["negative", "positive"]}
+    reloaded = np.load(tmp_path / "reloaded.npy")
+    assert reloaded.shape == expected.shape
+    assert np.abs(reloaded - expected).max() <= 1e-5
+
+
+def test_an_existing_run_directory_is_an_error_not_overwritten(e2e, tmp_path, tiny_encoder):
+    before = (e2e.run_dir / "metrics.json").read_text()
+    config_file = write_yaml(tmp_path / "again.yaml", {**yaml.safe_load(e2e.config_file.read_text()),
+                                                       "encoder": tiny_encoder, "run_name": "sentiment"})
+    run = run_main(["--config", str(config_file)])
+    assert run.status == 2
+    assert run.stderr.startswith("tfbert: error: run directory ") and "already exists" in run.stderr
+    assert run.stderr.count("\n") == 1
+    assert (e2e.run_dir / "metrics.json").read_text() == before
+
+
+# --------------------------------------------------------------------------- interrupted run
+
+def test_an_interrupted_run_leaves_no_directory_that_looks_finished(tmp_path, tiny_encoder, monkeypatch):
+    sentiment_frame(40, seed=3).to_csv(tmp_path / "reviews.csv", index=False)
+    config = build_config({
+        "data_path": str(tmp_path / "reviews.csv"), "text_column": "review", "label_column": "sentiment",
+        "encoder": tiny_encoder, "max_seq_length": 16, "epochs": 1, "train_split": 0.5,
+        "output_dir": str(tmp_path / "runs"), "run_name": "crash",
+    })
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C while the model was being saved
+
+    monkeypatch.setattr(export, "save_model", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(config)
+    runs = tmp_path / "runs"
+    assert not (runs / "crash").exists()
+    # Only the hidden staging folder remains, and it is not the finished layout.
+    assert os.listdir(runs) == [".crash.incomplete"]
+    staged = sorted(os.listdir(runs / ".crash.incomplete"))
+    assert "model" not in staged and staged != RUN_FILES
+    assert "metrics.json" in staged  # it really got as far as saving
+
+
+# --------------------------------------------------------------------------- other tasks
+
+def topic_frame(num_rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    names = list(TOPICS)
+    rows = []
+    for i in range(num_rows):
+        topic = names[i % 3]
+        words = list(rng.choice(NEUTRAL, size=3)) + list(rng.choice(TOPICS[topic], size=2))
+        rows.append((" ".join(words), topic))
+    return pd.DataFrame(rows, columns=["text", "topic"])
+
+
+def macro_row(report: str) -> list[float]:
+    line = next(line for line in report.splitlines() if line.strip().startswith("macro avg"))
+    return [float(x) for x in line.split()[2:5]]
+
+
+def test_multiclass_run_with_overrides_and_balanced_weights(tmp_path, tiny_encoder):
+    frame = topic_frame(60, seed=4)
+    frame = frame[~((frame["topic"] == "nature") & (frame.index % 2 == 0))]  # unbalanced: 20/20/10
+    frame.to_csv(tmp_path / "topics.csv", index=False)
+    config_file = write_yaml(tmp_path / "topics.yaml", {
+        "data_path": str(tmp_path / "topics.csv"), "label_column": "topic", "encoder": tiny_encoder,
+        "max_seq_length": 16, "epochs": 3, "learning_rate": 1e-3, "train_split": 0.6,
+        "output_dir": str(tmp_path / "runs"), "run_name": "topics",
+    })
+    run = run_main(["--config", str(config_file), "--learning_rate=3e-5", "--epochs", "1",
+                    "--dropout", "0.2", "--class_weight=balanced", "--optimizer", "adamw"])
+    assert run.status == 0, run.stderr
+    run_dir = tmp_path / "runs" / "topics"
+    written = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert (written["learning_rate"], written["epochs"], written["dropout"]) == (3e-5, 1, 0.2)
+    assert (written["class_weight"], written["optimizer"]) == ("balanced", "adamw")
+    assert len(pd.read_csv(run_dir / "history.csv")) == 1
+
+    head = run.result.model.get_layer("output")
+    assert head.units == 3 and head.activation.__name__ == "softmax"
+    assert json.loads((run_dir / "label_map.json").read_text()) == {"task": "multiclass",
+                                                                    "labels": ["crime", "music", "nature"]}
+    validation = run.result.metrics["validation"]
+    assert set(validation) == MACRO_METRICS
+    assert validation["num_examples"] == 20
+    report = (run_dir / "classification_report.txt").read_text()
+    assert all(name in report for name in ("crime", "music", "nature"))
+    # multi-class precision / recall / F1 are macro averages
+    assert macro_row(report) == pytest.approx([validation["precision"], validation["recall"], validation["f1"]], abs=1e-4)
+    matrix = np.array(json.loads((run_dir / "confusion_matrix.json").read_text())["validation"]["matrix"])
+    assert matrix.shape == (3, 3) and matrix.sum() == 20
+    assert matrix.sum(axis=1).tolist() == [8, 8, 4]
+
+
+def test_multilabel_run(tmp_path, tiny_encoder):
+    rng = np.random.default_rng(5)
+    names = list(TOPICS)
+    rows = []
+    for i in range(48):
+        labels = sorted({names[i % 3], names[int(rng.integers(0, 3))]})
+        words = list(rng.choice(NEUTRAL, size=3)) + [TOPICS[label][0] for label in labels]
+        rows.append({"text": " ".join(words), "tags": labels})
+    pd.DataFrame(rows).to_json(tmp_path / "tags.jsonl", orient="records", lines=True)
+    config = build_config({
+        "data_path": str(tmp_path / "tags.jsonl"), "label_column": "tags", "encoder": tiny_encoder,
+        "max_seq_length": 16, "epochs": 1, "learning_rate": 1e-3, "train_split": 0.5,
+        "output_dir": str(tmp_path / "runs"), "run_name": "tags",
+    })
+    result = train.train(config)
+    head = result.model.get_layer("output")
+    assert head.units == 3 and head.activation.__name__ == "sigmoid"
+    assert json.loads((result.run_dir / "label_map.json").read_text()) == {"task": "multilabel", "labels": sorted(names)}
+    validation = result.metrics["validation"]
+    assert set(validation) == MACRO_METRICS
+    assert validation["num_examples"] == 24
+    report = (result.run_dir / "classification_report.txt").read_text()
+    assert all(name in report for name in names) and "macro avg" in report
+    assert macro_row(report) == pytest.approx([validation["precision"], validation["recall"], validation["f1"]], abs=1e-4)
+    confusion = json.loads((result.run_dir / "confusion_matrix.json").read_text())["validation"]
+    assert sorted(confusion["matrices"]) == sorted(names)
+    assert all(np.array(m).shape == (2, 2) and np.array(m).sum() == 24 for m in confusion["matrices"].values())
+    assert sorted(os.listdir(result.run_dir)) == RUN_FILES
+
+
+# --------------------------------------------------------------------------- class weights
+
+BINARY = LabelMap(("negative", "positive"), "binary")
+INTS = LabelMap((0, 1, 2), "multiclass")
+
+
+def weights_for(class_weight, labels, label_map=BINARY):
+    return train.class_weights(build_config({"class_weight": class_weight}), np.asarray(labels), label_map)
+
+
+def test_class_weight_null_means_no_weights():
+    assert weights_for(None, [0, 1, 1]) is None
+
+
+def test_balanced_class_weights_match_sklearn():
+    labels = np.array([0] * 6 + [1] * 2 + [2] * 12)
+    expected = compute_class_weight("balanced", classes=np.array([0, 1, 2]), y=labels)
+    weights = weights_for("balanced", labels, INTS)
+    assert sorted(weights) == [0, 1, 2]
+    assert [weights[i] for i in range(3)] == pytest.approx(expected.tolist())
+    assert weights[1] > weights[0] > weights[2]  # the rarest label weighs most
+
+
+def test_balanced_needs_every_label_in_training():
+    with pytest.raises(TfbertError, match="balanced"):
+        weights_for("balanced", [0, 0, 2], INTS)
+
+
+def test_class_weight_mapping_by_label_name_defaults_the_rest_to_one():
+    assert weights_for({"positive": 16.0}, [0, 1]) == {0: 1.0, 1: 16.0}
+    # int labels as YAML writes them, and as strings from the command line
+    assert weights_for({2: 3.0}, [0, 1, 2], INTS) == {0: 1.0, 1: 1.0, 2: 3.0}
+    assert weights_for("{2: 3, 0: 0.5}", [0, 1, 2], INTS) == {0: 0.5, 1: 1.0, 2: 3.0}
+
+
+def test_class_weight_for_an_unknown_label_is_an_error():
+    with pytest.raises(TfbertError, match="positve") as caught:
+        weights_for({"positve": 2.0}, [0, 1])
+    assert "negative" in str(caught.value) and "positive" in str(caught.value)
+
+
+def test_class_weight_is_refused_for_multilabel_data():
+    with pytest.raises(TfbertError, match="multi-label"):
+        weights_for("balanced", np.eye(3), LabelMap(("a", "b", "c"), "multilabel"))
+
+
+# --------------------------------------------------------------------------- CLI errors
+
+@pytest.fixture
+def workdir(tmp_path: Path, tiny_encoder: str) -> types.SimpleNamespace:
+    """A valid data file and config, which each error case then breaks in one way."""
+    sentiment_frame(20, seed=6).to_csv(tmp_path / "reviews.csv", index=False)
+    values = {"data_path": str(tmp_path / "reviews.csv"), "text_column": "review", "label_column": "sentiment",
+              "encoder": tiny_encoder, "max_seq_length": 16, "epochs": 1, "output_dir": str(tmp_path / "runs")}
+    return types.SimpleNamespace(path=tmp_path, values=values, config=write_yaml(tmp_path / "ok.yaml", values))
+
+
+def write_data(workdir, name: str, text: str) -> list[str]:
+    """argv for a config whose data_path is a file holding `text`."""
+    (workdir.path / name).write_text(text, encoding="utf-8")
+    config = write_yaml(workdir.path / "bad.yaml", {**workdir.values, "data_path": str(workdir.path / name)})
+    return ["--config", str(config)]
+
+
+def bad_yaml(workdir, **changes) -> list[str]:
+    return ["--config", str(write_yaml(workdir.path / "bad.yaml", {**workdir.values, **changes}))]
+
+
+CLI_ERRORS = {
+    "missing config file": (lambda w: ["--config", str(w.path / "nope.yaml")], "config file not found"),
+    "no --config": (lambda w: [], "--config"),
+    "unknown key in the file": (lambda w: bad_yaml(w, learnig_rate=1e-3), "did you mean 'learning_rate'"),
+    "unknown key on the command line": (lambda w: ["--config", str(w.config), "--epoch", "2"], "did you mean 'epochs'"),
+    "wrong type": (lambda w: ["--config", str(w.config), "--epochs=two"], "'epochs'"),
+    "out of range": (lambda w: ["--config", str(w.config), "--dropout", "1.5"], "'dropout'"),
+    "missing data file": (lambda w: bad_yaml(w, data_path=str(w.path / "missing.csv")), "data file not found"),
+    "missing column": (lambda w: write_data(w, "cols.csv", "sentence,sentiment\nhello,positive\nbye,negative\n"),
+                       "column 'review' not found"),
+    "empty file": (lambda w: write_data(w, "empty.csv", ""), "empty"),
+    "header only": (lambda w: write_data(w, "header.csv", "review,sentiment\n"), "no rows"),
+    "single class": (lambda w: write_data(w, "one.csv", "review,sentiment\n" + "good film,positive\n" * 10),
+                     "single label"),
+    "NaN text": (lambda w: write_data(w, "nan.csv", "review,sentiment\ngood,positive\n,negative\nbad,negative\n"),
+                 "missing values"),
+    "missing label": (lambda w: write_data(w, "nolabel.csv", "review,sentiment\ngood,positive\nbad,\nfine,negative\n"),
+                      "missing values"),
+    "bad encoder": (lambda w: bad_yaml(w, encoder=str(w.path / "no-encoder")), "encoder"),
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_ERRORS))
+def test_cli_errors_are_one_line_and_exit_2(case, workdir):
+    make_argv, fragment = CLI_ERRORS[case]
+    run = run_main(make_argv(workdir))
+    assert run.status == 2
+    assert run.result is None
+    assert run.stderr.startswith("tfbert: error: ")
+    assert run.stderr.count("\n") == 1 and run.stderr.endswith("\n")
+    assert fragment in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (workdir.path / "runs").exists() or os.listdir(workdir.path / "runs") == []
+
+
+@pytest.mark.parametrize("case", ["unknown key on the command line", "NaN text"])
+def test_cli_errors_from_a_real_process(case, workdir):
+    make_argv, fragment = CLI_ERRORS[case]
+    done = subprocess.run([sys.executable, "-m", "tfbert.train", *make_argv(workdir)],
+                          capture_output=True, text=True, timeout=300, cwd=workdir.path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("tfbert: error: ") and fragment in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
