@@ -400,3 +400,30 @@ def test_toy_sentiment(tmp_path):
     assert label_counts(splits["train"]).tolist() == [240, 240]
     assert label_counts(splits["valid"]).tolist() == [60, 60]
 
+
+# --- named data sets fetched from PyPI (the fetch itself is tested in test_assets) ----
+
+
+def test_movie_review_polarity_reads_the_pang_lee_csv(tmp_path, monkeypatch):
+    csv = tmp_path / "polarity-en-pang&lee2.csv"
+    csv.write_bytes('\ufeff"1","a gorgeous, witty film\n"\n"-1","it\'s "" dull "" and long\n"\n'.encode("utf-8"))
+    monkeypatch.setattr(data.assets, "fetch", lambda name: {"movie-review-polarity": csv}[name])
+    frame = data.read_table("movie-review-polarity")
+    assert frame.to_dict("records") == [
+        {"text": "a gorgeous, witty film", "label": "positive"},
+        {"text": 'it\'s " dull " and long', "label": "negative"},
+    ]
+
+
+def test_bbc_news_reads_one_article_per_file_with_the_folder_as_label(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    (root / "tech").mkdir(parents=True)
+    (root / "sports").mkdir()
+    (root / "tech" / "001.txt").write_text("Ink helps drive democracy\n\nThe  Kyrgyz Republic votes.\n")
+    (root / "sports" / "199.txt").write_bytes(b"Mutu fee\n\na \xa315.8m signing\n")  # Latin-1 pound sign
+    monkeypatch.setattr(data.assets, "fetch", lambda name: {"bbc-news": root}[name])
+    frame = data.read_table("bbc-news")
+    assert frame.to_dict("records") == [
+        {"text": "Mutu fee a \u00a315.8m signing", "label": "sports"},
+        {"text": "Ink helps drive democracy The Kyrgyz Republic votes.", "label": "tech"},
+    ]

@@ -2,56 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import tfbert  # noqa: F401
-import tensorflow as tf
-import tensorflow_hub as hub
 
 from tfbert import encoders
 from tfbert.errors import TfbertError
-
-
-def _inputs(batch: int, seq: int) -> dict[str, tf.Tensor]:
-    ids = np.random.default_rng(0).integers(5, 100, size=(batch, seq)).astype(np.int32)
-    mask = np.ones_like(ids)
-    mask[0, seq // 2:] = 0
-    return {
-        "input_word_ids": tf.constant(ids),
-        "input_mask": tf.constant(mask),
-        "input_type_ids": tf.zeros_like(ids),
-    }
-
-
-def test_tiny_encoder_has_the_tf_hub_bert_interface(tiny_encoder):
-    loaded = hub.load(tiny_encoder)
-    outputs = loaded(_inputs(3, 10), training=False)
-    assert set(outputs) >= {"pooled_output", "sequence_output", "encoder_outputs", "default"}
-    assert outputs["pooled_output"].shape == (3, 32)
-    assert outputs["sequence_output"].shape == (3, 10, 32)
-    assert len(outputs["encoder_outputs"]) == 2
-    assert outputs["pooled_output"].dtype == tf.float32
-    vocab = Path(loaded.vocab_file.asset_path.numpy().decode()).read_text(encoding="utf-8").split("\n")
-    assert vocab[: len(encoders.SPECIAL_TOKENS)] == list(encoders.SPECIAL_TOKENS)
-    assert vocab[:-1] == encoders.tiny_vocabulary()
-    assert bool(loaded.do_lower_case.numpy()) is True
-
-
-def test_tiny_encoder_is_deterministic_per_seed(tmp_path):
-    first = hub.load(str(encoders.write_tiny_encoder(tmp_path / "a", seed=3)))
-    second = hub.load(str(encoders.write_tiny_encoder(tmp_path / "b", seed=3)))
-    other = hub.load(str(encoders.write_tiny_encoder(tmp_path / "c", seed=4)))
-    inputs = _inputs(2, 6)
-    a, b, c = (m(inputs, training=False)["pooled_output"].numpy() for m in (first, second, other))
-    np.testing.assert_array_equal(a, b)
-    assert np.abs(a - c).max() > 1e-3
-
-
-def test_save_leaves_no_staging_folders(tmp_path):
-    encoders.write_tiny_encoder(tmp_path / "enc")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["enc"]
-    assert (tmp_path / "enc" / "assets" / "vocab.txt").is_file()
 
 
 def test_tokenizer_assets_come_from_the_hub_layer(tiny_encoder):
@@ -99,3 +55,34 @@ def test_command_line_writes_an_encoder(tmp_path, capsys):
     assert encoders.main(["tiny", str(tmp_path / "cli"), "--seed", "1"]) == 0
     assert (tmp_path / "cli" / "saved_model.pb").is_file()
     assert str(tmp_path / "cli") in capsys.readouterr().out
+
+
+def test_resolve_hf_checkpoint_converts_once_into_the_cache(tmp_path, tfbert_cache, hf_checkpoint, capsys):
+    hf_checkpoint(tmp_path / "hf")
+    path = Path(encoders.resolve_handle(f"hf:{tmp_path / 'hf'}"))
+    assert path.parent == tfbert_cache / "encoders" and path.name.startswith("hf-")
+    assert "converting" in capsys.readouterr().err
+    stamp = (path / "saved_model.pb").stat().st_mtime_ns
+    assert encoders.resolve_handle(f"hf:{tmp_path / 'hf'}") == str(path)
+    assert (path / "saved_model.pb").stat().st_mtime_ns == stamp
+    assert "converting" not in capsys.readouterr().err
+    layer = encoders.load_encoder(f"hf:{tmp_path / 'hf'}")
+    assert encoders.tokenizer_assets(layer)[1] is False  # the checkpoint's tokenizer_config says cased
+
+
+def test_resolve_named_pretrained_encoder_fetches_then_converts(tmp_path, hf_checkpoint, monkeypatch):
+    hf_checkpoint(tmp_path / "fetched")
+    fetched = []
+    monkeypatch.setattr(encoders.assets, "fetch", lambda name: fetched.append(name) or tmp_path / "fetched")
+    path = encoders.resolve_handle("all-minilm-l6-v2")
+    assert fetched == ["all-minilm-l6-v2"]
+    assert path == encoders.resolve_handle(f"hf:{tmp_path / 'fetched'}")
+
+
+def test_resolve_hf_errors_name_what_is_missing(tmp_path):
+    with pytest.raises(TfbertError, match="checkpoint directory not found"):
+        encoders.resolve_handle(f"hf:{tmp_path / 'nope'}")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(TfbertError, match="missing vocab.txt, model.safetensors"):
+        encoders.resolve_handle(f"hf:{tmp_path / 'half'}")

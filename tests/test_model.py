@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import tfbert  # noqa: F401
-import tensorflow as tf
 import tf_keras
 
 from tfbert import encoders, model

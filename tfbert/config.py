@@ -50,7 +50,7 @@ def _below_one(value: float) -> bool:
 
 KEYS: tuple[Key, ...] = (
     # Data.
-    Key("data_path", None, "str", "Labelled data: .csv, .tsv, .jsonl/.json (JSON Lines) or .parquet.", optional=True),
+    Key("data_path", None, "str", "Labelled data: .csv, .tsv, .jsonl/.json (JSON Lines), .parquet, or a named set: movie-review-polarity, bbc-news, toy-sentiment.", optional=True),
     Key("valid_path", None, "str", "Validation file; when given, all of data_path trains and the splits are not used.", optional=True),
     Key("test_path", None, "str", "Test file, evaluated after training like the validation split.", optional=True),
     Key("text_column", "text", "str", "Column holding the text."),
@@ -61,7 +61,7 @@ KEYS: tuple[Key, ...] = (
     Key("train_split", 0.9, "float", "Fraction of data_path used for training (stratified on the label, seeded).", check=_fraction, rule="in (0, 1]"),
     Key("valid_split", 1.0, "float", "Fraction of the rows left after train_split used for validation (the report's meaning).", check=_fraction, rule="in (0, 1]"),
     # Encoder and features.
-    Key("encoder", None, "str", "TF Hub handle (https://tfhub.dev/..., Kaggle Models URL) or a local TF Hub-format BERT directory.", optional=True),
+    Key("encoder", None, "str", "all-minilm-l6-v2, hf:DIR (a Hugging Face BERT checkpoint), a local TF Hub-format BERT directory, a TF Hub or Kaggle Models handle (online), or tiny.", optional=True),
     Key("trainable", True, "bool", "Fine-tune the encoder's weights (False trains the head only)."),
     Key("max_seq_length", 128, "int", "Tokens per example, [CLS] and [SEP] included; longer texts are truncated.", check=lambda v: 3 <= v <= 4096, rule="between 3 and 4096"),
     # Model and optimisation.

