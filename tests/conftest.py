@@ -16,10 +16,17 @@ from tfbert import hub_format
 
 @pytest.fixture(scope="session", autouse=True)
 def tfbert_cache(tmp_path_factory: pytest.TempPathFactory):
-    """Keep `encoder: tiny` and any other cached asset out of the user's ~/.cache."""
+    """Keep `encoder: tiny`, cached assets and W&B's files out of the user's home; W&B
+    is off unless a test turns it on (wandb_mode: offline)."""
     cache = tmp_path_factory.mktemp("tfbert-cache")
+    wandb_home = tmp_path_factory.mktemp("wandb-home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TFBERT_CACHE", str(cache))
+        patch.setenv("WANDB_MODE", "disabled")
+        patch.setenv("WANDB_SILENT", "true")
+        patch.delenv("WANDB_API_KEY", raising=False)
+        for name in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
+            patch.setenv(name, str(wandb_home / name.lower()))
         yield cache
 
 
@@ -30,7 +37,7 @@ def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 HF_SHAPE = dict(hidden_size=24, num_hidden_layers=2, num_attention_heads=3, intermediate_size=40,
-             max_position_embeddings=20, type_vocab_size=3, layer_norm_eps=1e-5)
+             max_position_embeddings=64, type_vocab_size=3, layer_norm_eps=1e-5)
 
 
 def write_hf_checkpoint(directory: Path, seed: int = 0, prefix: str = "", gamma_beta: bool = False) -> dict:

@@ -33,5 +33,6 @@ def test_every_config_in_configs_is_documented_and_valid():
     from tfbert.config import load_config
 
     for path in (Path(__file__).parents[1] / "configs").glob("*.yaml"):
-        load_config(str(path), [])
+        if path.name != "sweep.yaml":  # a W&B sweep definition; tested in test_tracking
+            load_config(str(path), [])
         assert f"configs/{path.name}" in README, path.name

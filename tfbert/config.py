@@ -48,6 +48,8 @@ def _below_one(value: float) -> bool:
     return 0 <= value < 1
 
 
+WANDB_MODES = ("online", "offline", "disabled")
+
 KEYS: tuple[Key, ...] = (
     # Data.
     Key("data_path", None, "str", "Labelled data: .csv, .tsv, .jsonl/.json (JSON Lines), .parquet, or a named set: movie-review-polarity, bbc-news, toy-sentiment.", optional=True),
@@ -77,8 +79,16 @@ KEYS: tuple[Key, ...] = (
     Key("early_stopping_patience", 2, "int", "Epochs without a better validation loss before stopping; 0 turns early stopping off.", check=_non_negative, rule=">= 0"),
     Key("seed", 42, "int", "Seed for the split, shuffling and weight initialisation."),
     # Output.
-    Key("output_dir", "runs", "str", "Folder that receives the run directory."),
-    Key("run_name", None, "str", "Run directory name under output_dir; default: <config name>-<timestamp>.", optional=True),
+    Key("output_dir", "runs", "str", "Folder that receives the run directory (and W&B's local files, under wandb/)."),
+    Key("run_name", None, "str", "Run directory and W&B run name; default: <config name>-<timestamp>.", optional=True),
+    # Weights & Biases.
+    Key("wandb_mode", None, "str", "online, offline or disabled; default: online when a W&B API key is configured, else offline.",
+        optional=True, check=lambda v: v in WANDB_MODES, rule="one of " + ", ".join(WANDB_MODES)),
+    Key("wandb_project", "tfbert", "str", "W&B project."),
+    Key("wandb_entity", None, "str", "W&B entity (user or team); default: your default entity.", optional=True),
+    Key("wandb_group", None, "str", "W&B run group; default: the encoder's name.", optional=True),
+    Key("wandb_tags", None, "list", "W&B run tags, e.g. [baseline, minilm].", optional=True),
+    Key("wandb_log_model", True, "bool", "Log the trained model as a W&B artifact of type model."),
 )
 
 KEYS_BY_NAME: dict[str, Key] = {key.name: key for key in KEYS}

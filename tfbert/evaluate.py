@@ -28,8 +28,11 @@ class Evaluation:
     """What one split's evaluation found, in the forms the run directory stores."""
 
     metrics: dict[str, float]
-    report: str
+    report: str  # sklearn's classification report, as text
+    report_rows: dict[str, Any]  # the same report as sklearn's output_dict
     confusion: dict[str, Any]
+    probabilities: np.ndarray  # the model's output, [n, 1] or [n, k]
+    predicted: np.ndarray  # predicted_ids(probabilities)
 
 
 def predicted_ids(probabilities: np.ndarray, label_map: LabelMap) -> np.ndarray:
@@ -72,6 +75,7 @@ def evaluate_split(model: tf_keras.Model, dataset: tf.data.Dataset, truth: np.nd
     if label_map.task == "binary":
         metrics["precision_at_recall_0.5"] = float(keras_results["precision_at_recall_0.5"])
     metrics["num_examples"] = int(len(truth))
-    report = classification_report(truth, predicted, labels=list(range(label_map.num_labels)),
-                                   target_names=label_map.names, digits=4, zero_division=0)
-    return Evaluation(metrics, report, confusion(truth, predicted, label_map))
+    report_args = dict(labels=list(range(label_map.num_labels)), target_names=label_map.names, zero_division=0)
+    report = classification_report(truth, predicted, digits=4, **report_args)
+    report_rows = classification_report(truth, predicted, output_dict=True, **report_args)
+    return Evaluation(metrics, report, report_rows, confusion(truth, predicted, label_map), probabilities, predicted)

@@ -23,7 +23,7 @@ from sklearn.utils.class_weight import compute_class_weight
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tf_keras
 
-from tfbert import data, encoders, evaluate, export, features, model
+from tfbert import data, encoders, evaluate, export, features, model, tracking
 from tfbert.config import Config, dump_config, load_config
 from tfbert.errors import ArgumentParser, TfbertError, run_command
 
@@ -89,16 +89,30 @@ def _format_metrics(title: str, metrics: dict[str, float]) -> str:
 
 def train(config: Config) -> RunResult:
     """Run the whole job for `config`; returns the finished run directory, metrics and model."""
+    config = config.replace(run_name=config.run_name or default_run_name(config))
+    tracker, config = tracking.start(config)  # a sweep agent's values arrive here
+    try:
+        result = _train(config, tracker)
+    except BaseException:
+        tracker.finish(exit_code=1)
+        raise
+    tracker.finish()
+    return result
+
+
+def _train(config: Config, tracker: tracking.Tracker) -> RunResult:
     tf_keras.utils.set_random_seed(config.seed)
     splits, label_map = data.load_splits(config)
     encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
     tokenizer = features.load_tokenizer(*encoders.tokenizer_assets(encoder))
     weights = class_weights(config, splits["train"].labels, label_map)
 
-    run = export.RunDirectory(config.output_dir, config.run_name or default_run_name(config))
+    run = export.RunDirectory(config.output_dir, config.run_name)
+    stats = data.dataset_stats(splits, label_map)
     run.write_text("config.yaml", dump_config(config))
     run.write_json("label_map.json", label_map.to_json())
-    run.write_json("data_stats.json", data.dataset_stats(splits, label_map))
+    run.write_json("data_stats.json", stats)
+    tracker.log_data(config, splits, label_map, stats)
 
     def batches(name: str, training: bool = False):
         size = config.train_batch_size if training else config.eval_batch_size
@@ -115,7 +129,7 @@ def train(config: Config) -> RunResult:
         validation_data=batches("valid"),
         epochs=config.epochs,
         class_weight=weights,
-        callbacks=training_callbacks(run.path, checkpoint, config.early_stopping_patience),
+        callbacks=training_callbacks(run.path, checkpoint, config.early_stopping_patience) + tracker.keras_callbacks(),
         verbose=1 if sys.stdout.isatty() else 2,
     )
     _check_finite(history)
@@ -132,11 +146,14 @@ def train(config: Config) -> RunResult:
         metrics[title] = result.metrics
         reports.append(f"== {title} ==\n{result.report}")
         confusions[title] = result.confusion
+        tracker.log_evaluation(title, result, splits[name], label_map)
     run.write_json("metrics.json", metrics)
     run.write_text("classification_report.txt", "\n".join(reports))
     run.write_json("confusion_matrix.json", confusions)
     export.save_model(classifier, run.path / "model", label_map)
-    return RunResult(run.finish(), metrics, classifier)
+    run_dir = run.finish()
+    tracker.log_model(run_dir / "model", config, metrics, label_map)
+    return RunResult(run_dir, metrics, classifier)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

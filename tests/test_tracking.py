@@ -1,0 +1,265 @@
+"""W&B tracking, read back from the offline run's transaction log; and W&B failing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import tfbert  # noqa: F401
+import wandb
+from wandb.proto import wandb_internal_pb2 as pb
+
+from tfbert import export, tracking, train
+from tfbert.config import build_config
+
+REPO = Path(__file__).parents[1]
+BLOCK = 32768  # the .wandb file is a LevelDB-style log: 32 KiB blocks of 7-byte-headed chunks
+
+
+def read_wandb_log(path: Path) -> list[pb.Record]:
+    """Every record of a .wandb transaction log (header ':W&B', magic 0xBEE1, version 0)."""
+    raw = path.read_bytes()
+    assert raw[:4] == b":W&B" and struct.unpack("<H", raw[4:6])[0] == 0xBEE1
+    position, records, pending = 7, [], b""
+    while position + 7 <= len(raw):
+        left = BLOCK - position % BLOCK
+        if left < 7:  # a block's tail too short for a chunk header is padding
+            position += left
+            continue
+        _, length, kind = struct.unpack("<IHB", raw[position:position + 7])
+        chunk = raw[position + 7:position + 7 + length]
+        position += 7 + length
+        if kind == 1:  # a whole record
+            records.append(chunk)
+        elif kind == 2:  # first chunk
+            pending = chunk
+        elif kind == 3:  # middle
+            pending += chunk
+        elif kind == 4:  # last
+            records.append(pending + chunk)
+        else:
+            break
+    return [pb.Record.FromString(record) for record in records]
+
+
+class LoggedRun:
+    """What an offline W&B run recorded: config, history rows, summary, artifacts."""
+
+    def __init__(self, run_dir: Path):
+        (log,) = run_dir.glob("run-*.wandb")
+        self.config, self.history, self.summary, self.artifacts = {}, [], {}, []
+        for record in read_wandb_log(log):
+            kind = record.WhichOneof("record_type")
+            if kind in ("run", "config"):  # the run record holds wandb.init's config, later records updates
+                updates = record.run.config.update if kind == "run" else record.config.update
+                self.config.update({item.key: json.loads(item.value_json) for item in updates})
+            elif kind == "history":
+                self.history.append(_items(record.history.item))
+            elif kind == "summary":
+                self.summary.update(_items(record.summary.update))
+            elif kind == "artifact":
+                self.artifacts.append(record.artifact)
+
+
+def _items(items) -> dict:
+    """History or summary items as a dict; a logged object (a table) arrives as nested keys."""
+    values = {}
+    for item in items:
+        value = json.loads(item.value_json)
+        rest = "/".join(part for part in item.nested_key[1:] if part)
+        if item.key or not rest:
+            values[item.key or item.nested_key[0]] = value
+        else:
+            values.setdefault(item.nested_key[0], {})[rest] = value
+    return values
+
+
+def _sentiment_csv(path: Path, rows: int = 120) -> Path:
+    rng = np.random.default_rng(0)
+    good, bad, filler = "good great best fun".split(), "bad awful worst dull".split(), "the film was a very".split()
+    texts, labels = [], []
+    for i in range(rows):
+        words = list(rng.choice(filler, 4)) + list(rng.choice(good if i % 2 else bad, 2))
+        texts.append(" ".join(words))
+        labels.append(i % 2)
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
+    return path
+
+
+def _config(tmp_path: Path, tiny_encoder: str, **changes) -> object:
+    values = dict(data_path=str(_sentiment_csv(tmp_path / "data.csv")), encoder=tiny_encoder, max_seq_length=16,
+                  learning_rate=1e-3, dropout=0.1, epochs=2, train_split=0.75, train_batch_size=16,
+                  output_dir=str(tmp_path / "runs"), run_name="run", wandb_mode="offline")
+    return build_config({**values, **changes}, name="tracked")
+
+
+@pytest.fixture(scope="module")
+def tracked_run(tmp_path_factory, tiny_encoder):
+    tmp_path = tmp_path_factory.mktemp("tracked")
+    result = train.train(_config(tmp_path, tiny_encoder))
+    (run_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
+    return result, LoggedRun(run_dir)
+
+
+def test_the_resolved_config_is_the_runs_config(tracked_run):
+    result, logged = tracked_run
+    written = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    for key in ("learning_rate", "max_seq_length", "dropout", "encoder", "run_name", "wandb_project"):
+        assert logged.config[key] == written[key], key
+
+
+def test_history_has_per_step_and_per_epoch_loss_and_learning_rate(tracked_run):
+    _, logged = tracked_run
+    steps = [row for row in logged.history if "batch/loss" in row]
+    epochs = [row for row in logged.history if "epoch/loss" in row]
+    assert steps and all("batch/learning_rate" in row for row in steps)
+    assert len(epochs) == 2
+    assert all(row["epoch/learning_rate"] == pytest.approx(1e-3) for row in epochs)
+    assert all("epoch/val_loss" in row for row in epochs)
+
+
+def test_evaluation_metrics_tables_and_confusion_matrix_are_logged(tracked_run):
+    result, logged = tracked_run
+    for name, value in result.metrics["validation"].items():
+        assert logged.summary[f"validation/{name}"] == pytest.approx(value), name
+    keys = set().union(*logged.history)
+    assert {"validation/classification_report", "validation/predictions", "validation/confusion_matrix_table",
+            "data/train/label_distribution_table", "data/train/words_per_text_table"} <= keys
+
+
+def test_model_and_dataset_artifacts_are_logged(tracked_run):
+    result, logged = tracked_run
+    by_type = {artifact.type: artifact for artifact in logged.artifacts}
+    assert {"model", "dataset"} <= set(by_type)  # (W&B adds run_table artifacts for logged tables)
+    model = by_type["model"]
+    assert set(model.aliases) >= {"latest", "best"}
+    metadata = json.loads(model.metadata)
+    assert metadata["label_map"] == json.loads((result.run_dir / "label_map.json").read_text())
+    assert metadata["metrics"]["validation"]["accuracy"] == pytest.approx(result.metrics["validation"]["accuracy"])
+    assert metadata["encoder"] == result.run_dir.joinpath("config.yaml").read_text().split("encoder: ")[1].split("\n")[0]
+    saved = {entry.path for entry in model.manifest.contents}
+    assert "saved_model.pb" in saved and "label_map.json" in saved
+    assert json.loads(by_type["dataset"].metadata)["rows"] == {"train": 90, "valid": 30}
+
+
+def test_wandb_failing_mid_training_warns_once_and_the_run_completes(tmp_path, tiny_encoder, monkeypatch, capsys):
+    def broken_log(*args, **kwargs):
+        raise ConnectionError("W&B is down")
+
+    monkeypatch.setattr(wandb.sdk.wandb_run.Run, "log", broken_log)
+    result = train.train(_config(tmp_path, tiny_encoder, epochs=1))
+    assert sorted(p.name for p in result.run_dir.iterdir()) == sorted(
+        ["config.yaml", "data_stats.json", "history.csv", "metrics.json", "classification_report.txt",
+         "confusion_matrix.json", "label_map.json", "model"])
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tfbert: warning: W&B failed")]
+    assert len(warnings) == 1 and "W&B is down" in warnings[0]
+
+
+def test_wandb_init_failing_online_falls_back_to_offline(tmp_path, tiny_encoder, monkeypatch, capsys):
+    real_init = wandb.init
+    modes = []
+
+    def init(**kwargs):
+        modes.append(kwargs["mode"])
+        if kwargs["mode"] == "online":
+            raise wandb.errors.CommError("invalid API key")
+        return real_init(**kwargs)
+
+    monkeypatch.setattr(wandb, "init", init)
+    result = train.train(_config(tmp_path, tiny_encoder, epochs=1, wandb_mode="online"))
+    assert modes == ["online", "offline"]
+    assert "invalid API key" in capsys.readouterr().err
+    assert list((tmp_path / "runs" / "wandb").glob("offline-run-*"))
+    assert (result.run_dir / "model" / "saved_model.pb").is_file()
+
+
+def test_disabled_writes_nothing_for_wandb(tmp_path, tiny_encoder, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train.train(_config(tmp_path, tiny_encoder, epochs=1, wandb_mode="disabled"))
+    assert not list(tmp_path.rglob("wandb"))
+
+
+@pytest.mark.parametrize("env, netrc_text, expected", [
+    ({"WANDB_API_KEY": "x" * 40}, None, "online"),
+    ({}, "machine api.wandb.ai\n  login user\n  password abc\n", "online"),
+    ({}, None, "offline"),
+    ({"WANDB_MODE": "disabled"}, None, "disabled"),
+])
+def test_default_mode_follows_the_api_key(tmp_path, monkeypatch, capsys, env, netrc_text, expected):
+    for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    netrc_path = tmp_path / "netrc"
+    if netrc_text:
+        netrc_path.write_text(netrc_text)
+        netrc_path.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc_path))
+    assert tracking.resolve_mode(build_config({})) == expected
+    said = capsys.readouterr().err
+    assert ("logging to W&B offline" in said) == (expected == "offline" and not env)
+
+
+def test_sweep_values_in_wandb_config_override_the_config():
+    config = build_config({"learning_rate": 2e-5, "dropout": 0.5})
+    overrides = tracking.sweep_overrides(config, {"learning_rate": 3e-4, "dropout": 0.5, "_wandb": {}, "other": 1})
+    assert overrides == {"learning_rate": 3e-4}
+
+
+@pytest.mark.parametrize("encoder, group", [
+    ("https://tfhub.dev/tensorflow/bert_en_uncased_L-12_H-768_A-12/4", "bert_en_uncased_L-12_H-768_A-12"),
+    ("all-minilm-l6-v2", "all-minilm-l6-v2"),
+    ("hf:/models/my-bert/", "my-bert"),
+])
+def test_default_group_is_the_encoders_name(encoder, group):
+    assert tracking.default_group(build_config({"encoder": encoder})) == group
+
+
+def _agent_command(sweep: dict, args: list[str]) -> list[str]:
+    """The command line a W&B agent runs for `sweep` with these parameter values."""
+    expanded = []
+    for part in sweep["command"]:
+        if part == "${args}":
+            expanded += args
+        else:
+            expanded.append({"${env}": "/usr/bin/env", "${interpreter}": sys.executable}.get(part, part))
+    return expanded
+
+
+def test_the_sweep_agents_command_line_reaches_the_model(tmp_path, hf_checkpoint):
+    """configs/sweep.yaml's command, run as an agent would, over small stand-ins of the demo's assets."""
+    cache = tmp_path / "cache"
+    hf_checkpoint(cache / "assets" / "all-minilm-l6-v2" / "model")
+    polarity = cache / "assets" / "movie-review-polarity" / "polarity-en-pang&lee2.csv"
+    polarity.parent.mkdir(parents=True)
+    frame = pd.read_csv(_sentiment_csv(tmp_path / "data.csv", rows=80))
+    polarity.write_text("\ufeff" + "".join(f'"{1 if y else -1}","{t}"\n' for t, y in zip(frame.text, frame.label)))
+    shutil.copytree(REPO / "configs", tmp_path / "configs")
+
+    sweep = yaml.safe_load((REPO / "configs" / "sweep.yaml").read_text())
+    assert set(sweep["parameters"]) == {"learning_rate", "train_batch_size", "dropout", "epochs", "max_seq_length"}
+    args = ["--dropout=0.2", "--epochs=1", "--learning_rate=0.0003", "--max_seq_length=32", "--train_batch_size=8"]
+    env = {**os.environ, "TFBERT_CACHE": str(cache), "WANDB_MODE": "offline"}
+    done = subprocess.run(_agent_command(sweep, args), cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    (run_dir,) = (tmp_path / "runs").glob("demo-*")
+    written = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert (written["dropout"], written["epochs"], written["learning_rate"], written["max_seq_length"],
+            written["train_batch_size"]) == (0.2, 1, 0.0003, 32, 8)
+    classifier, _ = export.load_model(run_dir / "model")
+    assert classifier.get_layer("dropout").rate == pytest.approx(0.2)
+    history = pd.read_csv(run_dir / "history.csv")
+    assert len(history) == 1  # epochs=1 reached model.fit
+    (logged_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
+    assert LoggedRun(logged_dir).config["learning_rate"] == pytest.approx(0.0003)

@@ -1,0 +1,299 @@
+"""Weights & Biases tracking that can never break or stall training.
+
+One W&B run per training job (job_type "train"), as the report's train run, holding
+what the report spreads over its runs: the resolved config, the data exploration
+(label distribution, text length histograms, the data set as an artifact), per-step and
+per-epoch metrics with the learning rate (W&B's WandbMetricsLogger), the evaluation
+(metrics, classification report, confusion matrix, a capped predictions table) and the
+trained model as a versioned artifact of type "model".
+
+Every call into wandb goes through Tracker.safely: the first failure prints one
+warning and turns tracking off for the rest of the job, so a lost network, a bad API
+key or a W&B bug costs the W&B record, never the training run.
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tf_keras
+
+from tfbert import data
+from tfbert.config import KEYS_BY_NAME, WANDB_MODES, Config
+from tfbert.evaluate import Evaluation
+
+MAX_TABLE_ROWS = 10_000  # rows of each split kept in the dataset artifact
+MAX_PREDICTION_ROWS = 1_000  # rows of the validation predictions table
+BATCH_LOG_EVERY = 10  # training steps between per-step metric logs
+
+
+def warn(message: str) -> None:
+    print(f"tfbert: warning: {message}", file=sys.stderr)
+
+
+def api_key_configured() -> bool:
+    """Whether wandb would find an API key: WANDB_API_KEY or a netrc entry for the W&B host."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def resolve_mode(config: Config) -> str:
+    """wandb_mode, else a WANDB_MODE the environment sets, else online with a key, offline without."""
+    if config.wandb_mode:
+        return config.wandb_mode
+    if os.environ.get("WANDB_MODE") in WANDB_MODES:
+        return os.environ["WANDB_MODE"]
+    if api_key_configured():
+        return "online"
+    print("tfbert: no W&B API key configured; logging to W&B offline (`wandb login` to go online, "
+          "`--wandb_mode=disabled` to turn tracking off)", file=sys.stderr)
+    return "offline"
+
+
+def default_group(config: Config) -> str:
+    """The encoder's short name: the last meaningful part of its handle or path."""
+    parts = [p for p in re.split(r"[/:]", str(config.encoder or "")) if p and not p.isdigit()]
+    return parts[-1] if parts else "tfbert"
+
+
+def sweep_overrides(config: Config, wandb_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The tfbert keys whose value a sweep agent put in wandb.config and that differ from `config`."""
+    return {name: value for name, value in wandb_config.items()
+            if name in KEYS_BY_NAME and value != getattr(config, name)}
+
+
+def artifact_name(text: str) -> str:
+    """`text` reduced to the characters W&B allows in artifact names."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "tfbert"
+
+
+class SafeCallback(tf_keras.callbacks.Callback):
+    """Runs a W&B Keras callback's hooks through Tracker.safely, so a failing log call
+    turns logging off instead of stopping model.fit."""
+
+    HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+             "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end")
+
+    def __init__(self, tracker: "Tracker", callback: tf_keras.callbacks.Callback):
+        super().__init__()
+        self._tracker = tracker
+        self._callback = callback
+        for hook in self.HOOKS:
+            setattr(self, hook, self._guarded(hook))
+
+    def _guarded(self, hook: str) -> Callable[..., None]:
+        def call(*args: Any, **kwargs: Any) -> None:
+            if self._tracker.active:
+                self._tracker.safely(f"Keras callback {hook}", getattr(self._callback, hook), *args, **kwargs)
+        return call
+
+    def set_model(self, model: tf_keras.Model) -> None:
+        super().set_model(model)
+        self._callback.set_model(model)
+
+    def set_params(self, params: dict) -> None:
+        super().set_params(params)
+        self._callback.set_params(params)
+
+
+class Tracker:
+    """A W&B run, or nothing (disabled, or after the first failure)."""
+
+    def __init__(self, run: Any = None):
+        self.run = run
+
+    @property
+    def active(self) -> bool:
+        return self.run is not None
+
+    def safely(self, what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """function(*args, **kwargs); on any error, warn once and stop tracking."""
+        if not self.active:
+            return None
+        try:
+            return function(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001  (W&B must never stop training)
+            first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            warn(f"W&B failed during {what} ({type(err).__name__}: {first_line}); training goes on without W&B")
+            self.run = None
+            return None
+
+    # --- the parts of a job -------------------------------------------------
+
+    def keras_callbacks(self) -> list[tf_keras.callbacks.Callback]:
+        """W&B's metrics logger: every BATCH_LOG_EVERY steps (batch/*) and every epoch (epoch/*)."""
+        if not self.active:
+            return []
+        from wandb.integration.keras import WandbMetricsLogger
+
+        logger = self.safely("setting up the Keras logger", WandbMetricsLogger, log_freq=BATCH_LOG_EVERY)
+        return [SafeCallback(self, logger)] if logger is not None else []
+
+    def log_data(self, config: Config, splits: Mapping[str, data.Split], label_map: data.LabelMap,
+                 stats: Mapping[str, Any]) -> None:
+        """The report's data exploration, and the data as a dataset artifact."""
+        self.safely("logging the data", self._log_data, config, splits, label_map, stats)
+
+    def _log_data(self, config: Config, splits: Mapping[str, data.Split], label_map: data.LabelMap,
+                  stats: Mapping[str, Any]) -> None:
+        import wandb
+
+        plots = {}
+        for name, split in splits.items():
+            counts = stats[name]["label_distribution"]
+            table = wandb.Table(columns=["label", "count"], data=[[label, n] for label, n in counts.items()])
+            plots[f"data/{name}/label_distribution"] = wandb.plot.bar(
+                table, "label", "count", title=f"Label distribution ({name})")
+            lengths = wandb.Table(dataframe=pd.DataFrame({
+                "words": [len(str(t).split()) for t in split.texts],
+                "characters": [len(str(t)) for t in split.texts]}))
+            for unit in ("words", "characters"):
+                plots[f"data/{name}/{unit}_per_text"] = wandb.plot.histogram(
+                    lengths, unit, title=f"{unit.capitalize()} per text ({name})")
+        self.run.log(plots)
+        self.run.summary["data"] = dict(stats)
+
+        source = config.data_path or "data"
+        artifact = wandb.Artifact(artifact_name(Path(str(source)).stem), type="dataset", metadata={
+            "data_path": config.data_path, "valid_path": config.valid_path, "test_path": config.test_path,
+            "train_split": config.train_split, "valid_split": config.valid_split, "seed": config.seed,
+            "rows": {name: len(split) for name, split in splits.items()}, "max_rows_per_split": MAX_TABLE_ROWS})
+        for name, split in splits.items():
+            artifact.add(wandb.Table(dataframe=self._split_frame(split, label_map)), name)
+        self.run.log_artifact(artifact, aliases=["latest"])
+
+    @staticmethod
+    def _split_frame(split: data.Split, label_map: data.LabelMap) -> pd.DataFrame:
+        """The first MAX_TABLE_ROWS rows of a split as text (, text_pair), label."""
+        rows = slice(0, MAX_TABLE_ROWS)
+        frame = pd.DataFrame({"text": [str(t) for t in split.texts[rows]]})
+        if split.pairs is not None:
+            frame["text_pair"] = [str(t) for t in split.pairs[rows]]
+        frame["label"] = _label_names(split.labels[rows], label_map)
+        return frame
+
+    def log_evaluation(self, title: str, evaluation: Evaluation, split: data.Split,
+                       label_map: data.LabelMap) -> None:
+        """Metrics into the summary, report and confusion matrix as tables, and predictions."""
+        self.safely(f"logging the {title} evaluation", self._log_evaluation, title, evaluation, split, label_map)
+
+    def _log_evaluation(self, title: str, evaluation: Evaluation, split: data.Split,
+                        label_map: data.LabelMap) -> None:
+        import wandb
+
+        metrics = {f"{title}/{name}": value for name, value in evaluation.metrics.items()}
+        report = wandb.Table(columns=["label", "precision", "recall", "f1-score", "support"])
+        for label, row in evaluation.report_rows.items():
+            if isinstance(row, dict):
+                report.add_data(label, row["precision"], row["recall"], row["f1-score"], row["support"])
+        logged = {**metrics, f"{title}/classification_report": report,
+                  f"{title}/predictions": self._predictions_table(evaluation, split, label_map)}
+        if label_map.task != "multilabel":
+            logged[f"{title}/confusion_matrix"] = wandb.plot.confusion_matrix(
+                y_true=list(map(int, split.labels)), preds=list(map(int, evaluation.predicted)),
+                class_names=label_map.names, title=f"Confusion matrix ({title})")
+        self.run.log(logged)
+        self.run.summary.update(metrics)
+
+    @staticmethod
+    def _predictions_table(evaluation: Evaluation, split: data.Split, label_map: data.LabelMap) -> Any:
+        import wandb
+
+        rows = slice(0, MAX_PREDICTION_ROWS)
+        probabilities = evaluation.probabilities[rows]
+        if label_map.task == "multiclass":
+            confidence = probabilities.max(axis=-1)
+        elif label_map.task == "binary":
+            confidence = probabilities[:, 0]  # probability of the positive label
+        else:
+            confidence = [", ".join(f"{p:.3f}" for p in row) for row in probabilities]
+        frame = pd.DataFrame({
+            "text": [str(t) for t in split.texts[rows]],
+            "label": _label_names(split.labels[rows], label_map),
+            "predicted": _label_names(evaluation.predicted[rows], label_map),
+            "probability": confidence,
+        })
+        return wandb.Table(dataframe=frame)
+
+    def log_model(self, model_dir: Path, config: Config, metrics: Mapping[str, Any],
+                  label_map: data.LabelMap) -> None:
+        """The saved model as a versioned artifact of type "model", aliases latest and best."""
+        if config.wandb_log_model:
+            self.safely("logging the model artifact", self._log_model, model_dir, config, metrics, label_map)
+
+    def _log_model(self, model_dir: Path, config: Config, metrics: Mapping[str, Any],
+                   label_map: data.LabelMap) -> None:
+        import wandb
+
+        artifact = wandb.Artifact(artifact_name(f"{config.name}-model"), type="model", metadata={
+            "metrics": dict(metrics), "label_map": label_map.to_json(), "encoder": config.encoder,
+            "config": config.to_dict()})
+        artifact.add_dir(str(model_dir))
+        self.run.log_artifact(artifact, aliases=["latest", "best"])
+
+    def finish(self, exit_code: int = 0) -> None:
+        self.safely("finishing the run", lambda: self.run.finish(exit_code=exit_code))
+
+
+def _label_names(labels: np.ndarray, label_map: data.LabelMap) -> list[str]:
+    """Label names for ids ([n]) or for 0/1 rows ([n, k], joined with commas)."""
+    names = label_map.names
+    if labels.ndim == 2:
+        return [", ".join(n for n, on in zip(names, row) if on) for row in labels]
+    return [names[int(i)] for i in labels]
+
+
+def start(config: Config) -> tuple[Tracker, Config]:
+    """Open the job's W&B run; returns the tracker and the config with any sweep values applied."""
+    mode = resolve_mode(config)
+    if mode == "disabled":
+        return Tracker(None), config
+    try:
+        import wandb
+    except Exception as err:  # noqa: BLE001  (a broken wandb install must not stop training)
+        warn(f"cannot import wandb ({err}); training goes on without W&B")
+        return Tracker(None), config
+    tracker = Tracker(None)
+    for attempt in ((mode,) if mode == "offline" else (mode, "offline")):
+        tracker = Tracker(_init_run(wandb, config, attempt))
+        if tracker.active:
+            break
+    if not tracker.active:
+        return tracker, config
+    overrides = tracker.safely("reading the sweep's config", lambda: sweep_overrides(config, dict(tracker.run.config)))
+    if overrides:
+        config = config.replace(**overrides)
+        tracker.safely("updating the config", tracker.run.config.update, config.to_dict(), allow_val_change=True)
+    return tracker, config
+
+
+def _init_run(wandb: Any, config: Config, mode: str) -> Any:
+    """wandb.init for this job in `mode`, or None (with a warning) when it fails."""
+    directory = Path(config.output_dir).resolve()  # absolute: a shared W&B service may run elsewhere
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        return wandb.init(
+            project=config.wandb_project, entity=config.wandb_entity, group=config.wandb_group or default_group(config),
+            tags=config.wandb_tags, job_type="train", name=config.run_name, config=config.to_dict(), mode=mode,
+            dir=str(directory), reinit="finish_previous", settings=wandb.Settings(init_timeout=60, console="off"),
+        )
+    except Exception as err:  # noqa: BLE001  (no network, bad key, W&B down: train anyway)
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        fallback = "trying offline" if mode == "online" else "training goes on without W&B"
+        warn(f"could not start a W&B run in {mode} mode ({first_line}); {fallback}")
+        return None
