@@ -118,8 +118,8 @@ def test_multilabel_confusion_is_one_matrix_per_label():
 @pytest.fixture(scope="module")
 def tiny(tiny_encoder: str):
     encoder = encoders.load_encoder(tiny_encoder)
-    tokenizer = features.load_tokenizer(*encoders.tokenizer_assets(encoder))
-    return encoder, tokenizer
+    packer = features.make_packer("tf_text", *encoders.tokenizer_assets(encoder), max_seq_length=16)
+    return encoder, packer
 
 
 def _split(num_rows: int, labels: np.ndarray) -> Split:
@@ -131,17 +131,17 @@ def _split(num_rows: int, labels: np.ndarray) -> Split:
 
 @pytest.mark.parametrize("label_map", [MULTICLASS, BINARY], ids=["multiclass", "binary"])
 def test_evaluate_split_scores_a_model(label_map, tiny):
-    encoder, tokenizer = tiny
+    encoder, packer = tiny
     labels = np.arange(23, dtype=np.int32) % label_map.num_labels
     split = _split(23, labels)
     classifier = model.build_classifier(encoder, label_map, dropout=0.1)
     model.compile_classifier(classifier, label_map, build_config({}), num_train_steps=1)
-    dataset = features.make_dataset(split, tokenizer, max_seq_length=16, batch_size=8)
+    dataset = features.make_dataset(split, packer, batch_size=8, padding="batch")
     result = evaluate.evaluate_split(classifier, dataset, split.labels, label_map)
 
     keys = {"accuracy", "precision", "recall", "f1", "loss", "num_examples"}
     if label_map.task == "binary":
-        keys.add("precision_at_recall_0.5")
+        keys |= {"precision_at_recall_0.5", "decision_threshold", "at_0.5"}
     assert set(result.metrics) == keys
     assert result.metrics["num_examples"] == 23
     probabilities = classifier.predict(dataset, verbose=0)
@@ -161,13 +161,39 @@ def test_evaluate_split_scores_a_model(label_map, tiny):
 
 
 def test_evaluate_split_on_multilabel_data(tiny):
-    encoder, tokenizer = tiny
+    encoder, packer = tiny
     labels = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=np.float32)
     split = _split(5, labels)
     classifier = model.build_classifier(encoder, MULTILABEL, dropout=0.1)
     model.compile_classifier(classifier, MULTILABEL, build_config({}), num_train_steps=1)
-    result = evaluate.evaluate_split(classifier, features.make_dataset(split, tokenizer, 16, 4), labels, MULTILABEL)
+    dataset = features.make_dataset(split, packer, 4, padding="batch")
+    result = evaluate.evaluate_split(classifier, dataset, labels, MULTILABEL)
     assert set(result.metrics) == {"accuracy", "precision", "recall", "f1", "loss", "num_examples"}
     assert result.metrics["num_examples"] == 5
     assert all(name in result.report for name in MULTILABEL.names) and "macro avg" in result.report
     assert sorted(result.confusion["matrices"]) == sorted(MULTILABEL.names)
+
+
+def test_f1_threshold_maximises_f1_and_beats_one_half():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    truth = (rng.random(400) < 0.1).astype(int)  # rare positives, as in Quora
+    probabilities = np.clip(0.25 * truth + rng.random(400) * 0.45, 0, 1)
+    best = evaluate.f1_threshold(truth, probabilities)
+    f1_at = lambda t: f1_score(truth, probabilities >= t)  # noqa: E731
+    assert f1_at(best) >= max(f1_at(t) for t in np.linspace(0.01, 0.99, 99)) - 1e-12
+    assert f1_at(best) > f1_at(0.5)
+
+
+def test_score_reports_the_decision_threshold_and_one_half():
+    label_map = LabelMap((0, 1), "binary")
+    truth = np.array([0, 0, 1, 1])
+    outputs = evaluate.ModelOutputs({"loss": 0.4, "precision_at_recall_0.5": 1.0},
+                                    np.array([[0.1], [0.35], [0.4], [0.8]]))
+    result = evaluate.score(outputs, truth, label_map, threshold=0.3)
+    assert result.metrics["decision_threshold"] == 0.3
+    assert result.metrics["accuracy"] == 0.75  # 0.35 becomes a false positive
+    assert result.metrics["at_0.5"]["accuracy"] == 0.75 and result.metrics["at_0.5"]["recall"] == 0.5
+    assert evaluate.decision_threshold("f1", truth, outputs, label_map) == pytest.approx(0.4)
+    assert evaluate.decision_threshold(0.5, truth, outputs, label_map) == 0.5

@@ -100,3 +100,28 @@ def test_adamw_warms_up_decays_and_excludes_layer_norm_and_bias():
     assert not optimizer._do_use_weight_decay("encoder/transformer/layer_0/output_layer_norm/gamma:0")
     assert not optimizer._do_use_weight_decay("output/bias:0")
     assert optimizer._do_use_weight_decay("output/kernel:0")
+
+
+def test_mixed_precision_keeps_a_float32_head_and_scales_the_loss(tiny_encoder):
+    label_map = HEADS["binary"][0]
+    model.set_precision("mixed_float16")
+    try:
+        classifier = model.build_classifier(encoders.load_encoder(tiny_encoder), label_map, dropout=0.1)
+        model.compile_classifier(classifier, label_map, build_config({"mixed_precision": "mixed_float16"}), 10)
+        assert classifier.get_layer("dropout").compute_dtype == "float16"
+        assert classifier.get_layer("output").compute_dtype == "float32"
+        assert isinstance(classifier.optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
+        history = classifier.fit(_batch(), _labels("binary"), epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+        assert classifier.predict(_batch(), verbose=0).dtype == np.float32
+    finally:
+        model.set_precision(None)
+    assert tf_keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_jit_compile_follows_the_config(tiny_encoder):
+    label_map = HEADS["binary"][0]
+    for jit in (True, False):
+        classifier = model.build_classifier(encoders.load_encoder(tiny_encoder), label_map, dropout=0.1)
+        model.compile_classifier(classifier, label_map, build_config({"jit_compile": jit}), 10)
+        assert classifier._jit_compile is jit

@@ -132,6 +132,8 @@ def test_evaluation_metrics_tables_and_confusion_matrix_are_logged(tracked_run):
     result, logged = tracked_run
     for name, value in result.metrics["validation"].items():
         assert logged.summary[f"validation/{name}"] == pytest.approx(value), name
+    assert {"plots/training_curves", "plots/validation/confusion_matrix", "plots/validation/precision_recall",
+            "plots/data/label_distribution", "plots/data/text_lengths"} <= set().union(*logged.history)
     keys = set().union(*logged.history)
     assert {"validation/classification_report", "validation/predictions", "validation/confusion_matrix_table",
             "data/train/label_distribution_table", "data/train/words_per_text_table"} <= keys
@@ -160,7 +162,7 @@ def test_wandb_failing_mid_training_warns_once_and_the_run_completes(tmp_path, t
     result = train.train(_config(tmp_path, tiny_encoder, epochs=1))
     assert sorted(p.name for p in result.run_dir.iterdir()) == sorted(
         ["config.yaml", "data_stats.json", "history.csv", "metrics.json", "classification_report.txt",
-         "confusion_matrix.json", "label_map.json", "model"])
+         "confusion_matrix.json", "label_map.json", "model", "plots"])
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tfbert: warning: W&B failed")]
     assert len(warnings) == 1 and "W&B is down" in warnings[0]
 

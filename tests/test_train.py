@@ -27,10 +27,10 @@ from tfbert.errors import TfbertError, run_command
 
 RUN_FILES = sorted([
     "config.yaml", "data_stats.json", "history.csv", "metrics.json",
-    "classification_report.txt", "confusion_matrix.json", "label_map.json", "model",
+    "classification_report.txt", "confusion_matrix.json", "label_map.json", "model", "plots",
 ])
-BINARY_METRICS = {"accuracy", "precision", "recall", "f1", "loss", "num_examples", "precision_at_recall_0.5"}
-MACRO_METRICS = BINARY_METRICS - {"precision_at_recall_0.5"}
+MACRO_METRICS = {"accuracy", "precision", "recall", "f1", "loss", "num_examples"}
+BINARY_METRICS = MACRO_METRICS | {"precision_at_recall_0.5", "decision_threshold", "at_0.5"}
 
 # Words of the tiny encoder's vocabulary: the label is which kind of adjective a text holds.
 NEUTRAL = "the this film movie story plot cast script was is a very with and".split()

@@ -8,6 +8,7 @@ a message instead of failing later with an obscure layer-type error.
 
 import os
 import sys
+import warnings
 
 __version__ = "0.1.0"
 
@@ -33,3 +34,6 @@ def _require_legacy_keras() -> None:
 
 
 _require_legacy_keras()
+# tensorflow_hub 0.16.1 imports pkg_resources, whose deprecation warning says nothing a
+# tfbert user can act on (pyproject pins setuptools below the release that removes it).
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)

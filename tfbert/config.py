@@ -25,7 +25,7 @@ class Key:
 
     name: str
     default: Any
-    kind: str  # "int" | "float" | "bool" | "str" | "list" | "class_weight"
+    kind: str  # "int" | "float" | "bool" | "str" | "list" | "class_weight" | "threshold"
     help: str
     optional: bool = False  # may be null
     check: Callable[[Any], bool] | None = None
@@ -49,6 +49,9 @@ def _below_one(value: float) -> bool:
 
 
 WANDB_MODES = ("online", "offline", "disabled")
+TOKENIZERS = ("tf_text", "py_function")  # as tfbert.features names them
+PADDINGS = ("bucket", "batch", "max")
+PRECISIONS = ("mixed_float16", "mixed_bfloat16")
 
 KEYS: tuple[Key, ...] = (
     # Data.
@@ -66,12 +69,20 @@ KEYS: tuple[Key, ...] = (
     Key("encoder", None, "str", "all-minilm-l6-v2, hf:DIR (a Hugging Face BERT checkpoint), a local TF Hub-format BERT directory, a TF Hub or Kaggle Models handle (online), or tiny.", optional=True),
     Key("trainable", True, "bool", "Fine-tune the encoder's weights (False trains the head only)."),
     Key("max_seq_length", 128, "int", "Tokens per example, [CLS] and [SEP] included; longer texts are truncated.", check=lambda v: 3 <= v <= 4096, rule="between 3 and 4096"),
+    Key("tokenizer", "tf_text", "str", "tf_text (in-graph tensorflow_text, fast) or py_function (the report's FullTokenizer, one Python call per batch); same ids.",
+        check=lambda v: v in TOKENIZERS, rule="one of " + ", ".join(TOKENIZERS)),
+    Key("padding", "bucket", "str", "bucket (group similar lengths, pad to a few fixed lengths), batch (pad to each batch's longest) or max (pad to max_seq_length, the report's).",
+        check=lambda v: v in PADDINGS, rule="one of " + ", ".join(PADDINGS)),
     # Model and optimisation.
     Key("dropout", 0.5, "float", "Dropout rate on the pooled output before the head.", check=_below_one, rule="in [0, 1)"),
     Key("optimizer", "adam", "str", "adam (the report's) or adamw (linear warmup and decay, weight decay, clipping at norm 1).", check=lambda v: v in ("adam", "adamw"), rule="one of adam, adamw"),
     Key("learning_rate", 2e-5, "float", "Peak learning rate.", check=_positive, rule="> 0"),
     Key("warmup_fraction", 0.1, "float", "adamw: fraction of training steps spent warming the learning rate up.", check=_below_one, rule="in [0, 1)"),
     Key("weight_decay", 0.01, "float", "adamw: decoupled weight decay (LayerNorm and bias excluded).", check=_non_negative, rule=">= 0"),
+    Key("jit_compile", False, "bool", "Compile training steps with XLA (see the README's benchmark for when it helps)."),
+    Key("mixed_precision", None, "str", "null, mixed_float16 or mixed_bfloat16: Keras mixed precision for GPUs (the head stays float32).",
+        optional=True, check=lambda v: v in PRECISIONS, rule="one of " + ", ".join(PRECISIONS)),
+    Key("decision_threshold", 0.5, "threshold", "Binary tasks: the probability at which the positive label is predicted, or f1 for the threshold that maximises validation F1."),
     Key("class_weight", None, "class_weight", "null, balanced, or a mapping {label: weight}; weights the loss per class.", optional=True),
     Key("epochs", 5, "int", "Passes over the training data.", check=_positive, rule=">= 1"),
     Key("train_batch_size", 32, "int", "Examples per training step.", check=_positive, rule=">= 1"),
@@ -208,7 +219,17 @@ def _to_class_weight(value: Any) -> str | dict:
     raise ValueError(f"expected null, balanced or a mapping {{label: weight}}, got {value!r}")
 
 
+def _to_threshold(value: Any) -> float | str:
+    if isinstance(value, str) and value.strip().lower() == "f1":
+        return "f1"
+    number = _to_float(value)
+    if not 0 < number < 1:
+        raise ValueError(f"expected f1 or a number in (0, 1), got {value!r}")
+    return number
+
+
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "threshold": _to_threshold,
     "int": _to_int,
     "float": _to_float,
     "bool": _to_bool,

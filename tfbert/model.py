@@ -24,10 +24,21 @@ def bert_inputs() -> dict[str, tf_keras.Input]:
 
 
 def classification_head(label_map: LabelMap) -> tf_keras.layers.Dense:
+    """The task's output layer; float32 even under mixed precision, for a stable loss."""
     if label_map.task == "multiclass":
-        return tf_keras.layers.Dense(label_map.num_labels, activation="softmax", name="output")
+        return tf_keras.layers.Dense(label_map.num_labels, activation="softmax", name="output", dtype="float32")
     units = 1 if label_map.task == "binary" else label_map.num_labels
-    return tf_keras.layers.Dense(units, activation="sigmoid", name="output")
+    return tf_keras.layers.Dense(units, activation="sigmoid", name="output", dtype="float32")
+
+
+def set_precision(policy: str | None) -> None:
+    """Keras' global dtype policy for the layers built next (None: float32).
+
+    Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer at compile
+    time. A TF Hub encoder runs its saved graph in the dtype it was saved in, so only
+    the layers tfbert adds follow the policy.
+    """
+    tf_keras.mixed_precision.set_global_policy(policy or "float32")
 
 
 def build_classifier(encoder: hub.KerasLayer, label_map: LabelMap, dropout: float) -> tf_keras.Model:
@@ -75,4 +86,5 @@ def make_optimizer(config: Config, num_train_steps: int) -> tf_keras.optimizers.
 
 def compile_classifier(model: tf_keras.Model, label_map: LabelMap, config: Config, num_train_steps: int) -> None:
     loss, metrics = loss_and_metrics(label_map)
-    model.compile(optimizer=make_optimizer(config, num_train_steps), loss=loss, metrics=metrics)
+    model.compile(optimizer=make_optimizer(config, num_train_steps), loss=loss, metrics=metrics,
+                  jit_compile=config.jit_compile)

@@ -230,6 +230,15 @@ class Tracker:
         })
         return wandb.Table(dataframe=frame)
 
+    def log_images(self, images: Mapping[str, Path]) -> None:
+        """The run's PNG pictures, by name."""
+        self.safely("logging the plots", self._log_images, images)
+
+    def _log_images(self, images: Mapping[str, Path]) -> None:
+        import wandb
+
+        self.run.log({f"plots/{name}": wandb.Image(str(path)) for name, path in images.items()})
+
     def log_model(self, model_dir: Path, config: Config, metrics: Mapping[str, Any],
                   label_map: data.LabelMap) -> None:
         """The saved model as a versioned artifact of type "model", aliases latest and best."""

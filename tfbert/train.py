@@ -15,15 +15,16 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tf_keras
 
-from tfbert import data, encoders, evaluate, export, features, model, tracking
+from tfbert import data, encoders, evaluate, export, features, model, plots, tracking
 from tfbert.config import Config, dump_config, load_config
 from tfbert.errors import ArgumentParser, TfbertError, run_command
 
@@ -82,9 +83,46 @@ def _check_finite(history: tf_keras.callbacks.History) -> None:
         raise TfbertError("training diverged (the loss became NaN); lower learning_rate and try again")
 
 
-def _format_metrics(title: str, metrics: dict[str, float]) -> str:
-    parts = [f"{name}={value:.4f}" if isinstance(value, float) else f"{name}={value}" for name, value in metrics.items()]
-    return f"{title}: " + " ".join(parts)
+def _format_metrics(title: str, metrics: dict[str, Any]) -> str:
+    """One line: name=value, nested metrics (at_0.5) as at_0.5.accuracy=..."""
+    def parts(values: dict[str, Any], prefix: str = "") -> list[str]:
+        out = []
+        for name, value in values.items():
+            if isinstance(value, dict):
+                out += parts(value, f"{prefix}{name}.")
+            else:
+                out.append(f"{prefix}{name}={value:.4f}" if isinstance(value, float) else f"{prefix}{name}={value}")
+        return out
+
+    return f"{title}: " + " ".join(parts(metrics))
+
+
+def _evaluation_figures(run_dir: Path, title: str, result: evaluate.Evaluation, split: data.Split,
+                        label_map: data.LabelMap, threshold: float) -> dict[str, Path]:
+    """The confusion matrix and, for binary tasks, the precision-recall curve, as PNGs."""
+    written = {}
+    if label_map.task != "multilabel":
+        written[f"{title}/confusion_matrix"] = plots.save(
+            plots.confusion(label_map.names, result.confusion["matrix"], title.capitalize()),
+            run_dir / "plots" / f"{title}_confusion_matrix.png")
+    if label_map.task == "binary":
+        written[f"{title}/precision_recall"] = plots.save(
+            plots.precision_recall(split.labels, result.probabilities[:, 0], threshold,
+                                   f"Precision-recall ({title})"),
+            run_dir / "plots" / f"{title}_precision_recall.png")
+    return written
+
+
+def _run_figures(run_dir: Path, stats: dict, splits: dict[str, data.Split], label_map: data.LabelMap) -> dict[str, Path]:
+    """Training curves and the report's data plots, as PNGs."""
+    folder = run_dir / "plots"
+    history = pd.read_csv(run_dir / "history.csv")
+    return {
+        "training_curves": plots.save(plots.training_curves(history, "accuracy"), folder / "training_curves.png"),
+        "data/label_distribution": plots.save(plots.label_distribution(stats), folder / "label_distribution.png"),
+        "data/text_lengths": plots.save(plots.text_lengths({n: s.texts for n, s in splits.items()}),
+                                        folder / "text_lengths.png"),
+    }
 
 
 def train(config: Config) -> RunResult:
@@ -104,7 +142,7 @@ def _train(config: Config, tracker: tracking.Tracker) -> RunResult:
     tf_keras.utils.set_random_seed(config.seed)
     splits, label_map = data.load_splits(config)
     encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
-    tokenizer = features.load_tokenizer(*encoders.tokenizer_assets(encoder))
+    packer = features.make_packer(config.tokenizer, *encoders.tokenizer_assets(encoder), config.max_seq_length)
     weights = class_weights(config, splits["train"].labels, label_map)
 
     run = export.RunDirectory(config.output_dir, config.run_name)
@@ -115,10 +153,14 @@ def _train(config: Config, tracker: tracking.Tracker) -> RunResult:
     tracker.log_data(config, splits, label_map, stats)
 
     def batches(name: str, training: bool = False):
-        size = config.train_batch_size if training else config.eval_batch_size
-        return features.make_dataset(splits[name], tokenizer, config.max_seq_length, size,
-                                     shuffle=training, seed=config.seed)
+        if training:
+            return features.make_dataset(splits[name], packer, config.train_batch_size, shuffle=True,
+                                         seed=config.seed, padding=config.padding)
+        # Evaluation keeps the split's order, so predictions line up with its rows.
+        return features.make_dataset(splits[name], packer, config.eval_batch_size,
+                                     padding="max" if config.padding == "max" else "batch")
 
+    model.set_precision(config.mixed_precision)
     classifier = model.build_classifier(encoder, label_map, config.dropout)
     steps_per_epoch = math.ceil(len(splits["train"]) / config.train_batch_size)
     model.compile_classifier(classifier, label_map, config, steps_per_epoch * config.epochs)
@@ -139,17 +181,22 @@ def _train(config: Config, tracker: tracking.Tracker) -> RunResult:
     classifier.load_weights(str(checkpoint))  # the best epoch on validation loss
     shutil.rmtree(checkpoint.parent)
 
-    metrics, reports, confusions = {}, [], {}
-    for name in [n for n in ("valid", "test") if n in splits]:
+    outputs = {name: evaluate.run_model(classifier, batches(name)) for name in ("valid", "test") if name in splits}
+    threshold = evaluate.decision_threshold(config.decision_threshold, splits["valid"].labels, outputs["valid"], label_map)
+    metrics, reports, confusions, figures = {}, [], {}, {}
+    for name, output in outputs.items():
         title = SPLIT_TITLES[name]
-        result = evaluate.evaluate_split(classifier, batches(name), splits[name].labels, label_map)
+        result = evaluate.score(output, splits[name].labels, label_map, threshold)
         metrics[title] = result.metrics
         reports.append(f"== {title} ==\n{result.report}")
         confusions[title] = result.confusion
+        figures |= _evaluation_figures(run.path, title, result, splits[name], label_map, threshold)
         tracker.log_evaluation(title, result, splits[name], label_map)
     run.write_json("metrics.json", metrics)
     run.write_text("classification_report.txt", "\n".join(reports))
     run.write_json("confusion_matrix.json", confusions)
+    figures |= _run_figures(run.path, stats, splits, label_map)
+    tracker.log_images(figures)
     export.save_model(classifier, run.path / "model", label_map)
     run_dir = run.finish()
     tracker.log_model(run_dir / "model", config, metrics, label_map)

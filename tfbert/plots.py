@@ -1,0 +1,106 @@
+"""Pictures of a run, as PNG files: training curves, confusion matrices, the
+precision-recall curve, and the report's data plots (label distribution, text lengths).
+
+Each function returns a matplotlib Figure; `save` writes one and closes it. The Agg
+backend draws without a display, so this works on servers and in CI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from sklearn.metrics import precision_recall_curve  # noqa: E402
+
+
+def save(figure: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def training_curves(history: pd.DataFrame, metric: str = "accuracy") -> Figure:
+    """Loss and `metric` per epoch, training against validation (Keras' CSV history)."""
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    epochs = history["epoch"] + 1
+    for axis, name in zip(axes, ("loss", metric)):
+        for prefix, label, style in (("", "training", "o-"), ("val_", "validation", "s--")):
+            if prefix + name in history:
+                axis.plot(epochs, history[prefix + name], style, label=label)
+        axis.set(title=name.replace("_", " ").capitalize(), xlabel="epoch")
+        axis.set_xticks(list(epochs))
+        axis.grid(alpha=0.3)
+        axis.legend()
+    return figure
+
+
+def confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]], title: str) -> Figure:
+    """Counts, and each row divided by its total (so each row shows a true label's recall)."""
+    counts = np.asarray(matrix, dtype=float)
+    normalised = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.7 * len(labels) + 2.5)
+    figure, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5, size), layout="constrained")
+    for axis, values, kind, fmt in ((axes[0], counts, "counts", "{:.0f}"), (axes[1], normalised, "row-normalised", "{:.2f}")):
+        image = axis.imshow(values, cmap="Blues", vmin=0)
+        figure.colorbar(image, ax=axis, fraction=0.046)
+        axis.set(title=f"{title}: {kind}", xlabel="predicted", ylabel="true",
+                 xticks=range(len(labels)), yticks=range(len(labels)))
+        axis.set_xticklabels(labels, rotation=45, ha="right")
+        axis.set_yticklabels(labels)
+        high = values.max() / 2 if values.size else 0
+        for (row, col), value in np.ndenumerate(values):
+            axis.text(col, row, fmt.format(value), ha="center", va="center",
+                      color="white" if value > high else "black")
+    return figure
+
+
+def precision_recall(truth: np.ndarray, probabilities: np.ndarray, threshold: float, title: str) -> Figure:
+    """The binary precision-recall curve, with the decision threshold's point marked."""
+    precision, recall, thresholds = precision_recall_curve(truth, probabilities)
+    figure, axis = plt.subplots(figsize=(5.5, 4.5))
+    axis.plot(recall, precision, label="precision-recall curve")
+    predicted = probabilities >= threshold
+    tp = float(np.sum(predicted & (truth == 1)))
+    point_precision = tp / max(float(predicted.sum()), 1.0)
+    point_recall = tp / max(float((truth == 1).sum()), 1.0)
+    axis.plot([point_recall], [point_precision], "o", color="crimson", markersize=9,
+              label=f"threshold {threshold:.3f}: P={point_precision:.3f} R={point_recall:.3f}")
+    axis.set(title=title, xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02))
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower left")
+    return figure
+
+
+def label_distribution(stats: Mapping[str, Any]) -> Figure:
+    """Examples per label in each split (data_stats.json's label_distribution)."""
+    splits = [name for name, value in stats.items() if isinstance(value, dict) and "label_distribution" in value]
+    labels = list(stats[splits[0]]["label_distribution"])
+    figure, axis = plt.subplots(figsize=(max(5.0, 0.9 * len(labels) * len(splits) + 2), 4))
+    width = 0.8 / len(splits)
+    for i, name in enumerate(splits):
+        counts = [stats[name]["label_distribution"].get(label, 0) for label in labels]
+        axis.bar(np.arange(len(labels)) + i * width, counts, width, label=name)
+    axis.set_xticks(np.arange(len(labels)) + width * (len(splits) - 1) / 2)
+    axis.set_xticklabels(labels, rotation=30, ha="right")
+    axis.set(title="Label distribution", ylabel="examples")
+    axis.legend()
+    return figure
+
+
+def text_lengths(texts_by_split: Mapping[str, Sequence[str]]) -> Figure:
+    """Histograms of words and characters per text, log-scaled counts as in the report."""
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for axis, unit, measure in ((axes[0], "words", lambda t: len(t.split())), (axes[1], "characters", len)):
+        for name, texts in texts_by_split.items():
+            axis.hist([measure(str(t)) for t in texts], bins=40, alpha=0.6, label=name)
+        axis.set(title=f"{unit.capitalize()} per text", xlabel=unit, ylabel="texts", yscale="log")
+        axis.legend()
+    return figure
