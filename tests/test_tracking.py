@@ -162,7 +162,7 @@ def test_wandb_failing_mid_training_warns_once_and_the_run_completes(tmp_path, t
     result = train.train(_config(tmp_path, tiny_encoder, epochs=1))
     assert sorted(p.name for p in result.run_dir.iterdir()) == sorted(
         ["config.yaml", "data_stats.json", "history.csv", "metrics.json", "classification_report.txt",
-         "confusion_matrix.json", "label_map.json", "model", "plots"])
+         "confusion_matrix.json", "export", "label_map.json", "model", "plots"])
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tfbert: warning: W&B failed")]
     assert len(warnings) == 1 and "W&B is down" in warnings[0]
 

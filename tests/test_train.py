@@ -27,7 +27,7 @@ from tfbert.errors import TfbertError, run_command
 
 RUN_FILES = sorted([
     "config.yaml", "data_stats.json", "history.csv", "metrics.json",
-    "classification_report.txt", "confusion_matrix.json", "label_map.json", "model", "plots",
+    "classification_report.txt", "confusion_matrix.json", "export", "label_map.json", "model", "plots",
 ])
 MACRO_METRICS = {"accuracy", "precision", "recall", "f1", "loss", "num_examples"}
 BINARY_METRICS = MACRO_METRICS | {"precision_at_recall_0.5", "decision_threshold", "at_0.5"}
@@ -220,6 +220,18 @@ RELOAD_SCRIPT = textwrap.dedent("""
     print(json.dumps(label_map.to_json()))
 """)
 
+# The export is plain TensorFlow: no tfbert import, only tensorflow_text for its ops.
+SERVING_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+    import tensorflow as tf
+    serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    outputs = serve(text=tf.constant(json.loads(open(sys.argv[2]).read())))
+    np.save(sys.argv[3], outputs["probabilities"].numpy())
+    print(json.dumps([label.decode() for label in outputs["label"].numpy()]))
+""")
+
 
 def test_model_reloads_in_a_fresh_process_without_the_encoder_and_predicts_the_same(e2e, tmp_path):
     tokenizer = features.load_tokenizer(*encoders.tokenizer_assets(encoders.load_encoder(str(e2e.encoder))))
@@ -243,6 +255,19 @@ def test_model_reloads_in_a_fresh_process_without_the_encoder_and_predicts_the_s
     reloaded = np.load(tmp_path / "reloaded.npy")
     assert reloaded.shape == expected.shape
     assert np.abs(reloaded - expected).max() <= 1e-5
+
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    done = subprocess.run(
+        [sys.executable, "-c", SERVING_SCRIPT, str(e2e.run_dir / "export"), str(tmp_path / "texts.json"),
+         str(tmp_path / "served.npy")], capture_output=True, text=True, timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    served = np.load(tmp_path / "served.npy")
+    assert np.abs(served[:, 1] - expected[:, 0]).max() <= 1e-5
+    assert np.abs(served.sum(axis=1) - 1).max() <= 1e-6
+    labels = json.loads(done.stdout.strip().splitlines()[-1])
+    assert labels == ["positive" if p >= 0.5 else "negative" for p in expected[:, 0]]
 
 
 def test_an_existing_run_directory_is_an_error_not_overwritten(e2e, tmp_path, tiny_encoder):

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tensorflow as tf
 import tf_keras
 
 from tfbert.data import LabelMap
+from tfbert.features import TfTextPacker
 from tfbert.errors import TfbertError
 
 LABEL_MAP_FILE = "label_map.json"
@@ -72,3 +74,50 @@ def load_model(directory: str | Path) -> tuple[tf_keras.Model, LabelMap]:
     model = tf_keras.models.load_model(str(directory), compile=False)
     label_map = LabelMap.from_json(json.loads((directory / LABEL_MAP_FILE).read_text(encoding="utf-8")))
     return model, label_map
+
+
+SERVING_SIGNATURE = "serving_default"
+
+
+class ServingModel(tf.Module):
+    """The whole trained pipeline over raw strings: tokenization (tensorflow_text ops),
+    the classifier, and the label names and decision threshold, for tf.saved_model."""
+
+    def __init__(self, classifier: tf_keras.Model, packer: TfTextPacker, label_map: LabelMap, threshold: float):
+        super().__init__(name="tfbert_serving")
+        self.classifier = classifier
+        self.wordpiece = packer.wordpiece  # tracked, so its tables travel with the SavedModel
+        self.label_names = tf.constant(label_map.names)
+        self.threshold = tf.constant(threshold, tf.float32)
+        self._packer = packer
+        self._task = label_map.task
+
+    def predict(self, texts: tf.Tensor, pairs: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """probabilities [batch, num_labels] and label [batch] (multi-label: names joined by ", ")."""
+        probabilities = self.classifier(self._packer(texts, pairs), training=False)
+        if self._task == "binary":
+            positive = probabilities[:, 0]
+            return {"probabilities": tf.stack([1.0 - positive, positive], axis=1),
+                    "label": tf.gather(self.label_names, tf.cast(positive >= self.threshold, tf.int32))}
+        if self._task == "multiclass":
+            return {"probabilities": probabilities, "label": tf.gather(self.label_names, tf.argmax(probabilities, -1))}
+        chosen = tf.ragged.boolean_mask(tf.broadcast_to(self.label_names, tf.shape(probabilities)),
+                                        probabilities >= self.threshold)
+        return {"probabilities": probabilities, "label": tf.strings.reduce_join(chosen, axis=1, separator=", ")}
+
+
+def save_serving_model(classifier: tf_keras.Model, packer: TfTextPacker, label_map: LabelMap, threshold: float,
+                       directory: str | Path, with_pairs: bool) -> Path:
+    """A SavedModel whose serving_default signature takes `text` (and `text_pair`) strings."""
+    serving = ServingModel(classifier, packer, label_map, threshold)
+    text = tf.TensorSpec([None], tf.string, name="text")
+    if with_pairs:
+        signature = tf.function(lambda text, text_pair: serving.predict(text, text_pair),
+                                input_signature=[text, tf.TensorSpec([None], tf.string, name="text_pair")])
+    else:
+        signature = tf.function(lambda text: serving.predict(text), input_signature=[text])
+    directory = Path(directory)
+    tf.saved_model.save(serving, str(directory), signatures={SERVING_SIGNATURE: signature})
+    (directory / LABEL_MAP_FILE).write_text(json.dumps({**label_map.to_json(), "threshold": threshold}, indent=2) + "\n",
+                                            encoding="utf-8")
+    return directory

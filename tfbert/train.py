@@ -142,7 +142,8 @@ def _train(config: Config, tracker: tracking.Tracker) -> RunResult:
     tf_keras.utils.set_random_seed(config.seed)
     splits, label_map = data.load_splits(config)
     encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
-    packer = features.make_packer(config.tokenizer, *encoders.tokenizer_assets(encoder), config.max_seq_length)
+    vocab_file, do_lower_case = encoders.tokenizer_assets(encoder)
+    packer = features.make_packer(config.tokenizer, vocab_file, do_lower_case, config.max_seq_length)
     weights = class_weights(config, splits["train"].labels, label_map)
 
     run = export.RunDirectory(config.output_dir, config.run_name)
@@ -198,6 +199,9 @@ def _train(config: Config, tracker: tracking.Tracker) -> RunResult:
     figures |= _run_figures(run.path, stats, splits, label_map)
     tracker.log_images(figures)
     export.save_model(classifier, run.path / "model", label_map)
+    serving_packer = features.make_packer("tf_text", vocab_file, do_lower_case, config.max_seq_length)
+    export.save_serving_model(classifier, serving_packer, label_map, threshold, run.path / "export",
+                              with_pairs=splits["train"].pairs is not None)
     run_dir = run.finish()
     tracker.log_model(run_dir / "model", config, metrics, label_map)
     return RunResult(run_dir, metrics, classifier)
