@@ -1,0 +1,75 @@
+"""python -m tfbert.predict: a file of texts in, the rows with predictions out."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfbert import predict, train
+from tfbert.config import build_config
+from tfbert.errors import run_command
+
+GOOD, BAD = "good great best fun".split(), "bad awful worst dull".split()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, tiny_encoder):
+    tmp_path = tmp_path_factory.mktemp("predict")
+    rng = np.random.default_rng(0)
+    rows = [(" ".join(["the", "film", "was", *rng.choice(GOOD if i % 2 else BAD, 2)]), i % 2) for i in range(120)]
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(tmp_path / "train.csv", index=False)
+    config = build_config({"data_path": str(tmp_path / "train.csv"), "encoder": tiny_encoder, "max_seq_length": 16,
+                           "learning_rate": 1e-3, "dropout": 0.1, "epochs": 8, "train_split": 0.75,
+                           "output_dir": str(tmp_path / "runs"), "run_name": "run", "wandb_mode": "disabled"})
+    return train.train(config).run_dir
+
+
+def _run(argv, capsys, stdin: str | None = None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    status = run_command(predict.main, argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_predicts_a_csv_into_a_parquet_file(run_dir, tmp_path, capsys):
+    texts = ["the film was great fun", "the film was awful", "bad worst dull"]
+    pd.DataFrame({"id": [1, 2, 3], "review": texts}).to_csv(tmp_path / "in.csv", index=False)
+    status, _, err = _run(["--model", str(run_dir), "--input", str(tmp_path / "in.csv"), "--text-column", "review",
+                           "--output", str(tmp_path / "out.parquet"), "--batch-size", "2"], capsys)
+    assert status == 0, err
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert list(out.columns) == ["id", "review", "predicted_label", "probability_0", "probability_1"]
+    assert out["id"].tolist() == [1, 2, 3]
+    np.testing.assert_allclose(out["probability_0"] + out["probability_1"], 1.0, atol=1e-6)
+    assert out["predicted_label"].tolist() == ["1" if p >= 0.5 else "0" for p in out["probability_1"]]
+    assert out["predicted_label"].tolist() == ["1", "0", "0"]  # the model learnt the words
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left
+
+
+def test_reads_lines_from_stdin_and_writes_csv_to_stdout(run_dir, capsys, monkeypatch):
+    status, out, err = _run(["--model", str(run_dir / "export")], capsys, "great best fun\n\nawful worst\n", monkeypatch)
+    assert status == 0, err
+    frame = pd.read_csv(io.StringIO(out))
+    assert frame["text"].tolist() == ["great best fun", "awful worst"]
+    assert frame["predicted_label"].tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("make_argv, fragment", [
+    (lambda d, t: ["--model", str(d), "--input", str(t / "missing.csv")], "not found"),
+    (lambda d, t: ["--model", str(t), "--input", str(t / "x.csv")], "neither a tfbert run directory"),
+    (lambda d, t: ["--model", str(d), "--input", str(t / "in.csv"), "--text-column", "body"], "no column 'body'"),
+    (lambda d, t: ["--model", str(d), "--input", str(t / "empty.csv")], "empty"),
+    (lambda d, t: ["--model", str(d), "--input", str(t / "in.csv"), "--output", str(t / "out.xlsx")], "cannot write"),
+])
+def test_bad_input_is_one_line_and_exit_2(run_dir, tmp_path, capsys, make_argv, fragment):
+    pd.DataFrame({"text": ["good"]}).to_csv(tmp_path / "in.csv", index=False)
+    (tmp_path / "empty.csv").write_text("")
+    status, out, err = _run(make_argv(run_dir, tmp_path), capsys)
+    assert status == 2 and out == ""
+    assert err.startswith("tfbert: error: ") and err.count("\n") == 1 and fragment in err
+    assert not (tmp_path / "out.xlsx").exists()

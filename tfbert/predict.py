@@ -1,0 +1,134 @@
+"""Predict labels for a file of texts with a run's serving export.
+
+    python -m tfbert.predict --model RUN_DIR_OR_EXPORT --input FILE [--text-column text]
+                             [--pair-column C] [--output FILE] [--batch-size 256]
+
+Reads CSV, TSV, JSON Lines or Parquet (or one text per line from stdin with --input -),
+runs the export's serving signature (tokenization inside, the run's decision threshold)
+in batches with a progress bar, and writes the input rows plus `predicted_label` and
+one `probability_<label>` column per label. The output format follows --output's
+extension (CSV to stdout when --output is not given); it is written to a temporary
+file and renamed, so a failed run leaves no half-written output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tensorflow as tf
+from tqdm import tqdm
+
+from tfbert import data
+from tfbert.errors import ArgumentParser, TfbertError, run_command
+from tfbert.export import LABEL_MAP_FILE, SERVING_SIGNATURE
+
+WRITERS = {
+    ".csv": lambda frame, path: frame.to_csv(path, index=False),
+    ".tsv": lambda frame, path: frame.to_csv(path, sep="\t", index=False),
+    ".jsonl": lambda frame, path: frame.to_json(path, orient="records", lines=True, force_ascii=False),
+    ".json": lambda frame, path: frame.to_json(path, orient="records", lines=True, force_ascii=False),
+    ".parquet": lambda frame, path: frame.to_parquet(path, index=False),
+}
+
+
+def export_dir(path: str | Path) -> Path:
+    """The serving export for a run directory or an export directory."""
+    path = Path(path)
+    for candidate in (path / "export", path):
+        if (candidate / "saved_model.pb").is_file() and (candidate / LABEL_MAP_FILE).is_file():
+            return candidate
+    raise TfbertError(f"{path} is neither a tfbert run directory nor its export/ folder")
+
+
+def read_inputs(source: str, text_column: str, pair_column: str | None) -> pd.DataFrame:
+    """The rows to predict: a data file, or stdin's non-empty lines as a `text_column` column."""
+    if source == "-":
+        lines = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        if not lines:
+            raise TfbertError("no texts on standard input")
+        return pd.DataFrame({text_column: lines})
+    frame = data.read_table(source)
+    for column in filter(None, (text_column, pair_column)):
+        if column not in frame.columns:
+            raise TfbertError(f"{source} has no column '{column}'; its columns are {list(frame.columns)}; "
+                              "use --text-column")
+    return frame
+
+
+def predict_frame(serve: tf.types.experimental.ConcreteFunction, names: list[str], frame: pd.DataFrame,
+                  text_column: str, pair_column: str | None, batch_size: int) -> pd.DataFrame:
+    """The frame plus predicted_label and probability_<label> columns."""
+    texts = frame[text_column].fillna("").astype(str).to_numpy()
+    pairs = frame[pair_column].fillna("").astype(str).to_numpy() if pair_column else None
+    progress = tqdm(total=len(texts), unit="text", file=sys.stderr, disable=None)  # None: only on a terminal
+    labels, probabilities = [], []
+    for start in range(0, len(texts), batch_size):
+        inputs = {"text": tf.constant(texts[start:start + batch_size])}
+        if pairs is not None:
+            inputs["text_pair"] = tf.constant(pairs[start:start + batch_size])
+        outputs = serve(**inputs)
+        labels += [label.decode("utf-8") for label in outputs["label"].numpy()]
+        probabilities.append(outputs["probabilities"].numpy())
+        progress.update(len(inputs["text"]))
+    progress.close()
+    result = frame.copy()
+    result["predicted_label"] = labels
+    for name, column in zip(names, np.concatenate(probabilities).T):
+        result[f"probability_{name}"] = column
+    return result
+
+
+def write_atomically(frame: pd.DataFrame, path: Path) -> None:
+    writer = WRITERS.get(path.suffix.lower())
+    if writer is None:
+        raise TfbertError(f"cannot write {path}: use one of {', '.join(WRITERS)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        writer(frame, staging)
+        os.replace(staging, path)
+    finally:
+        if os.path.exists(staging):
+            os.unlink(staging)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = ArgumentParser(prog="python -m tfbert.predict", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="a run directory or its export/ folder")
+    parser.add_argument("--input", default="-", help="CSV, TSV, JSON Lines or Parquet file; - reads lines from stdin")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--pair-column", default=None, help="second segment, for models trained on text pairs")
+    parser.add_argument("--output", default=None, help="output file (.csv, .tsv, .jsonl, .parquet); default: CSV on stdout")
+    parser.add_argument("--batch-size", type=int, default=256)
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        raise TfbertError("--batch-size must be at least 1")
+
+    directory = export_dir(args.model)
+    names = [str(label) for label in json.loads((directory / LABEL_MAP_FILE).read_text(encoding="utf-8"))["labels"]]
+    frame = read_inputs(args.input, args.text_column, args.pair_column)
+    import tensorflow_text  # noqa: F401  (registers the export's tokenizer ops)
+
+    serve = tf.saved_model.load(str(directory)).signatures[SERVING_SIGNATURE]
+    if args.pair_column is None and "text_pair" in serve.structured_input_signature[1]:
+        raise TfbertError("this model was trained on text pairs; give the second segment with --pair-column")
+    result = predict_frame(serve, names, frame, args.text_column, args.pair_column, args.batch_size)
+    if args.output:
+        write_atomically(result, Path(args.output))
+    else:
+        result.to_csv(sys.stdout, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_command(main))
