@@ -87,3 +87,18 @@ def write_hf_checkpoint(directory: Path, seed: int = 0, prefix: str = "", gamma_
 def hf_checkpoint():
     """write_hf_checkpoint(directory, seed=0, prefix="", gamma_beta=False) -> tensors by HF name."""
     return write_hf_checkpoint
+
+
+@pytest.fixture(scope="session")
+def pair_export(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: str):
+    """An untrained binary classifier over text pairs and its serving export (threshold 0.3)."""
+    from tfbert import encoders, export, features, model
+    from tfbert.data import LabelMap
+
+    label_map = LabelMap(("different", "same"), "binary")
+    encoder = encoders.load_encoder(tiny_encoder)
+    classifier = model.build_classifier(encoder, label_map, dropout=0.1)
+    packer = features.make_packer("tf_text", *encoders.tokenizer_assets(encoder), max_seq_length=24)
+    directory = export.save_serving_model(classifier, packer, label_map, 0.3,
+                                          tmp_path_factory.mktemp("pairs") / "export", with_pairs=True)
+    return classifier, packer, label_map, directory

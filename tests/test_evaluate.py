@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,9 +16,10 @@ from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, multila
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
-from tfbert import encoders, evaluate, features, model
+from tfbert import encoders, evaluate, features, model, train
 from tfbert.config import build_config
 from tfbert.data import LabelMap, Split
+from tfbert.errors import run_command
 
 BINARY = LabelMap(("no", "yes"), "binary")
 MULTICLASS = LabelMap(("cat", "dog", "bird"), "multiclass")
@@ -148,8 +153,10 @@ def test_evaluate_split_scores_a_model(label_map, tiny):
     predicted = evaluate.predicted_ids(probabilities, label_map)
     assert {k: result.metrics[k] for k in ("accuracy", "precision", "recall", "f1")} == pytest.approx(
         evaluate.label_metrics(labels, predicted, label_map))
-    keras_loss = classifier.evaluate(dataset, return_dict=True, verbose=0)["loss"]
-    assert result.metrics["loss"] == pytest.approx(keras_loss, rel=1e-5)
+    keras = classifier.evaluate(dataset, return_dict=True, verbose=0)
+    assert result.metrics["loss"] == pytest.approx(keras["loss"], rel=1e-5)
+    # The command line's route (probabilities only, no model) gives Keras' own figures.
+    assert evaluate.keras_results(label_map, labels, probabilities) == pytest.approx(keras, rel=1e-5, abs=1e-6)
 
     for name in label_map.names:
         assert name in result.report
@@ -168,6 +175,8 @@ def test_evaluate_split_on_multilabel_data(tiny):
     model.compile_classifier(classifier, MULTILABEL, build_config({}), num_train_steps=1)
     dataset = features.make_dataset(split, packer, 4, padding="batch")
     result = evaluate.evaluate_split(classifier, dataset, labels, MULTILABEL)
+    keras = classifier.evaluate(dataset, return_dict=True, verbose=0)
+    assert evaluate.keras_results(MULTILABEL, labels, result.probabilities) == pytest.approx(keras, rel=1e-5, abs=1e-6)
     assert set(result.metrics) == {"accuracy", "precision", "recall", "f1", "loss", "num_examples"}
     assert result.metrics["num_examples"] == 5
     assert all(name in result.report for name in MULTILABEL.names) and "macro avg" in result.report
@@ -197,3 +206,115 @@ def test_score_reports_the_decision_threshold_and_one_half():
     assert result.metrics["at_0.5"]["accuracy"] == 0.75 and result.metrics["at_0.5"]["recall"] == 0.5
     assert evaluate.decision_threshold("f1", truth, outputs, label_map) == pytest.approx(0.4)
     assert evaluate.decision_threshold(0.5, truth, outputs, label_map) == 0.5
+
+
+# --------------------------------------------------------------------------- python -m tfbert.evaluate
+
+GOOD, BAD, FILLER = "good great best fun".split(), "bad awful worst dull".split(), "the film was a very".split()
+
+
+def _reviews(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    texts = [" ".join([*rng.choice(FILLER, 3), *rng.choice(GOOD if i % 2 else BAD, 2)]) for i in range(rows)]
+    return pd.DataFrame({"text": texts, "label": ["pos" if i % 2 else "neg" for i in range(rows)]})
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_encoder):
+    """A binary run validated on an explicit file, so the command can re-evaluate that same file."""
+    root = tmp_path_factory.mktemp("evaluate_cli")
+    _reviews(120, seed=0).to_csv(root / "train.csv", index=False)
+    valid = _reviews(40, seed=1)
+    valid.loc[::7, "label"] = valid.loc[::7, "label"].map({"pos": "neg", "neg": "pos"})  # some errors to find
+    valid.to_csv(root / "valid.csv", index=False)
+    config = build_config({"data_path": str(root / "train.csv"), "valid_path": str(root / "valid.csv"),
+                           "encoder": tiny_encoder, "max_seq_length": 16, "learning_rate": 1e-3, "dropout": 0.1,
+                           "epochs": 4, "decision_threshold": "f1", "output_dir": str(root / "runs"),
+                           "run_name": "run", "wandb_mode": "disabled"})
+    return root, train.train(config)
+
+
+def _evaluate(argv, capsys):
+    status = run_command(evaluate.main, [str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_the_command_reproduces_the_runs_validation_report(finished_run, capsys):
+    root, result = finished_run
+    status, out, err = _evaluate(["--model", result.run_dir, "--data", root / "valid.csv"], capsys)
+    assert status == 0, err
+    folder = result.run_dir / "evaluations" / "valid"
+    assert f"report: {folder}" in out.splitlines()
+    assert {p.name for p in folder.iterdir()} == {"metrics.json", "classification_report.txt", "confusion_matrix.json",
+                                                  "data_stats.json", "predictions.csv", "plots"}
+    assert {p.name for p in (folder / "plots").iterdir()} == {
+        "evaluation_confusion_matrix.png", "evaluation_precision_recall.png", "label_distribution.png",
+        "text_lengths.png"}
+    metrics = json.loads((folder / "metrics.json").read_text())["evaluation"]
+    trained = result.metrics["validation"]
+    assert metrics["decision_threshold"] == pytest.approx(trained["decision_threshold"])  # the export's, not 0.5
+    for name in ("accuracy", "precision", "recall", "f1", "num_examples"):
+        assert metrics[name] == pytest.approx(trained[name]), name
+    assert metrics["at_0.5"] == pytest.approx(trained["at_0.5"])
+    assert metrics["loss"] == pytest.approx(trained["loss"], abs=1e-4)
+    assert metrics["precision_at_recall_0.5"] == pytest.approx(trained["precision_at_recall_0.5"], abs=1e-6)
+    confusion = json.loads((folder / "confusion_matrix.json").read_text())
+    assert confusion["evaluation"] == json.loads((result.run_dir / "confusion_matrix.json").read_text())["validation"]
+    assert "== evaluation ==" in (folder / "classification_report.txt").read_text()
+    predictions = pd.read_csv(folder / "predictions.csv")
+    assert list(predictions.columns) == ["text", "label", "predicted_label", "probability_neg", "probability_pos"]
+    assert (predictions["predicted_label"] == predictions["label"]).mean() == pytest.approx(trained["accuracy"])
+    assert f"accuracy={metrics['accuracy']:.4f}" in out
+
+
+def test_other_column_names_are_given_as_overrides(finished_run, tmp_path, capsys):
+    root, result = finished_run
+    frame = pd.read_csv(root / "valid.csv").rename(columns={"text": "review", "label": "y"})
+    frame.to_json(tmp_path / "renamed.jsonl", orient="records", lines=True)
+    status, _, err = _evaluate(["--model", result.run_dir, "--data", tmp_path / "renamed.jsonl",
+                                "--output", tmp_path / "report", "--text_column=review", "--label_column", "y"], capsys)
+    assert status == 0, err
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())["evaluation"]
+    assert metrics["accuracy"] == pytest.approx(result.metrics["validation"]["accuracy"])
+
+
+@pytest.mark.parametrize("case", ["not a run", "unknown label", "missing column", "training key", "output exists"])
+def test_bad_input_is_one_line_and_writes_nothing(case, finished_run, tmp_path, capsys):
+    root, result = finished_run
+    data, model_dir, extra = root / "valid.csv", result.run_dir, []
+    output = tmp_path / "report"
+    if case == "not a run":
+        model_dir = tmp_path
+    elif case == "unknown label":
+        data = tmp_path / "odd.csv"
+        pd.DataFrame({"text": ["good fun", "bad"], "label": ["pos", "meh"]}).to_csv(data, index=False)
+    elif case == "missing column":
+        data = tmp_path / "odd.csv"
+        pd.DataFrame({"review": ["good fun"], "label": ["pos"]}).to_csv(data, index=False)
+    elif case == "training key":
+        extra = ["--learning_rate=1e-3"]
+    else:
+        output.mkdir()
+        (output / "keep.txt").write_text("mine")
+    status, out, err = _evaluate(["--model", model_dir, "--data", data, "--output", output, *extra], capsys)
+    assert status == 2 and out == ""
+    assert err.startswith("tfbert: error: ") and len(err.strip().splitlines()) == 1, err
+    expected = {"not a run": "not a tfbert run directory", "unknown label": "'meh' is not among the known labels",
+                "missing column": "column 'text' not found", "training key": "learning_rate cannot change",
+                "output exists": "already exists"}[case]
+    assert expected in err
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+    if case == "output exists":
+        assert [p.name for p in output.iterdir()] == ["keep.txt"]
+    else:
+        assert not output.exists()
+
+
+def test_the_command_runs_as_a_module(finished_run, tmp_path):
+    root, result = finished_run
+    proc = subprocess.run([sys.executable, "-m", "tfbert.evaluate", "--model", str(result.run_dir),
+                           "--data", str(root / "valid.csv"), "--output", str(tmp_path / "r")],
+                          capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["evaluation"]["num_examples"] == 40

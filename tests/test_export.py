@@ -131,3 +131,62 @@ def test_load_model_refuses_a_folder_that_is_not_a_tfbert_model(tmp_path, tiny_e
         export.load_model(tmp_path)
     with pytest.raises(TfbertError, match="not a tfbert model"):
         export.load_model(tiny_encoder)  # a SavedModel, but no label map
+
+
+# --------------------------------------------------------------------------- serving export over text pairs
+
+QUESTIONS = ["is the film good?", "who directed it?", "Was it long", "¿qué tal?", "best film ever?"]
+ANSWERS = ["yes, very good", "a first-time director", "about two hours, too long", "muy bien", "no"]
+
+
+def test_a_pair_models_signature_takes_text_and_text_pair(pair_export):
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    _, _, _, directory = pair_export
+    signature = tf.saved_model.load(str(directory)).signatures[export.SERVING_SIGNATURE]
+    inputs = signature.structured_input_signature[1]
+    assert set(inputs) == {"text", "text_pair"}
+    assert all(spec.dtype == tf.string and spec.shape.as_list() == [None] for spec in inputs.values())
+    assert set(signature.structured_outputs) == {"probabilities", "label"}
+    assert json.loads((directory / "label_map.json").read_text()) == {
+        "task": "binary", "labels": ["different", "same"], "threshold": 0.3}
+
+
+def test_a_pair_export_predicts_what_the_classifier_does_on_both_segments(pair_export):
+    classifier, packer, label_map, directory = pair_export
+    serving = export.load_serving_model(directory)
+    assert serving.takes_pairs and serving.threshold == pytest.approx(0.3) and serving.label_map == label_map
+    labels, probabilities = export.serve_in_batches(serving, QUESTIONS, ANSWERS, batch_size=2)
+    expected = classifier(packer(np.array(QUESTIONS, dtype=object), np.array(ANSWERS, dtype=object)),
+                          training=False).numpy()[:, 0]
+    assert probabilities.shape == (5, 2)
+    assert np.abs(probabilities[:, 1] - expected).max() <= 1e-5
+    assert labels == ["same" if p >= 0.3 else "different" for p in probabilities[:, 1]]
+    _, swapped = export.serve_in_batches(serving, QUESTIONS, ANSWERS[::-1], batch_size=5)
+    assert np.abs(swapped[:, 1] - probabilities[:, 1]).max() > 1e-6  # the second segment reaches the model
+
+
+def test_a_pair_export_refuses_single_texts(pair_export):
+    serving = export.load_serving_model(pair_export[3])
+    with pytest.raises(TfbertError, match="trained on text pairs"):
+        export.serve_in_batches(serving, QUESTIONS, None, batch_size=2)
+
+
+def test_an_export_of_a_clean_text_run_removes_break_tags_as_training_did(tmp_path, tiny_encoder):
+    from tfbert import features
+    from tfbert.data import clean_text
+
+    label_map = LabelMap((0, 1), "binary")
+    encoder = encoders.load_encoder(tiny_encoder)
+    classifier = model.build_classifier(encoder, label_map, dropout=0.1)
+    packer = features.make_packer("tf_text", *encoders.tokenizer_assets(encoder), max_seq_length=24)
+    export.save_serving_model(classifier, packer, label_map, 0.5, tmp_path / "export", with_pairs=False,
+                              clean_text=True)
+    serving = export.load_serving_model(tmp_path / "export")
+    raw = ["a good<br />film", "bad <BR>plot<br/>twist", "no tags here"]
+    _, served = export.serve_in_batches(serving, raw, None, batch_size=8)
+    _, served_clean = export.serve_in_batches(serving, [clean_text(t) for t in raw], None, batch_size=8)
+    np.testing.assert_allclose(served, served_clean, atol=1e-6)
+    uncleaned = classifier(packer(np.array(raw, dtype=object)), training=False).numpy()[:, 0]
+    assert np.abs(uncleaned[:2] - served[:2, 1]).max() > 1e-6  # the tags would have changed the prediction

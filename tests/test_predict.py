@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 
 import numpy as np
 import pandas as pd
@@ -73,3 +72,20 @@ def test_bad_input_is_one_line_and_exit_2(run_dir, tmp_path, capsys, make_argv, 
     assert status == 2 and out == ""
     assert err.startswith("tfbert: error: ") and err.count("\n") == 1 and fragment in err
     assert not (tmp_path / "out.xlsx").exists()
+
+
+def test_a_pair_model_reads_its_second_segment_from_pair_column(pair_export, tmp_path, capsys):
+    classifier, packer, _, directory = pair_export
+    questions, answers = ["is it good?", "is it long?", "who is in it?"], ["very good", "no", "nobody famous"]
+    pd.DataFrame({"q": questions, "a": answers}).to_csv(tmp_path / "pairs.csv", index=False)
+    status, _, err = _run(["--model", str(directory), "--input", str(tmp_path / "pairs.csv"), "--text-column", "q",
+                           "--pair-column", "a", "--output", str(tmp_path / "out.csv")], capsys)
+    assert status == 0, err
+    out = pd.read_csv(tmp_path / "out.csv")
+    expected = classifier(packer(np.array(questions, dtype=object), np.array(answers, dtype=object)),
+                          training=False).numpy()[:, 0]
+    np.testing.assert_allclose(out["probability_same"], expected, atol=1e-5)
+
+    status, out, err = _run(["--model", str(directory), "--input", str(tmp_path / "pairs.csv"), "--text-column", "q"],
+                            capsys)
+    assert status == 2 and out == "" and "--pair-column" in err and len(err.strip().splitlines()) == 1

@@ -19,7 +19,7 @@ import tfbert  # noqa: F401
 import wandb
 from wandb.proto import wandb_internal_pb2 as pb
 
-from tfbert import export, tracking, train
+from tfbert import evaluate, export, tracking, train
 from tfbert.config import build_config
 
 REPO = Path(__file__).parents[1]
@@ -58,8 +58,11 @@ class LoggedRun:
     def __init__(self, run_dir: Path):
         (log,) = run_dir.glob("run-*.wandb")
         self.config, self.history, self.summary, self.artifacts = {}, [], {}, []
+        self.job_type = self.group = None
         for record in read_wandb_log(log):
             kind = record.WhichOneof("record_type")
+            if kind == "run":
+                self.job_type, self.group = record.run.job_type, record.run.run_group
             if kind in ("run", "config"):  # the run record holds wandb.init's config, later records updates
                 updates = record.run.config.update if kind == "run" else record.config.update
                 self.config.update({item.key: json.loads(item.value_json) for item in updates})
@@ -152,6 +155,23 @@ def test_model_and_dataset_artifacts_are_logged(tracked_run):
     saved = {entry.path for entry in model.manifest.contents}
     assert "saved_model.pb" in saved and "label_map.json" in saved
     assert json.loads(by_type["dataset"].metadata)["rows"] == {"train": 90, "valid": 30}
+
+
+def test_the_evaluate_command_logs_an_evaluate_job_in_the_trainings_group(tracked_run, tmp_path):
+    result, logged = tracked_run
+    wandb_dir = result.run_dir.parent / "wandb"
+    before = set(wandb_dir.glob("offline-run-*"))
+    folder, metrics = evaluate.evaluate_file(result.run_dir, str(_sentiment_csv(tmp_path / "new.csv", rows=40)))
+    (new_run,) = set(wandb_dir.glob("offline-run-*")) - before
+    evaluated = LoggedRun(new_run)
+    assert (logged.job_type, evaluated.job_type) == ("train", "evaluate")
+    assert evaluated.group == logged.group and evaluated.group
+    for name in ("accuracy", "f1", "loss"):
+        assert evaluated.summary[f"evaluation/{name}"] == pytest.approx(metrics[name]), name
+    keys = set().union(*evaluated.history)
+    assert {"evaluation/classification_report", "evaluation/predictions", "plots/evaluation/confusion_matrix",
+            "plots/evaluation/precision_recall"} <= keys
+    assert folder == result.run_dir / "evaluations" / "new"
 
 
 def test_wandb_failing_mid_training_warns_once_and_the_run_completes(tmp_path, tiny_encoder, monkeypatch, capsys):

@@ -107,7 +107,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-_BREAK_TAGS = re.compile(r"<br\s*/?>", flags=re.IGNORECASE)
+BREAK_TAG = r"<br\s*/?>"  # HTML line breaks, as IMDB-style reviews carry them (also used by the serving export)
+_BREAK_TAGS = re.compile(BREAK_TAG, flags=re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 
 

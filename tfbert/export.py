@@ -1,4 +1,5 @@
-"""Writing a run's outputs: the run directory, and the model that reloads on its own.
+"""Writing a run's outputs: the run directory, the model that reloads on its own, and
+the serving export over raw strings (with the helpers that load and call it).
 
 A run is written into a hidden staging folder (output_dir/.RUN_NAME.incomplete) and
 renamed to output_dir/RUN_NAME only once every file is in place, so an interrupted run
@@ -7,17 +8,23 @@ never leaves a directory that looks finished.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tf_keras
+from tqdm import tqdm
 
-from tfbert.data import LabelMap
+from tfbert.data import BREAK_TAG, LabelMap
 from tfbert.features import TfTextPacker
 from tfbert.errors import TfbertError
 
@@ -83,7 +90,8 @@ class ServingModel(tf.Module):
     """The whole trained pipeline over raw strings: tokenization (tensorflow_text ops),
     the classifier, and the label names and decision threshold, for tf.saved_model."""
 
-    def __init__(self, classifier: tf_keras.Model, packer: TfTextPacker, label_map: LabelMap, threshold: float):
+    def __init__(self, classifier: tf_keras.Model, packer: TfTextPacker, label_map: LabelMap, threshold: float,
+                 clean_text: bool = False):
         super().__init__(name="tfbert_serving")
         self.classifier = classifier
         self.wordpiece = packer.wordpiece  # tracked, so its tables travel with the SavedModel
@@ -91,10 +99,17 @@ class ServingModel(tf.Module):
         self.threshold = tf.constant(threshold, tf.float32)
         self._packer = packer
         self._task = label_map.task
+        self._clean_text = clean_text
+
+    def _cleaned(self, texts: tf.Tensor | None) -> tf.Tensor | None:
+        """clean_text's <br /> removal; the tokenizer splits on whitespace, so runs of it need no collapsing."""
+        if texts is None or not self._clean_text:
+            return texts
+        return tf.strings.regex_replace(texts, "(?i)" + BREAK_TAG, " ")  # RE2's \s is ASCII whitespace only
 
     def predict(self, texts: tf.Tensor, pairs: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """probabilities [batch, num_labels] and label [batch] (multi-label: names joined by ", ")."""
-        probabilities = self.classifier(self._packer(texts, pairs), training=False)
+        probabilities = self.classifier(self._packer(self._cleaned(texts), self._cleaned(pairs)), training=False)
         if self._task == "binary":
             positive = probabilities[:, 0]
             return {"probabilities": tf.stack([1.0 - positive, positive], axis=1),
@@ -107,9 +122,10 @@ class ServingModel(tf.Module):
 
 
 def save_serving_model(classifier: tf_keras.Model, packer: TfTextPacker, label_map: LabelMap, threshold: float,
-                       directory: str | Path, with_pairs: bool) -> Path:
-    """A SavedModel whose serving_default signature takes `text` (and `text_pair`) strings."""
-    serving = ServingModel(classifier, packer, label_map, threshold)
+                       directory: str | Path, with_pairs: bool, clean_text: bool = False) -> Path:
+    """A SavedModel whose serving_default signature takes `text` (and `text_pair`) strings,
+    cleaned as training's were when `clean_text`."""
+    serving = ServingModel(classifier, packer, label_map, threshold, clean_text)
     text = tf.TensorSpec([None], tf.string, name="text")
     if with_pairs:
         signature = tf.function(lambda text, text_pair: serving.predict(text, text_pair),
@@ -121,3 +137,63 @@ def save_serving_model(classifier: tf_keras.Model, packer: TfTextPacker, label_m
     (directory / LABEL_MAP_FILE).write_text(json.dumps({**label_map.to_json(), "threshold": threshold}, indent=2) + "\n",
                                             encoding="utf-8")
     return directory
+
+
+def find_export(path: str | Path) -> Path:
+    """The serving export of a run directory, or `path` itself when it is one."""
+    path = Path(path)
+    for candidate in (path / "export", path):
+        if (candidate / "saved_model.pb").is_file() and (candidate / LABEL_MAP_FILE).is_file():
+            return candidate
+    raise TfbertError(f"{path} is neither a tfbert run directory nor its export/ folder")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedExport:
+    """A serving export, loaded: its signature and what its label_map.json says."""
+
+    signature: Any  # the serving_default ConcreteFunction
+    label_map: LabelMap
+    threshold: float
+    takes_pairs: bool
+
+
+def load_serving_model(path: str | Path) -> LoadedExport:
+    """The export of a run directory (or an export folder), ready to call on strings."""
+    directory = find_export(path)
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops the export uses)
+
+    payload = json.loads((directory / LABEL_MAP_FILE).read_text(encoding="utf-8"))
+    signature = tf.saved_model.load(str(directory)).signatures[SERVING_SIGNATURE]
+    return LoadedExport(signature, LabelMap.from_json(payload), float(payload["threshold"]),
+                        "text_pair" in signature.structured_input_signature[1])
+
+
+def serve_in_batches(serving: LoadedExport, texts: Sequence[str], pairs: Sequence[str] | None,
+                     batch_size: int) -> tuple[list[str], np.ndarray]:
+    """(predicted label names, probabilities [n, num_labels]) from the export, with a progress bar on a terminal."""
+    if serving.takes_pairs and pairs is None:
+        raise TfbertError("this model was trained on text pairs; give the second segment too")
+    texts = np.asarray(texts, dtype=object)
+    pairs = np.asarray(pairs, dtype=object) if serving.takes_pairs else None
+    labels, probabilities = [], []
+    with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=None) as progress:  # None: only on a terminal
+        for start in range(0, len(texts), batch_size):
+            inputs = {"text": tf.constant(texts[start:start + batch_size].astype(str))}
+            if pairs is not None:
+                inputs["text_pair"] = tf.constant(pairs[start:start + batch_size].astype(str))
+            outputs = serving.signature(**inputs)
+            labels += [label.decode("utf-8") for label in outputs["label"].numpy()]
+            probabilities.append(outputs["probabilities"].numpy())
+            progress.update(len(inputs["text"]))
+    return labels, np.concatenate(probabilities)
+
+
+def with_predictions(frame: pd.DataFrame, labels: Sequence[str], probabilities: np.ndarray,
+                     label_map: LabelMap) -> pd.DataFrame:
+    """`frame` plus predicted_label and one probability_<label> column per label."""
+    result = frame.copy()
+    result["predicted_label"] = list(labels)
+    for name, column in zip(label_map.names, probabilities.T):
+        result[f"probability_{name}"] = column
+    return result

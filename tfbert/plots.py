@@ -104,3 +104,26 @@ def text_lengths(texts_by_split: Mapping[str, Sequence[str]]) -> Figure:
         axis.set(title=f"{unit.capitalize()} per text", xlabel=unit, ylabel="texts", yscale="log")
         axis.legend()
     return figure
+
+
+def save_data_plots(folder: Path, stats: Mapping[str, Any], texts_by_split: Mapping[str, Sequence[str]]) -> dict[str, Path]:
+    """The report's data plots as PNGs in `folder`, by name."""
+    return {
+        "data/label_distribution": save(label_distribution(stats), folder / "label_distribution.png"),
+        "data/text_lengths": save(text_lengths(texts_by_split), folder / "text_lengths.png"),
+    }
+
+
+def save_evaluation_plots(folder: Path, title: str, labels: Sequence[str], matrix: Sequence[Sequence[int]] | None,
+                          truth: np.ndarray, positive_probabilities: np.ndarray | None,
+                          threshold: float) -> dict[str, Path]:
+    """One split's confusion matrix (when given) and precision-recall curve (binary tasks) as PNGs."""
+    written = {}
+    if matrix is not None:
+        written[f"{title}/confusion_matrix"] = save(confusion(labels, matrix, title.capitalize()),
+                                                    folder / f"{title}_confusion_matrix.png")
+    if positive_probabilities is not None:
+        written[f"{title}/precision_recall"] = save(
+            precision_recall(truth, positive_probabilities, threshold, f"Precision-recall ({title})"),
+            folder / f"{title}_precision_recall.png")
+    return written

@@ -13,23 +13,18 @@ file and renamed, so a failed run leaves no half-written output.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-import tensorflow as tf
-from tqdm import tqdm
 
-from tfbert import data
+from tfbert import data, export
 from tfbert.errors import ArgumentParser, TfbertError, run_command
-from tfbert.export import LABEL_MAP_FILE, SERVING_SIGNATURE
 
 WRITERS = {
     ".csv": lambda frame, path: frame.to_csv(path, index=False),
@@ -38,15 +33,6 @@ WRITERS = {
     ".json": lambda frame, path: frame.to_json(path, orient="records", lines=True, force_ascii=False),
     ".parquet": lambda frame, path: frame.to_parquet(path, index=False),
 }
-
-
-def export_dir(path: str | Path) -> Path:
-    """The serving export for a run directory or an export directory."""
-    path = Path(path)
-    for candidate in (path / "export", path):
-        if (candidate / "saved_model.pb").is_file() and (candidate / LABEL_MAP_FILE).is_file():
-            return candidate
-    raise TfbertError(f"{path} is neither a tfbert run directory nor its export/ folder")
 
 
 def read_inputs(source: str, text_column: str, pair_column: str | None) -> pd.DataFrame:
@@ -64,27 +50,13 @@ def read_inputs(source: str, text_column: str, pair_column: str | None) -> pd.Da
     return frame
 
 
-def predict_frame(serve: tf.types.experimental.ConcreteFunction, names: list[str], frame: pd.DataFrame,
-                  text_column: str, pair_column: str | None, batch_size: int) -> pd.DataFrame:
+def predict_frame(serving: export.LoadedExport, frame: pd.DataFrame, text_column: str, pair_column: str | None,
+                  batch_size: int) -> pd.DataFrame:
     """The frame plus predicted_label and probability_<label> columns."""
     texts = frame[text_column].fillna("").astype(str).to_numpy()
     pairs = frame[pair_column].fillna("").astype(str).to_numpy() if pair_column else None
-    progress = tqdm(total=len(texts), unit="text", file=sys.stderr, disable=None)  # None: only on a terminal
-    labels, probabilities = [], []
-    for start in range(0, len(texts), batch_size):
-        inputs = {"text": tf.constant(texts[start:start + batch_size])}
-        if pairs is not None:
-            inputs["text_pair"] = tf.constant(pairs[start:start + batch_size])
-        outputs = serve(**inputs)
-        labels += [label.decode("utf-8") for label in outputs["label"].numpy()]
-        probabilities.append(outputs["probabilities"].numpy())
-        progress.update(len(inputs["text"]))
-    progress.close()
-    result = frame.copy()
-    result["predicted_label"] = labels
-    for name, column in zip(names, np.concatenate(probabilities).T):
-        result[f"probability_{name}"] = column
-    return result
+    labels, probabilities = export.serve_in_batches(serving, texts, pairs, batch_size)
+    return export.with_predictions(frame, labels, probabilities, serving.label_map)
 
 
 def write_atomically(frame: pd.DataFrame, path: Path) -> None:
@@ -114,15 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.batch_size < 1:
         raise TfbertError("--batch-size must be at least 1")
 
-    directory = export_dir(args.model)
-    names = [str(label) for label in json.loads((directory / LABEL_MAP_FILE).read_text(encoding="utf-8"))["labels"]]
+    export.find_export(args.model)  # a wrong --model fails before the input is read
     frame = read_inputs(args.input, args.text_column, args.pair_column)
-    import tensorflow_text  # noqa: F401  (registers the export's tokenizer ops)
-
-    serve = tf.saved_model.load(str(directory)).signatures[SERVING_SIGNATURE]
-    if args.pair_column is None and "text_pair" in serve.structured_input_signature[1]:
+    serving = export.load_serving_model(args.model)
+    if serving.takes_pairs and args.pair_column is None:
         raise TfbertError("this model was trained on text pairs; give the second segment with --pair-column")
-    result = predict_frame(serve, names, frame, args.text_column, args.pair_column, args.batch_size)
+    result = predict_frame(serving, frame, args.text_column, args.pair_column, args.batch_size)
     if args.output:
         write_atomically(result, Path(args.output))
     else:

@@ -5,7 +5,8 @@ what the report spreads over its runs: the resolved config, the data exploration
 (label distribution, text length histograms, the data set as an artifact), per-step and
 per-epoch metrics with the learning rate (W&B's WandbMetricsLogger), the evaluation
 (metrics, classification report, confusion matrix, a capped predictions table) and the
-trained model as a versioned artifact of type "model".
+trained model as a versioned artifact of type "model". `python -m tfbert.evaluate`
+opens a second run in the same group with job_type "evaluate" for a new labelled file.
 
 Every call into wandb goes through Tracker.safely: the first failure prints one
 warning and turns tracking off for the rest of the job, so a lost network, a bad API
@@ -19,7 +20,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import urlparse
 
 import numpy as np
@@ -30,7 +31,9 @@ import tf_keras
 
 from tfbert import data
 from tfbert.config import KEYS_BY_NAME, WANDB_MODES, Config
-from tfbert.evaluate import Evaluation
+
+if TYPE_CHECKING:  # tracking logs what evaluate produced; evaluate's command line tracks with this module
+    from tfbert.evaluate import Evaluation
 
 MAX_TABLE_ROWS = 10_000  # rows of each split kept in the dataset artifact
 MAX_PREDICTION_ROWS = 1_000  # rows of the validation predictions table
@@ -267,7 +270,7 @@ def _label_names(labels: np.ndarray, label_map: data.LabelMap) -> list[str]:
     return [names[int(i)] for i in labels]
 
 
-def start(config: Config) -> tuple[Tracker, Config]:
+def start(config: Config, job_type: str = "train") -> tuple[Tracker, Config]:
     """Open the job's W&B run; returns the tracker and the config with any sweep values applied."""
     mode = resolve_mode(config)
     if mode == "disabled":
@@ -279,7 +282,7 @@ def start(config: Config) -> tuple[Tracker, Config]:
         return Tracker(None), config
     tracker = Tracker(None)
     for attempt in ((mode,) if mode == "offline" else (mode, "offline")):
-        tracker = Tracker(_init_run(wandb, config, attempt))
+        tracker = Tracker(_init_run(wandb, config, attempt, job_type))
         if tracker.active:
             break
     if not tracker.active:
@@ -291,14 +294,14 @@ def start(config: Config) -> tuple[Tracker, Config]:
     return tracker, config
 
 
-def _init_run(wandb: Any, config: Config, mode: str) -> Any:
+def _init_run(wandb: Any, config: Config, mode: str, job_type: str) -> Any:
     """wandb.init for this job in `mode`, or None (with a warning) when it fails."""
     directory = Path(config.output_dir).resolve()  # absolute: a shared W&B service may run elsewhere
     try:
         directory.mkdir(parents=True, exist_ok=True)
         return wandb.init(
             project=config.wandb_project, entity=config.wandb_entity, group=config.wandb_group or default_group(config),
-            tags=config.wandb_tags, job_type="train", name=config.run_name, config=config.to_dict(), mode=mode,
+            tags=config.wandb_tags, job_type=job_type, name=config.run_name, config=config.to_dict(), mode=mode,
             dir=str(directory), reinit="finish_previous", settings=wandb.Settings(init_timeout=60, console="off"),
         )
     except Exception as err:  # noqa: BLE001  (no network, bad key, W&B down: train anyway)

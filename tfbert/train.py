@@ -15,7 +15,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -83,46 +83,12 @@ def _check_finite(history: tf_keras.callbacks.History) -> None:
         raise TfbertError("training diverged (the loss became NaN); lower learning_rate and try again")
 
 
-def _format_metrics(title: str, metrics: dict[str, Any]) -> str:
-    """One line: name=value, nested metrics (at_0.5) as at_0.5.accuracy=..."""
-    def parts(values: dict[str, Any], prefix: str = "") -> list[str]:
-        out = []
-        for name, value in values.items():
-            if isinstance(value, dict):
-                out += parts(value, f"{prefix}{name}.")
-            else:
-                out.append(f"{prefix}{name}={value:.4f}" if isinstance(value, float) else f"{prefix}{name}={value}")
-        return out
-
-    return f"{title}: " + " ".join(parts(metrics))
-
-
-def _evaluation_figures(run_dir: Path, title: str, result: evaluate.Evaluation, split: data.Split,
-                        label_map: data.LabelMap, threshold: float) -> dict[str, Path]:
-    """The confusion matrix and, for binary tasks, the precision-recall curve, as PNGs."""
-    written = {}
-    if label_map.task != "multilabel":
-        written[f"{title}/confusion_matrix"] = plots.save(
-            plots.confusion(label_map.names, result.confusion["matrix"], title.capitalize()),
-            run_dir / "plots" / f"{title}_confusion_matrix.png")
-    if label_map.task == "binary":
-        written[f"{title}/precision_recall"] = plots.save(
-            plots.precision_recall(split.labels, result.probabilities[:, 0], threshold,
-                                   f"Precision-recall ({title})"),
-            run_dir / "plots" / f"{title}_precision_recall.png")
-    return written
-
-
-def _run_figures(run_dir: Path, stats: dict, splits: dict[str, data.Split], label_map: data.LabelMap) -> dict[str, Path]:
+def _curves_and_data_plots(run_dir: Path, stats: dict, splits: dict[str, data.Split]) -> dict[str, Path]:
     """Training curves and the report's data plots, as PNGs."""
     folder = run_dir / "plots"
     history = pd.read_csv(run_dir / "history.csv")
-    return {
-        "training_curves": plots.save(plots.training_curves(history, "accuracy"), folder / "training_curves.png"),
-        "data/label_distribution": plots.save(plots.label_distribution(stats), folder / "label_distribution.png"),
-        "data/text_lengths": plots.save(plots.text_lengths({n: s.texts for n, s in splits.items()}),
-                                        folder / "text_lengths.png"),
-    }
+    curves = {"training_curves": plots.save(plots.training_curves(history, "accuracy"), folder / "training_curves.png")}
+    return curves | plots.save_data_plots(folder, stats, {name: split.texts for name, split in splits.items()})
 
 
 def train(config: Config) -> RunResult:
@@ -184,24 +150,18 @@ def _train(config: Config, tracker: tracking.Tracker) -> RunResult:
 
     outputs = {name: evaluate.run_model(classifier, batches(name)) for name in ("valid", "test") if name in splits}
     threshold = evaluate.decision_threshold(config.decision_threshold, splits["valid"].labels, outputs["valid"], label_map)
-    metrics, reports, confusions, figures = {}, [], {}, {}
-    for name, output in outputs.items():
-        title = SPLIT_TITLES[name]
-        result = evaluate.score(output, splits[name].labels, label_map, threshold)
-        metrics[title] = result.metrics
-        reports.append(f"== {title} ==\n{result.report}")
-        confusions[title] = result.confusion
-        figures |= _evaluation_figures(run.path, title, result, splits[name], label_map, threshold)
-        tracker.log_evaluation(title, result, splits[name], label_map)
-    run.write_json("metrics.json", metrics)
-    run.write_text("classification_report.txt", "\n".join(reports))
-    run.write_json("confusion_matrix.json", confusions)
-    figures |= _run_figures(run.path, stats, splits, label_map)
+    results = {SPLIT_TITLES[name]: (evaluate.score(output, splits[name].labels, label_map, threshold), splits[name])
+               for name, output in outputs.items()}
+    for title, (result, split) in results.items():
+        tracker.log_evaluation(title, result, split, label_map)
+    figures = evaluate.write_report(run, results, label_map, threshold)
+    figures |= _curves_and_data_plots(run.path, stats, splits)
     tracker.log_images(figures)
+    metrics = {title: result.metrics for title, (result, _) in results.items()}
     export.save_model(classifier, run.path / "model", label_map)
     serving_packer = features.make_packer("tf_text", vocab_file, do_lower_case, config.max_seq_length)
     export.save_serving_model(classifier, serving_packer, label_map, threshold, run.path / "export",
-                              with_pairs=splits["train"].pairs is not None)
+                              with_pairs=splits["train"].pairs is not None, clean_text=config.clean_text)
     run_dir = run.finish()
     tracker.log_model(run_dir / "model", config, metrics, label_map)
     return RunResult(run_dir, metrics, classifier)
@@ -215,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = train(load_config(args.config, overrides))
     print(f"run directory: {result.run_dir}")
     for title, values in result.metrics.items():
-        print(_format_metrics(title, values))
+        print(evaluate.format_metrics(title, values))
     return 0
 
 
