@@ -169,6 +169,16 @@ def test_label_list_of_strings_matches_int_labels(tmp_path):
     assert splits["train"].labels.tolist() == [1, 1, 0, 0]
 
 
+@pytest.mark.parametrize("raw, label_list", [([True, False, False, True], "[0, 1]"),
+                                             ([1, 0, 0, 1], "[false, true]"),
+                                             ([True, False, False, True], '["False", "True"]')])
+def test_bool_labels_match_a_label_list_of_zero_and_one_and_back(tmp_path, raw, label_list):
+    path = write(pd.DataFrame({"text": list("abcd"), "label": raw}), tmp_path / "d.csv")
+    splits, label_map = load_splits(config_for(path, valid_path=str(path), label_list=label_list))
+    assert label_map.task == "binary"
+    assert splits["train"].labels.tolist() == [1, 0, 0, 1]
+
+
 def test_label_outside_label_list(tmp_path):
     path = write(pd.DataFrame({"text": list("abc"), "label": ["neg", "pos", "neutral"]}), tmp_path / "d.csv")
     one_line_error(

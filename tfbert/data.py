@@ -144,12 +144,10 @@ class LabelMap:
         ids = {_label_key(label): i for i, label in enumerate(self.labels)}
 
         def lookup(value: Any) -> int:
-            try:
-                return ids[_label_key(value)]
-            except KeyError:
-                raise TfbertError(
-                    f"{source}: label {value!r} is not among the known labels {list(self.labels)}"
-                ) from None
+            for key in _label_keys(value):
+                if key in ids:
+                    return ids[key]
+            raise TfbertError(f"{source}: label {value!r} is not among the known labels {list(self.labels)}")
 
         if self.task == "multilabel":
             rows = np.zeros((len(values), self.num_labels), dtype=np.float32)
@@ -170,6 +168,18 @@ def _plain(value: Any) -> Any:
 
 def _label_key(value: Any) -> str:
     return str(_plain(value))
+
+
+def _label_keys(value: Any) -> list[str]:
+    """`value`'s key, then the key of the same truth value spelt the other way (True and 1,
+    False and 0), so a bool column matches label_list: [0, 1] and an int one [false, true]."""
+    value = _plain(value)
+    keys = [_label_key(value)]
+    if isinstance(value, bool):
+        keys.append(str(int(value)))
+    elif isinstance(value, int) and value in (0, 1):
+        keys.append(str(bool(value)))
+    return keys
 
 
 def _sorted_labels(values: Iterable[Any]) -> list:
