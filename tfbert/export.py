@@ -171,22 +171,30 @@ def load_serving_model(path: str | Path) -> LoadedExport:
 
 def serve_in_batches(serving: LoadedExport, texts: Sequence[str], pairs: Sequence[str] | None,
                      batch_size: int) -> tuple[list[str], np.ndarray]:
-    """(predicted label names, probabilities [n, num_labels]) from the export, with a progress bar on a terminal."""
+    """(predicted label names, probabilities [n, num_labels]) from the export, in the order given.
+
+    Texts run shortest first, so that each batch, padded to its longest text, carries
+    little padding; a progress bar shows on a terminal.
+    """
     if serving.takes_pairs and pairs is None:
         raise TfbertError("this model was trained on text pairs; give the second segment too")
-    texts = np.asarray(texts, dtype=object)
-    pairs = np.asarray(pairs, dtype=object) if serving.takes_pairs else None
-    labels, probabilities = [], []
+    texts = np.asarray(texts, dtype=object).astype(str)
+    pairs = np.asarray(pairs, dtype=object).astype(str) if serving.takes_pairs else None
+    lengths = np.char.str_len(texts) + (np.char.str_len(pairs) if pairs is not None else 0)
+    order = np.argsort(lengths, kind="stable")
+    labels = np.empty(len(texts), dtype=object)
+    probabilities = np.zeros((len(texts), serving.label_map.num_labels), dtype=np.float32)
     with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=None) as progress:  # None: only on a terminal
         for start in range(0, len(texts), batch_size):
-            inputs = {"text": tf.constant(texts[start:start + batch_size].astype(str))}
+            rows = order[start:start + batch_size]
+            inputs = {"text": tf.constant(texts[rows])}
             if pairs is not None:
-                inputs["text_pair"] = tf.constant(pairs[start:start + batch_size].astype(str))
+                inputs["text_pair"] = tf.constant(pairs[rows])
             outputs = serving.signature(**inputs)
-            labels += [label.decode("utf-8") for label in outputs["label"].numpy()]
-            probabilities.append(outputs["probabilities"].numpy())
-            progress.update(len(inputs["text"]))
-    return labels, np.concatenate(probabilities)
+            labels[rows] = [label.decode("utf-8") for label in outputs["label"].numpy()]
+            probabilities[rows] = outputs["probabilities"].numpy()
+            progress.update(len(rows))
+    return labels.tolist(), probabilities
 
 
 def with_predictions(frame: pd.DataFrame, labels: Sequence[str], probabilities: np.ndarray,
