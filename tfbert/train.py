@@ -119,13 +119,14 @@ def _train(config: Config, tracker: tracking.Tracker) -> RunResult:
     run.write_json("data_stats.json", stats)
     tracker.log_data(config, splits, label_map, stats)
 
-    def batches(name: str, training: bool = False):
+    def batches(name: str, training: bool = False, in_order: bool = True):
         if training:
             return features.make_dataset(splits[name], packer, config.train_batch_size, shuffle=True,
                                          seed=config.seed, padding=config.padding)
-        # Evaluation keeps the split's order, so predictions line up with its rows.
-        return features.make_dataset(splits[name], packer, config.eval_batch_size,
-                                     padding="max" if config.padding == "max" else "batch")
+        # The final evaluation keeps the split's order, so predictions line up with its rows;
+        # fit's per-epoch validation only sums loss and metrics, so it may bucket like training.
+        padding = config.padding if not in_order or config.padding == "max" else "batch"
+        return features.make_dataset(splits[name], packer, config.eval_batch_size, padding=padding)
 
     model.set_precision(config.mixed_precision)
     classifier = model.build_classifier(encoder, label_map, config.dropout)
@@ -135,7 +136,7 @@ def _train(config: Config, tracker: tracking.Tracker) -> RunResult:
     checkpoint = run.path / "checkpoints" / "best.weights"
     history = classifier.fit(
         batches("train", training=True),
-        validation_data=batches("valid"),
+        validation_data=batches("valid", in_order=False),
         epochs=config.epochs,
         class_weight=weights,
         callbacks=training_callbacks(run.path, checkpoint, config.early_stopping_patience) + tracker.keras_callbacks(),
