@@ -10,7 +10,7 @@ import pytest
 
 from tfbert import data
 from tfbert.config import build_config
-from tfbert.data import LabelMap, clean_text, dataset_stats, load_splits, read_table, text_stats
+from tfbert.data import LabelMap, Split, clean_text, dataset_stats, load_splits, read_table, text_stats
 from tfbert.errors import TfbertError
 
 ROWS = pd.DataFrame(
@@ -437,3 +437,13 @@ def test_bbc_news_reads_one_article_per_file_with_the_folder_as_label(tmp_path, 
         {"text": "Mutu fee a \u00a315.8m signing", "label": "sports"},
         {"text": "Ink helps drive democracy The Kyrgyz Republic votes.", "label": "tech"},
     ]
+
+
+def test_split_rows_keeps_texts_pairs_labels_and_frame_together():
+    frame = pd.DataFrame({"text": ["a", "b", "c"], "pair": ["x", "y", "z"], "label": [0, 1, 2]})
+    split = Split("valid", frame, frame["text"].to_numpy(dtype=object), frame["pair"].to_numpy(dtype=object),
+                  frame["label"].to_numpy(np.int32))
+    taken = split.rows(np.array([2, 0]))
+    assert taken.texts.tolist() == ["c", "a"] and taken.pairs.tolist() == ["z", "x"]
+    assert taken.labels.tolist() == [2, 0] and taken.frame["text"].tolist() == ["c", "a"]
+    assert taken.name == "valid" and len(taken) == 2

@@ -167,6 +167,28 @@ def test_evaluate_split_scores_a_model(label_map, tiny):
     assert result.confusion["labels"] == label_map.names
 
 
+def test_running_in_length_order_gives_the_in_order_outputs_back_in_order(tiny):
+    encoder, packer = tiny
+    words = "good bad film movie story great awful the a was very fun dull".split()
+    rng = np.random.default_rng(3)
+    texts = np.array([" ".join(rng.choice(words, size=n)) for n in rng.integers(1, 14, size=37)], dtype=object)
+    labels = (np.arange(37) % 3).astype(np.int32)
+    split = Split("valid", pd.DataFrame({"text": texts, "label": labels}), texts, None, labels)
+    classifier = model.build_classifier(encoder, MULTICLASS, dropout=0.1)
+    model.compile_classifier(classifier, MULTICLASS, build_config({}), num_train_steps=1)
+    in_order = evaluate.run_model(classifier, features.make_dataset(split, packer, 8, padding="batch"))
+    batches_seen = []
+
+    def batches(rows: Split):
+        batches_seen.append(rows.texts.tolist())
+        return features.make_dataset(rows, packer, 8, padding="batch")
+
+    sorted_run = evaluate.run_model_in_length_order(classifier, split, batches)
+    assert batches_seen == [sorted(texts.tolist(), key=len)]  # the model saw the rows shortest first
+    np.testing.assert_allclose(sorted_run.probabilities, in_order.probabilities, atol=1e-5)
+    assert sorted_run.keras_results == pytest.approx(in_order.keras_results, rel=1e-5)
+
+
 def test_evaluate_split_on_multilabel_data(tiny):
     encoder, packer = tiny
     labels = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=np.float32)

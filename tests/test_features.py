@@ -1091,3 +1091,9 @@ if __name__ == "__main__":
             path = Path(scratch) / "vocab.txt"
             path.write_text("\n".join(hub_format.tiny_vocabulary()) + "\n", encoding="utf-8")
             measure_tokenization(str(path))
+
+
+def test_length_order_is_shortest_first_counting_both_segments_and_stable():
+    texts = ["ccc", "a", "bb", "a", "dddd"]
+    assert features.length_order(texts).tolist() == [1, 3, 2, 0, 4]
+    assert features.length_order(["a", "a", "a"], ["xxx", "x", "xx"]).tolist() == [1, 2, 0]

@@ -235,6 +235,11 @@ class Split:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def rows(self, indices: np.ndarray) -> "Split":
+        """The same split with only these rows, in this order."""
+        return Split(self.name, self.frame.iloc[indices].reset_index(drop=True), self.texts[indices],
+                     None if self.pairs is None else self.pairs[indices], self.labels[indices])
+
 
 def _require_columns(frame: pd.DataFrame, columns: dict[str, str], source: str) -> None:
     for key, column in columns.items():

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix,
@@ -32,6 +32,7 @@ from tfbert import data, export, model, plots, tracking
 from tfbert.config import Config, load_config, parse_overrides
 from tfbert.data import LabelMap, Split
 from tfbert.errors import ArgumentParser, TfbertError, run_command
+from tfbert.features import length_order
 
 THRESHOLD = 0.5
 REPORT_TITLE = "evaluation"  # the split title of a file evaluated by the command
@@ -100,6 +101,17 @@ class ModelOutputs:
 
 def run_model(model: tf_keras.Model, dataset: tf.data.Dataset) -> ModelOutputs:
     return ModelOutputs(model.evaluate(dataset, return_dict=True, verbose=0), model.predict(dataset, verbose=0))
+
+
+def run_model_in_length_order(model: tf_keras.Model, split: Split,
+                              batches: Callable[[Split], tf.data.Dataset]) -> ModelOutputs:
+    """run_model over `split` shortest text first, so batches carry little padding;
+    the probabilities come back in the split's own order."""
+    order = length_order(split.texts, split.pairs)
+    outputs = run_model(model, batches(split.rows(order)))
+    probabilities = np.empty_like(outputs.probabilities)
+    probabilities[order] = outputs.probabilities
+    return ModelOutputs(outputs.keras_results, probabilities)
 
 
 def decision_threshold(setting: float | str, truth: np.ndarray, outputs: ModelOutputs, label_map: LabelMap) -> float:

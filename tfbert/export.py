@@ -25,7 +25,7 @@ import tf_keras
 from tqdm import tqdm
 
 from tfbert.data import BREAK_TAG, LabelMap
-from tfbert.features import TfTextPacker
+from tfbert.features import TfTextPacker, length_order
 from tfbert.errors import TfbertError
 
 LABEL_MAP_FILE = "label_map.json"
@@ -180,8 +180,7 @@ def serve_in_batches(serving: LoadedExport, texts: Sequence[str], pairs: Sequenc
         raise TfbertError("this model was trained on text pairs; give the second segment too")
     texts = np.asarray(texts, dtype=object).astype(str)
     pairs = np.asarray(pairs, dtype=object).astype(str) if serving.takes_pairs else None
-    lengths = np.char.str_len(texts) + (np.char.str_len(pairs) if pairs is not None else 0)
-    order = np.argsort(lengths, kind="stable")
+    order = length_order(texts, pairs)
     labels = np.empty(len(texts), dtype=object)
     probabilities = np.zeros((len(texts), serving.label_map.num_labels), dtype=np.float32)
     with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=None) as progress:  # None: only on a terminal

@@ -439,6 +439,13 @@ def window_batches(batch_size: int) -> int:
     return max(WINDOW_BATCHES, -(-WINDOW_EXAMPLES // batch_size))
 
 
+def length_order(texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
+    """Row indices shortest text first (characters, both segments), stable: batches cut
+    in this order carry little padding, and the indices put the results back."""
+    lengths = np.array([len(str(t)) for t in texts]) + (np.array([len(str(p)) for p in pairs]) if pairs is not None else 0)
+    return np.argsort(lengths, kind="stable")
+
+
 def _as_strings(texts: np.ndarray) -> np.ndarray:
     """Texts as an object array of str: a fixed-width unicode array would cost
     rows x longest text x 4 bytes and silently drop trailing NUL characters."""

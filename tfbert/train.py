@@ -119,14 +119,14 @@ def _train(config: Config, tracker: tracking.Tracker) -> RunResult:
     run.write_json("data_stats.json", stats)
     tracker.log_data(config, splits, label_map, stats)
 
-    def batches(name: str, training: bool = False, in_order: bool = True):
+    def batches(split: data.Split, training: bool = False, in_order: bool = True):
         if training:
-            return features.make_dataset(splits[name], packer, config.train_batch_size, shuffle=True,
-                                         seed=config.seed, padding=config.padding)
-        # The final evaluation keeps the split's order, so predictions line up with its rows;
+            return features.make_dataset(split, packer, config.train_batch_size, shuffle=True, seed=config.seed,
+                                         padding=config.padding)
+        # The final evaluation keeps the rows' order, so predictions line up with them;
         # fit's per-epoch validation only sums loss and metrics, so it may bucket like training.
         padding = config.padding if not in_order or config.padding == "max" else "batch"
-        return features.make_dataset(splits[name], packer, config.eval_batch_size, padding=padding)
+        return features.make_dataset(split, packer, config.eval_batch_size, padding=padding)
 
     model.set_precision(config.mixed_precision)
     classifier = model.build_classifier(encoder, label_map, config.dropout)
@@ -135,8 +135,8 @@ def _train(config: Config, tracker: tracking.Tracker) -> RunResult:
 
     checkpoint = run.path / "checkpoints" / "best.weights"
     history = classifier.fit(
-        batches("train", training=True),
-        validation_data=batches("valid", in_order=False),
+        batches(splits["train"], training=True),
+        validation_data=batches(splits["valid"], in_order=False),
         epochs=config.epochs,
         class_weight=weights,
         callbacks=training_callbacks(run.path, checkpoint, config.early_stopping_patience) + tracker.keras_callbacks(),
@@ -149,7 +149,8 @@ def _train(config: Config, tracker: tracking.Tracker) -> RunResult:
     classifier.load_weights(str(checkpoint))  # the best epoch on validation loss
     shutil.rmtree(checkpoint.parent)
 
-    outputs = {name: evaluate.run_model(classifier, batches(name)) for name in ("valid", "test") if name in splits}
+    outputs = {name: evaluate.run_model_in_length_order(classifier, splits[name], batches)
+               for name in ("valid", "test") if name in splits}
     threshold = evaluate.decision_threshold(config.decision_threshold, splits["valid"].labels, outputs["valid"], label_map)
     results = {SPLIT_TITLES[name]: (evaluate.score(output, splits[name].labels, label_map, threshold), splits[name])
                for name, output in outputs.items()}
