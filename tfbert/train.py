@@ -105,7 +105,6 @@ def train(config: Config) -> RunResult:
 
 
 def _train(config: Config, tracker: tracking.Tracker) -> RunResult:
-    tf_keras.utils.set_random_seed(config.seed)
     splits, label_map = data.load_splits(config)
     encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
     vocab_file, do_lower_case = encoders.tokenizer_assets(encoder)
@@ -128,6 +127,9 @@ def _train(config: Config, tracker: tracking.Tracker) -> RunResult:
         padding = config.padding if not in_order or config.padding == "max" else "batch"
         return features.make_dataset(split, packer, config.eval_batch_size, padding=padding)
 
+    # Seeded here, after the encoder is loaded: a first run that fetches and converts it
+    # builds TensorFlow ops the later runs do not, which would shift the seeded streams.
+    tf_keras.utils.set_random_seed(config.seed)
     model.set_precision(config.mixed_precision)
     classifier = model.build_classifier(encoder, label_map, config.dropout)
     steps_per_epoch = math.ceil(len(splits["train"]) / config.train_batch_size)
