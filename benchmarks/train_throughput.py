@@ -312,7 +312,8 @@ def run_tfbert(spec: dict, flip_jit: bool) -> dict:
                        label_map.encode(frame["label"].tolist(), "benchmark"))
 
     encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
-    packer = features.make_packer(config.tokenizer, *encoders.tokenizer_assets(encoder), config.max_seq_length)
+    vocab_file, do_lower_case = encoders.tokenizer_assets(encoder)
+    packer = features.make_packer(config.tokenizer, vocab_file, do_lower_case, config.max_seq_length)
 
     def train_batches():
         return features.make_dataset(split, packer, config.train_batch_size, shuffle=True, seed=spec["seed"],
@@ -339,28 +340,26 @@ def run_tfbert(spec: dict, flip_jit: bool) -> dict:
     result |= width_stats(widths[: spec["warmup"] + spec["steps"]], spec["real_tokens"])
 
     n = spec["infer_examples"]
-    infer_split = data.Split("infer", frame.iloc[:n], split.texts[:n], None, split.labels[:n])
-    infer_split = infer_split.rows(features.length_order(infer_split.texts))  # as tfbert.train's final evaluation
+    infer_split = split.rows(features.length_order(split.texts[:n]))  # the first n, as tfbert.train's final evaluation
     eval_padding = "max" if config.padding == "max" else "batch"
     infer = features.make_dataset(infer_split, packer, config.eval_batch_size, padding=eval_padding)
     result |= keras_inference(classifier, infer, n)
-    result |= serving_inference(classifier, label_map, config, split.texts[:n])
+    serving_packer = features.make_packer("tf_text", vocab_file, do_lower_case, config.max_seq_length)
+    result |= serving_inference(classifier, serving_packer, label_map, config.eval_batch_size, split.texts[:n])
     return result
 
 
-def serving_inference(classifier, label_map, config, texts) -> dict:
+def serving_inference(classifier, packer, label_map, batch_size: int, texts) -> dict:
     """Texts per second through the run's serving export, as tfbert.predict and tfbert.evaluate run it."""
-    from tfbert import encoders, export, features
+    from tfbert import export
 
-    vocab_file, do_lower_case = encoders.tokenizer_assets(encoders.load_encoder(config.encoder))
-    packer = features.make_packer("tf_text", vocab_file, do_lower_case, config.max_seq_length)
     with tempfile.TemporaryDirectory(prefix="tfbert-bench-export-") as folder:
         directory = export.save_serving_model(classifier, packer, label_map, 0.5, Path(folder) / "export",
                                               with_pairs=False)
         serving = export.load_serving_model(directory)
-        export.serve_in_batches(serving, texts[: config.eval_batch_size], None, config.eval_batch_size)  # warm-up
+        export.serve_in_batches(serving, texts[:batch_size], None, batch_size)  # warm-up
         timer = Timer()
-        _, probabilities = export.serve_in_batches(serving, texts, None, config.eval_batch_size)
+        _, probabilities = export.serve_in_batches(serving, texts, None, batch_size)
         seconds = timer.seconds
     assert len(probabilities) == len(texts)
     return {"predict_ex_per_s": len(texts) / seconds}

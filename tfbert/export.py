@@ -25,7 +25,7 @@ import tf_keras
 from tqdm import tqdm
 
 from tfbert.data import BREAK_TAG, LabelMap
-from tfbert.features import TfTextPacker, length_order
+from tfbert.features import TfTextPacker, as_strings, length_order
 from tfbert.errors import TfbertError
 
 LABEL_MAP_FILE = "label_map.json"
@@ -178,8 +178,8 @@ def serve_in_batches(serving: LoadedExport, texts: Sequence[str], pairs: Sequenc
     """
     if serving.takes_pairs and pairs is None:
         raise TfbertError("this model was trained on text pairs; give the second segment too")
-    texts = np.asarray(texts, dtype=object).astype(str)
-    pairs = np.asarray(pairs, dtype=object).astype(str) if serving.takes_pairs else None
+    texts = as_strings(texts)
+    pairs = as_strings(pairs) if serving.takes_pairs else None
     order = length_order(texts, pairs)
     labels = np.empty(len(texts), dtype=object)
     probabilities = np.zeros((len(texts), serving.label_map.num_labels), dtype=np.float32)

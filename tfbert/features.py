@@ -446,7 +446,7 @@ def length_order(texts: Sequence[str], pairs: Sequence[str] | None = None) -> np
     return np.argsort(lengths, kind="stable")
 
 
-def _as_strings(texts: np.ndarray) -> np.ndarray:
+def as_strings(texts: Sequence[str]) -> np.ndarray:
     """Texts as an object array of str: a fixed-width unicode array would cost
     rows x longest text x 4 bytes and silently drop trailing NUL characters."""
     return np.array([str(text) for text in texts], dtype=object)
@@ -483,8 +483,8 @@ def make_dataset(split: Split, packer: Packer, batch_size: int, *, shuffle: bool
         raise TfbertError(f"padding must be one of {', '.join(PADDINGS)}, not {padding!r}")
     if batch_size < 1:
         raise TfbertError(f"batch_size must be positive, not {batch_size}")
-    columns = (_as_strings(split.texts),) if split.pairs is None else (
-        _as_strings(split.texts), _as_strings(split.pairs))
+    columns = (as_strings(split.texts),) if split.pairs is None else (
+        as_strings(split.texts), as_strings(split.pairs))
     labels = split.labels.astype(np.float32) if split.labels.ndim == 2 else split.labels
     dataset = tf.data.Dataset.from_tensor_slices((*columns, labels))
     if shuffle:

@@ -86,9 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.batch_size < 1:
         raise TfbertError("--batch-size must be at least 1")
 
-    export.find_export(args.model)  # a wrong --model fails before the input is read
+    directory = export.find_export(args.model)  # a wrong --model fails before the input is read
     frame = read_inputs(args.input, args.text_column, args.pair_column)
-    serving = export.load_serving_model(args.model)
+    serving = export.load_serving_model(directory)
     if serving.takes_pairs and args.pair_column is None:
         raise TfbertError("this model was trained on text pairs; give the second segment with --pair-column")
     result = predict_frame(serving, frame, args.text_column, args.pair_column, args.batch_size)
