@@ -72,11 +72,16 @@ for U+1734, re-categorised) in Unicode 14.0 or later (UNICODE_VERSION_DIFFERENCE
   U+A7D9, U+A7F2-U+A7F4, U+FBC2, U+10597-U+105A1, U+105A3-U+105B1, U+105B3-U+105B9,
   U+105BB-U+105BC, U+10780-U+10785, U+10787-U+107B0, U+107B2-U+107BA, U+10F82-U+10F85,
   U+11070, U+11073-U+11074, U+110C2, U+1AFF0-U+1AFF3, U+1AFF5-U+1AFFB, U+1AFFD-U+1AFFE,
-  U+1CF00-U+1CF2D, U+1CF30-U+1CF46, U+1DF00-U+1DF09, U+1DF0B-U+1DF1E, U+1E2AE.
+  U+1CF00-U+1CF2D, U+1CF30-U+1CF46, U+1DF00-U+1DF09, U+1DF0B-U+1DF1E, U+1E2AE;
+* "final_sigma_unicode_15", only where Python's unicodedata is 15 or later (swept with
+  Python 3.13's 15.1; 3.12's 15.0 was not), 104 more of the same kind, added in Unicode
+  15.0: U+0ECE, U+10EFD-U+10EFF, U+11241, U+11F00-U+11F01, U+11F36-U+11F3A, U+11F40,
+  U+11F42, U+13440, U+13447-U+13455, U+1DF25-U+1DF2A, U+1E030-U+1E06D, U+1E08F,
+  U+1E4EB-U+1E4EF.
 
 The first two change ids only if the vocabulary holds these characters or their forms
 (no published BERT vocabulary does; otherwise the word is [UNK] on both paths); the
-third only for a Σ written next to one of them. Without do_lower_case there is no
+third and fourth only for a Σ written next to one of them. Without do_lower_case there is no
 difference. Another Python version (another unicodedata) changes these lists.
 """
 
@@ -111,7 +116,8 @@ def _code_points(*ranges: int | tuple[int, int]) -> frozenset[int]:
 
 
 # Where the tf_text path's words differ from FullTokenizer's (do_lower_case only), with
-# Python 3.11 (Unicode 14.0), TensorFlow 2.20 and tensorflow-text 2.20; see the docstring.
+# Python 3.11 (Unicode 14.0; 3.13 adds final_sigma_unicode_15 below), TensorFlow 2.20 and
+# tensorflow-text 2.20; see the docstring.
 UNICODE_VERSION_DIFFERENCES = {
     # capitals Python lower-cases and TensorFlow's ICU does not
     "lower": _code_points(0x2C2F, 0xA7C0, 0xA7D0, 0xA7D6, 0xA7D8, (0x10570, 0x1057A), (0x1057C, 0x1058A),
@@ -128,6 +134,11 @@ UNICODE_VERSION_DIFFERENCES = {
         (0x10F82, 0x10F85), 0x11070, (0x11073, 0x11074), 0x110C2, (0x1AFF0, 0x1AFF3), (0x1AFF5, 0x1AFFB),
         (0x1AFFD, 0x1AFFE), (0x1CF00, 0x1CF2D), (0x1CF30, 0x1CF46), (0x1DF00, 0x1DF09), (0x1DF0B, 0x1DF1E), 0x1E2AE),
 }
+if int(unicodedata.unidata_version.split(".")[0]) >= 15:
+    # Unicode 15.0's characters that are cased or case-ignorable for Python, not for TensorFlow's ICU
+    UNICODE_VERSION_DIFFERENCES["final_sigma_unicode_15"] = _code_points(
+        0x0ECE, (0x10EFD, 0x10EFF), 0x11241, (0x11F00, 0x11F01), (0x11F36, 0x11F3A), 0x11F40, 0x11F42, 0x13440,
+        (0x13447, 0x13455), (0x1DF25, 0x1DF2A), (0x1E030, 0x1E06D), 0x1E08F, (0x1E4EB, 0x1E4EF))
 
 
 def load_tokenizer(vocab_file: str, do_lower_case: bool) -> tokenization.FullTokenizer:
