@@ -16,7 +16,8 @@ from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, multila
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
-from tfbert import encoders, evaluate, features, model, train
+from tfbert import encoders, features, model, scoring, training
+from tfbert.evaluate import main as evaluate_main
 from tfbert.config import build_config
 from tfbert.data import LabelMap, Split
 from tfbert.errors import run_command
@@ -30,19 +31,19 @@ MULTILABEL = LabelMap(("red", "green", "blue"), "multilabel")
 
 def test_binary_predictions_threshold_the_single_probability_at_one_half():
     probabilities = np.array([[0.1], [0.49999], [0.5], [0.51], [0.99]], dtype=np.float32)
-    predicted = evaluate.predicted_ids(probabilities, BINARY)
+    predicted = scoring.predicted_ids(probabilities, BINARY)
     assert predicted.shape == (5,)
     assert predicted.tolist() == [0, 0, 1, 1, 1]
 
 
 def test_multiclass_predictions_take_the_most_probable_label():
     probabilities = np.array([[0.2, 0.5, 0.3], [0.34, 0.33, 0.33], [0.1, 0.1, 0.8], [0.4, 0.45, 0.15]])
-    assert evaluate.predicted_ids(probabilities, MULTICLASS).tolist() == [1, 0, 2, 1]
+    assert scoring.predicted_ids(probabilities, MULTICLASS).tolist() == [1, 0, 2, 1]
 
 
 def test_multilabel_predictions_threshold_each_label():
     probabilities = np.array([[0.9, 0.2, 0.5], [0.1, 0.1, 0.1], [0.6, 0.7, 0.8]])
-    predicted = evaluate.predicted_ids(probabilities, MULTILABEL)
+    predicted = scoring.predicted_ids(probabilities, MULTILABEL)
     assert predicted.tolist() == [[1, 0, 1], [0, 0, 0], [1, 1, 1]]
     assert predicted.shape == (3, 3)
 
@@ -61,7 +62,7 @@ def _sklearn(truth, predicted, average):
 def test_binary_metrics_are_the_positive_classs():
     truth = np.array([0, 0, 0, 0, 1, 1, 1, 0, 1, 0])
     predicted = np.array([0, 1, 0, 0, 1, 0, 1, 1, 1, 0])
-    metrics = evaluate.label_metrics(truth, predicted, BINARY)
+    metrics = scoring.label_metrics(truth, predicted, BINARY)
     assert metrics == pytest.approx(_sklearn(truth, predicted, "binary"))
     assert metrics["precision"] == pytest.approx(3 / 5) and metrics["recall"] == pytest.approx(3 / 4)
     assert all(type(value) is float for value in metrics.values())  # JSON-ready
@@ -70,7 +71,7 @@ def test_binary_metrics_are_the_positive_classs():
 def test_multiclass_metrics_are_macro_averages():
     truth = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 2])
     predicted = np.array([0, 0, 1, 2, 1, 1, 2, 0, 2, 2])
-    metrics = evaluate.label_metrics(truth, predicted, MULTICLASS)
+    metrics = scoring.label_metrics(truth, predicted, MULTICLASS)
     assert metrics == pytest.approx(_sklearn(truth, predicted, "macro"))
     assert metrics != pytest.approx(_sklearn(truth, predicted, "weighted"))  # the averaging matters here
 
@@ -78,7 +79,7 @@ def test_multiclass_metrics_are_macro_averages():
 def test_multilabel_metrics_are_macro_averages_with_subset_accuracy():
     truth = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
     predicted = np.array([[1, 0, 1], [0, 0, 0], [1, 1, 1], [0, 0, 1]])
-    metrics = evaluate.label_metrics(truth, predicted, MULTILABEL)
+    metrics = scoring.label_metrics(truth, predicted, MULTILABEL)
     assert metrics == pytest.approx(_sklearn(truth, predicted, "macro"))
     assert metrics["accuracy"] == pytest.approx(0.5)
 
@@ -88,7 +89,7 @@ def test_a_label_never_predicted_scores_zero_without_warnings():
     predicted = np.array([0, 0, 0, 0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # sklearn's UndefinedMetricWarning would fail here
-        metrics = evaluate.label_metrics(truth, predicted, MULTICLASS)
+        metrics = scoring.label_metrics(truth, predicted, MULTICLASS)
     assert metrics["precision"] == pytest.approx(0.25 / 3)
     assert metrics["recall"] == pytest.approx(1 / 3)
 
@@ -98,20 +99,20 @@ def test_a_label_never_predicted_scores_zero_without_warnings():
 def test_confusion_rows_are_true_labels_and_every_label_is_listed():
     truth = np.array([0, 0, 1, 1, 1])
     predicted = np.array([0, 1, 1, 1, 0])  # label 2 ("bird") appears nowhere
-    result = evaluate.confusion(truth, predicted, MULTICLASS)
+    result = scoring.confusion(truth, predicted, MULTICLASS)
     assert result == {"labels": ["cat", "dog", "bird"], "matrix": [[1, 1, 0], [1, 2, 0], [0, 0, 0]]}
     assert result["matrix"] == confusion_matrix(truth, predicted, labels=[0, 1, 2]).tolist()
 
 
 def test_binary_confusion_is_two_by_two():
-    result = evaluate.confusion(np.array([1, 1, 1]), np.array([1, 0, 1]), BINARY)
+    result = scoring.confusion(np.array([1, 1, 1]), np.array([1, 0, 1]), BINARY)
     assert result == {"labels": ["no", "yes"], "matrix": [[0, 0], [1, 2]]}
 
 
 def test_multilabel_confusion_is_one_matrix_per_label():
     truth = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]])
     predicted = np.array([[1, 0, 0], [0, 1, 0], [0, 1, 1]])
-    result = evaluate.confusion(truth, predicted, MULTILABEL)
+    result = scoring.confusion(truth, predicted, MULTILABEL)
     assert result["labels"] == ["red", "green", "blue"]
     expected = multilabel_confusion_matrix(truth, predicted)
     assert result["matrices"] == {name: m.tolist() for name, m in zip(["red", "green", "blue"], expected)}
@@ -142,7 +143,7 @@ def test_evaluate_split_scores_a_model(label_map, tiny):
     classifier = model.build_classifier(encoder, label_map, dropout=0.1)
     model.compile_classifier(classifier, label_map, build_config({}), num_train_steps=1)
     dataset = features.make_dataset(split, packer, batch_size=8, padding="batch")
-    result = evaluate.evaluate_split(classifier, dataset, split.labels, label_map)
+    result = scoring.evaluate_split(classifier, dataset, split.labels, label_map)
 
     keys = {"accuracy", "precision", "recall", "f1", "loss", "num_examples"}
     if label_map.task == "binary":
@@ -150,13 +151,13 @@ def test_evaluate_split_scores_a_model(label_map, tiny):
     assert set(result.metrics) == keys
     assert result.metrics["num_examples"] == 23
     probabilities = classifier.predict(dataset, verbose=0)
-    predicted = evaluate.predicted_ids(probabilities, label_map)
+    predicted = scoring.predicted_ids(probabilities, label_map)
     assert {k: result.metrics[k] for k in ("accuracy", "precision", "recall", "f1")} == pytest.approx(
-        evaluate.label_metrics(labels, predicted, label_map))
+        scoring.label_metrics(labels, predicted, label_map))
     keras = classifier.evaluate(dataset, return_dict=True, verbose=0)
     assert result.metrics["loss"] == pytest.approx(keras["loss"], rel=1e-5)
     # The command line's route (probabilities only, no model) gives Keras' own figures.
-    assert evaluate.keras_results(label_map, labels, probabilities) == pytest.approx(keras, rel=1e-5, abs=1e-6)
+    assert scoring.keras_results(label_map, labels, probabilities) == pytest.approx(keras, rel=1e-5, abs=1e-6)
 
     for name in label_map.names:
         assert name in result.report
@@ -176,14 +177,14 @@ def test_running_in_length_order_gives_the_in_order_outputs_back_in_order(tiny):
     split = Split("valid", pd.DataFrame({"text": texts, "label": labels}), texts, None, labels)
     classifier = model.build_classifier(encoder, MULTICLASS, dropout=0.1)
     model.compile_classifier(classifier, MULTICLASS, build_config({}), num_train_steps=1)
-    in_order = evaluate.run_model(classifier, features.make_dataset(split, packer, 8, padding="batch"))
+    in_order = scoring.run_model(classifier, features.make_dataset(split, packer, 8, padding="batch"))
     batches_seen = []
 
     def batches(rows: Split):
         batches_seen.append(rows.texts.tolist())
         return features.make_dataset(rows, packer, 8, padding="batch")
 
-    sorted_run = evaluate.run_model_in_length_order(classifier, split, batches)
+    sorted_run = scoring.run_model_in_length_order(classifier, split, batches)
     assert batches_seen == [sorted(texts.tolist(), key=len)]  # the model saw the rows shortest first
     np.testing.assert_allclose(sorted_run.probabilities, in_order.probabilities, atol=1e-5)
     assert sorted_run.keras_results == pytest.approx(in_order.keras_results, rel=1e-5)
@@ -196,9 +197,9 @@ def test_evaluate_split_on_multilabel_data(tiny):
     classifier = model.build_classifier(encoder, MULTILABEL, dropout=0.1)
     model.compile_classifier(classifier, MULTILABEL, build_config({}), num_train_steps=1)
     dataset = features.make_dataset(split, packer, 4, padding="batch")
-    result = evaluate.evaluate_split(classifier, dataset, labels, MULTILABEL)
+    result = scoring.evaluate_split(classifier, dataset, labels, MULTILABEL)
     keras = classifier.evaluate(dataset, return_dict=True, verbose=0)
-    assert evaluate.keras_results(MULTILABEL, labels, result.probabilities) == pytest.approx(keras, rel=1e-5, abs=1e-6)
+    assert scoring.keras_results(MULTILABEL, labels, result.probabilities) == pytest.approx(keras, rel=1e-5, abs=1e-6)
     assert set(result.metrics) == {"accuracy", "precision", "recall", "f1", "loss", "num_examples"}
     assert result.metrics["num_examples"] == 5
     assert all(name in result.report for name in MULTILABEL.names) and "macro avg" in result.report
@@ -211,7 +212,7 @@ def test_f1_threshold_maximises_f1_and_beats_one_half():
     rng = np.random.default_rng(0)
     truth = (rng.random(400) < 0.1).astype(int)  # rare positives, as in Quora
     probabilities = np.clip(0.25 * truth + rng.random(400) * 0.45, 0, 1)
-    best = evaluate.f1_threshold(truth, probabilities)
+    best = scoring.f1_threshold(truth, probabilities)
     f1_at = lambda t: f1_score(truth, probabilities >= t)  # noqa: E731
     assert f1_at(best) >= max(f1_at(t) for t in np.linspace(0.01, 0.99, 99)) - 1e-12
     assert f1_at(best) > f1_at(0.5)
@@ -220,14 +221,14 @@ def test_f1_threshold_maximises_f1_and_beats_one_half():
 def test_score_reports_the_decision_threshold_and_one_half():
     label_map = LabelMap((0, 1), "binary")
     truth = np.array([0, 0, 1, 1])
-    outputs = evaluate.ModelOutputs({"loss": 0.4, "precision_at_recall_0.5": 1.0},
+    outputs = scoring.ModelOutputs({"loss": 0.4, "precision_at_recall_0.5": 1.0},
                                     np.array([[0.1], [0.35], [0.4], [0.8]]))
-    result = evaluate.score(outputs, truth, label_map, threshold=0.3)
+    result = scoring.score(outputs, truth, label_map, threshold=0.3)
     assert result.metrics["decision_threshold"] == 0.3
     assert result.metrics["accuracy"] == 0.75  # 0.35 becomes a false positive
     assert result.metrics["at_0.5"]["accuracy"] == 0.75 and result.metrics["at_0.5"]["recall"] == 0.5
-    assert evaluate.decision_threshold("f1", truth, outputs, label_map) == pytest.approx(0.4)
-    assert evaluate.decision_threshold(0.5, truth, outputs, label_map) == 0.5
+    assert scoring.decision_threshold("f1", truth, outputs, label_map) == pytest.approx(0.4)
+    assert scoring.decision_threshold(0.5, truth, outputs, label_map) == 0.5
 
 
 # --------------------------------------------------------------------------- python -m tfbert.evaluate
@@ -253,11 +254,11 @@ def finished_run(tmp_path_factory, tiny_encoder):
                            "encoder": tiny_encoder, "max_seq_length": 16, "learning_rate": 1e-3, "dropout": 0.1,
                            "epochs": 4, "decision_threshold": "f1", "output_dir": str(root / "runs"),
                            "run_name": "run", "wandb_mode": "disabled"})
-    return root, train.train(config)
+    return root, training.train(config)
 
 
 def _evaluate(argv, capsys):
-    status = run_command(evaluate.main, [str(a) for a in argv])
+    status = run_command(evaluate_main, [str(a) for a in argv])
     out, err = capsys.readouterr()
     return status, out, err
 
@@ -340,3 +341,29 @@ def test_the_command_runs_as_a_module(finished_run, tmp_path):
                           capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["evaluation"]["num_examples"] == 40
+
+
+# --------------------------------------------------------------------------- tfbert.evaluate
+
+
+def test_the_python_api_evaluates_as_the_command_does(finished_run, tmp_path, capsys):
+    """tfbert.evaluate on a DataFrame and the command on the same rows in a file agree."""
+
+    root, result = finished_run
+    frame = pd.read_csv(root / "valid.csv").rename(columns={"text": "review"})
+    frame.to_csv(tmp_path / "renamed.csv", index=False)
+    status, _, err = _evaluate(["--model", result.run_dir, "--data", tmp_path / "renamed.csv", "--output",
+                                tmp_path / "by_command", "--text_column=review"], capsys)
+    assert status == 0, err
+    evaluated = tfbert.evaluate(result.run_dir, frame, text_column="review")
+    assert evaluated.folder == result.run_dir / "evaluations" / "dataframe"
+    by_command = json.loads((tmp_path / "by_command" / "metrics.json").read_text())["evaluation"]
+    assert evaluated.metrics == by_command
+    assert json.loads(evaluated.report_paths["metrics.json"].read_text())["evaluation"] == by_command
+    assert set(evaluated.report_paths) == {p.relative_to(tmp_path / "by_command").as_posix()
+                                           for p in (tmp_path / "by_command").rglob("*") if p.is_file()}
+    with pytest.raises(tfbert.TfbertError, match="already exists"):
+        tfbert.evaluate(result.run_dir, frame, text_column="review")
+    with pytest.raises(tfbert.TfbertError, match="learning_rate cannot change"):
+        tfbert.evaluate(result.run_dir, frame, output=tmp_path / "other", learning_rate=1e-3)
+

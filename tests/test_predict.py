@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfbert import predict, train
+from tfbert import training
+from tfbert.predict import main as predict_main
 from tfbert.config import build_config
 from tfbert.errors import run_command
 
@@ -24,13 +25,13 @@ def run_dir(tmp_path_factory, tiny_encoder):
     config = build_config({"data_path": str(tmp_path / "train.csv"), "encoder": tiny_encoder, "max_seq_length": 16,
                            "learning_rate": 1e-3, "dropout": 0.1, "epochs": 8, "train_split": 0.75,
                            "output_dir": str(tmp_path / "runs"), "run_name": "run", "wandb_mode": "disabled"})
-    return train.train(config).run_dir
+    return training.train(config).run_dir
 
 
 def _run(argv, capsys, stdin: str | None = None, monkeypatch=None):
     if stdin is not None:
         monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    status = run_command(predict.main, argv)
+    status = run_command(predict_main, argv)
     out, err = capsys.readouterr()
     return status, out, err
 
@@ -89,3 +90,37 @@ def test_a_pair_model_reads_its_second_segment_from_pair_column(pair_export, tmp
     status, out, err = _run(["--model", str(directory), "--input", str(tmp_path / "pairs.csv"), "--text-column", "q"],
                             capsys)
     assert status == 2 and out == "" and "--pair-column" in err and len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- tfbert.Predictor
+
+
+def test_the_predictor_gives_the_commands_numbers(run_dir, tmp_path, capsys, monkeypatch):
+    """tfbert.Predictor in Python and python -m tfbert.predict agree on the same texts."""
+    import tfbert
+
+    texts = ["the film was great fun", "awful worst", "the the the", "best good great fun bad", "dull"]
+    status, out, err = _run(["--model", str(run_dir)], capsys, "\n".join(texts) + "\n", monkeypatch)
+    assert status == 0, err
+    command = pd.read_csv(io.StringIO(out), dtype={"predicted_label": str})
+    predictor = tfbert.Predictor.load(run_dir, batch_size=2)
+    assert predictor.labels == ["0", "1"] and predictor.takes_pairs is False
+    predicted = predictor.predict(texts)
+    assert list(predicted.columns) == ["text", "predicted_label", "probability_0", "probability_1"]
+    assert predicted["text"].tolist() == texts
+    assert predicted["predicted_label"].tolist() == command["predicted_label"].tolist()
+    np.testing.assert_allclose(predicted[["probability_0", "probability_1"]].to_numpy(),
+                               command[["probability_0", "probability_1"]].to_numpy(), rtol=1e-6)
+    assert predictor.predict("the film was great fun").equals(predicted.head(1))
+
+
+def test_the_predictor_on_a_pair_model_needs_the_pairs(pair_export):
+    import tfbert
+
+    predictor = tfbert.Predictor.load(pair_export[3])
+    assert predictor.takes_pairs and predictor.labels == ["different", "same"]
+    predicted = predictor.predict(["a cat", "a dog"], pairs=["a cat", "the sea"])
+    assert predicted.columns.tolist() == ["text", "text_pair", "predicted_label", "probability_different",
+                                          "probability_same"]
+    with pytest.raises(tfbert.TfbertError, match="trained on text pairs"):
+        predictor.predict(["a cat"])

@@ -19,7 +19,7 @@ import tfbert  # noqa: F401
 import wandb
 from wandb.proto import wandb_internal_pb2 as pb
 
-from tfbert import evaluate, export, tracking, train
+from tfbert import evaluation, export, tracking, training
 from tfbert.config import build_config
 
 REPO = Path(__file__).parents[1]
@@ -109,7 +109,7 @@ def _config(tmp_path: Path, tiny_encoder: str, **changes) -> object:
 @pytest.fixture(scope="module")
 def tracked_run(tmp_path_factory, tiny_encoder):
     tmp_path = tmp_path_factory.mktemp("tracked")
-    result = train.train(_config(tmp_path, tiny_encoder))
+    result = training.train(_config(tmp_path, tiny_encoder))
     (run_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
     return result, LoggedRun(run_dir)
 
@@ -161,7 +161,8 @@ def test_the_evaluate_command_logs_an_evaluate_job_in_the_trainings_group(tracke
     result, logged = tracked_run
     wandb_dir = result.run_dir.parent / "wandb"
     before = set(wandb_dir.glob("offline-run-*"))
-    folder, metrics = evaluate.evaluate_file(result.run_dir, str(_sentiment_csv(tmp_path / "new.csv", rows=40)))
+    evaluated = evaluation.evaluate(result.run_dir, str(_sentiment_csv(tmp_path / "new.csv", rows=40)))
+    folder, metrics = evaluated.folder, evaluated.metrics
     (new_run,) = set(wandb_dir.glob("offline-run-*")) - before
     evaluated = LoggedRun(new_run)
     assert (logged.job_type, evaluated.job_type) == ("train", "evaluate")
@@ -174,12 +175,28 @@ def test_the_evaluate_command_logs_an_evaluate_job_in_the_trainings_group(tracke
     assert folder == result.run_dir / "evaluations" / "new"
 
 
+def test_a_dataframe_as_data_is_logged_as_a_dataset_artifact(tmp_path, tiny_encoder):
+    """From the Python API, data_path may be a DataFrame: W&B's config says what it was and
+    the dataset artifact holds its rows."""
+    frame = pd.read_csv(_sentiment_csv(tmp_path / "data.csv", rows=80))
+    result = training.train(_config(tmp_path, tiny_encoder, epochs=1, data_path=frame))
+    (run_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
+    logged = LoggedRun(run_dir)
+    assert logged.config["data_path"] == "<DataFrame: 80 rows>"
+    (dataset,) = [artifact for artifact in logged.artifacts if artifact.type == "dataset"]
+    assert dataset.name == "DataFrame-80-rows"
+    metadata = json.loads(dataset.metadata)
+    assert metadata["data_path"] == "<DataFrame: 80 rows>" and metadata["rows"] == {"train": 60, "valid": 20}
+    assert {entry.path for entry in dataset.manifest.contents} >= {"train.table.json", "valid.table.json"}
+    assert result.metrics["validation"]["num_examples"] == 20
+
+
 def test_wandb_failing_mid_training_warns_once_and_the_run_completes(tmp_path, tiny_encoder, monkeypatch, capsys):
     def broken_log(*args, **kwargs):
         raise ConnectionError("W&B is down")
 
     monkeypatch.setattr(wandb.sdk.wandb_run.Run, "log", broken_log)
-    result = train.train(_config(tmp_path, tiny_encoder, epochs=1))
+    result = training.train(_config(tmp_path, tiny_encoder, epochs=1))
     assert sorted(p.name for p in result.run_dir.iterdir()) == sorted(
         ["config.yaml", "data_stats.json", "history.csv", "metrics.json", "classification_report.txt",
          "confusion_matrix.json", "export", "label_map.json", "model", "plots"])
@@ -198,7 +215,7 @@ def test_wandb_init_failing_online_falls_back_to_offline(tmp_path, tiny_encoder,
         return real_init(**kwargs)
 
     monkeypatch.setattr(wandb, "init", init)
-    result = train.train(_config(tmp_path, tiny_encoder, epochs=1, wandb_mode="online"))
+    result = training.train(_config(tmp_path, tiny_encoder, epochs=1, wandb_mode="online"))
     assert modes == ["online", "offline"]
     assert "invalid API key" in capsys.readouterr().err
     assert list((tmp_path / "runs" / "wandb").glob("offline-run-*"))
@@ -207,7 +224,7 @@ def test_wandb_init_failing_online_falls_back_to_offline(tmp_path, tiny_encoder,
 
 def test_disabled_writes_nothing_for_wandb(tmp_path, tiny_encoder, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    train.train(_config(tmp_path, tiny_encoder, epochs=1, wandb_mode="disabled"))
+    training.train(_config(tmp_path, tiny_encoder, epochs=1, wandb_mode="disabled"))
     assert not list(tmp_path.rglob("wandb"))
 
 

@@ -20,8 +20,9 @@ import yaml
 from sklearn.utils.class_weight import compute_class_weight
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-from tfbert import encoders, export, features, hub_format, train
-from tfbert.config import build_config, load_config
+from tfbert import encoders, export, features, hub_format, training
+from tfbert.train import main as train_main
+from tfbert.config import build_config, from_command_line, load_config
 from tfbert.data import LabelMap
 from tfbert.errors import TfbertError, run_command
 
@@ -64,9 +65,9 @@ def write_yaml(path: Path, values: dict) -> Path:
 
 
 def run_main(argv: list[str]) -> types.SimpleNamespace:
-    """train.main as the CLI runs it, in-process: exit status, stdout, stderr, RunResult."""
+    """The train command as the CLI runs it, in-process: exit status, stdout, stderr, RunResult."""
     results = []
-    real_train = train.train
+    real_train = training.train
 
     def spy(config):
         result = real_train(config)
@@ -75,8 +76,8 @@ def run_main(argv: list[str]) -> types.SimpleNamespace:
 
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        patch.setattr(train, "train", spy)
-        status = run_command(train.main, argv)
+        patch.setattr(training, "train", spy)
+        status = run_command(train_main, argv)
     return types.SimpleNamespace(status=status, stdout=out.getvalue(), stderr=err.getvalue(),
                                  result=results[0] if results else None)
 
@@ -139,7 +140,7 @@ def test_run_directory_holds_exactly_the_documented_files(e2e):
 
 def test_resolved_config_is_written_and_loads_back(e2e):
     written = load_config(e2e.run_dir / "config.yaml")
-    expected = load_config(e2e.config_file, e2e.overrides)
+    expected = from_command_line(e2e.config_file, e2e.overrides)
     assert written.to_dict() == expected.to_dict()
     assert written.learning_rate == 1e-3 and written.epochs == 5 and written.run_name == "sentiment"
     assert written.max_seq_length == 32 and written.dropout == 0.1
@@ -296,7 +297,7 @@ def test_an_interrupted_run_leaves_no_directory_that_looks_finished(tmp_path, ti
 
     monkeypatch.setattr(export, "save_model", crash)
     with pytest.raises(KeyboardInterrupt):
-        train.train(config)
+        training.train(config)
     runs = tmp_path / "runs"
     assert not (runs / "crash").exists()
     # Only the hidden staging folder remains, and it is not the finished layout.
@@ -372,7 +373,7 @@ def test_multilabel_run(tmp_path, tiny_encoder):
         "max_seq_length": 16, "epochs": 1, "learning_rate": 1e-3, "train_split": 0.5,
         "output_dir": str(tmp_path / "runs"), "run_name": "tags",
     })
-    result = train.train(config)
+    result = training.train(config)
     head = result.model.get_layer("output")
     assert head.units == 3 and head.activation.__name__ == "sigmoid"
     assert json.loads((result.run_dir / "label_map.json").read_text()) == {"task": "multilabel", "labels": sorted(names)}
@@ -395,7 +396,7 @@ INTS = LabelMap((0, 1, 2), "multiclass")
 
 
 def weights_for(class_weight, labels, label_map=BINARY):
-    return train.class_weights(build_config({"class_weight": class_weight}), np.asarray(labels), label_map)
+    return training.class_weights(build_config({"class_weight": class_weight}), np.asarray(labels), label_map)
 
 
 def test_class_weight_null_means_no_weights():

@@ -1,252 +1,35 @@
-"""Evaluation: Keras loss and metrics plus sklearn's per-class report and confusion matrix.
+"""The evaluation command: re-score a finished run on a new labelled file.
 
     python -m tfbert.evaluate --model RUN_DIR --data FILE [--output DIR] [--text_column=C ...]
 
-Binary and multi-label predictions are thresholded (at 0.5 unless a binary task's
-decision_threshold says otherwise), multi-class ones take the most probable label. For
-binary tasks precision, recall and F1 are the positive class's (label id 1, as Keras'
-Precision and Recall count them); otherwise they are macro averages.
-
-The command re-evaluates a finished run on a new labelled file through the run's serving
-export (the tokenization, model and decision threshold that serve), and writes the
-training run's report files to a new folder (default RUN_DIR/evaluations/<file name>).
+A thin layer over `tfbert.evaluation.evaluate` (in Python: `tfbert.evaluate`): the run's
+serving export scores the file, and the training run's report files go to a new folder
+(default RUN_DIR/evaluations/<file name>).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
-
-import numpy as np
-from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix,
-                             multilabel_confusion_matrix, precision_recall_curve,
-                             precision_recall_fscore_support)
+from typing import Sequence
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-import tensorflow as tf
-import tf_keras
 
-from tfbert import data, export, model, plots, tracking
-from tfbert.config import Config, load_config, parse_overrides
-from tfbert.data import LabelMap, Split
-from tfbert.errors import ArgumentParser, TfbertError, run_command
-from tfbert.features import length_order
-
-THRESHOLD = 0.5
-REPORT_TITLE = "evaluation"  # the split title of a file evaluated by the command
-# Config keys the command takes (--key=value): how to read the new file, and where to track.
-EVALUATION_KEYS = ("text_column", "text_pair_column", "label_column", "clean_text", "eval_batch_size",
-                   "wandb_mode", "wandb_project", "wandb_entity", "wandb_group", "wandb_tags")
-
-
-@dataclasses.dataclass(frozen=True)
-class Evaluation:
-    """What one split's evaluation found, in the forms the run directory stores."""
-
-    metrics: dict[str, float]
-    report: str  # sklearn's classification report, as text
-    report_rows: dict[str, Any]  # the same report as sklearn's output_dict
-    confusion: dict[str, Any]
-    probabilities: np.ndarray  # the model's output, [n, 1] or [n, k]
-    predicted: np.ndarray  # predicted_ids(probabilities)
-
-
-def predicted_ids(probabilities: np.ndarray, label_map: LabelMap, threshold: float = THRESHOLD) -> np.ndarray:
-    """Label ids (binary, multiclass: [n]) or 0/1 rows (multilabel: [n, k])."""
-    if label_map.task == "multiclass":
-        return probabilities.argmax(axis=-1)
-    predicted = (probabilities >= threshold).astype(np.int32)
-    return predicted[:, 0] if label_map.task == "binary" else predicted
-
-
-def f1_threshold(truth: np.ndarray, positive_probabilities: np.ndarray) -> float:
-    """The probability threshold that maximises the positive class's F1 on (truth, probabilities)."""
-    precision, recall, thresholds = precision_recall_curve(truth, positive_probabilities)
-    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
-    f1 = np.divide(2 * precision * recall, precision + recall,
-                   out=np.zeros_like(precision), where=(precision + recall) > 0)
-    return float(thresholds[int(np.argmax(f1))])
-
-
-def label_metrics(truth: np.ndarray, predicted: np.ndarray, label_map: LabelMap) -> dict[str, float]:
-    """Accuracy, precision, recall and F1 (positive class for binary, else macro)."""
-    average = "binary" if label_map.task == "binary" else "macro"
-    precision, recall, f1, _ = precision_recall_fscore_support(truth, predicted, average=average, zero_division=0)
-    return {
-        "accuracy": float(accuracy_score(truth, predicted)),
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1": float(f1),
-    }
-
-
-def confusion(truth: np.ndarray, predicted: np.ndarray, label_map: LabelMap) -> dict[str, Any]:
-    """Counts with rows = true label, columns = predicted label (one 2x2 per label for multilabel)."""
-    if label_map.task == "multilabel":
-        matrices = multilabel_confusion_matrix(truth, predicted)
-        return {"labels": label_map.names, "matrices": {name: m.tolist() for name, m in zip(label_map.names, matrices)}}
-    matrix = confusion_matrix(truth, predicted, labels=list(range(label_map.num_labels)))
-    return {"labels": label_map.names, "matrix": matrix.tolist()}
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelOutputs:
-    """What the model said about one split: Keras' loss and metrics, and its probabilities."""
-
-    keras_results: dict[str, float]
-    probabilities: np.ndarray
-
-
-def run_model(model: tf_keras.Model, dataset: tf.data.Dataset) -> ModelOutputs:
-    return ModelOutputs(model.evaluate(dataset, return_dict=True, verbose=0), model.predict(dataset, verbose=0))
-
-
-def run_model_in_length_order(model: tf_keras.Model, split: Split,
-                              batches: Callable[[Split], tf.data.Dataset]) -> ModelOutputs:
-    """run_model over `split` shortest text first, so batches carry little padding;
-    the probabilities come back in the split's own order."""
-    order = length_order(split.texts, split.pairs)
-    outputs = run_model(model, batches(split.rows(order)))
-    probabilities = np.empty_like(outputs.probabilities)
-    probabilities[order] = outputs.probabilities
-    return ModelOutputs(outputs.keras_results, probabilities)
-
-
-def decision_threshold(setting: float | str, truth: np.ndarray, outputs: ModelOutputs, label_map: LabelMap) -> float:
-    """The binary threshold to predict with: the configured number, or the F1-optimal one on `truth`."""
-    if label_map.task != "binary" or setting != "f1":
-        return THRESHOLD if label_map.task != "binary" else float(setting)
-    return f1_threshold(truth, outputs.probabilities[:, 0])
-
-
-def score(outputs: ModelOutputs, truth: np.ndarray, label_map: LabelMap, threshold: float = THRESHOLD) -> Evaluation:
-    """Score the model's outputs against `truth`, predicting a binary task's positive label at `threshold`."""
-    predicted = predicted_ids(outputs.probabilities, label_map, threshold)
-    metrics = label_metrics(truth, predicted, label_map)
-    metrics["loss"] = float(outputs.keras_results["loss"])
-    if label_map.task == "binary":
-        metrics["precision_at_recall_0.5"] = float(outputs.keras_results["precision_at_recall_0.5"])
-        metrics["decision_threshold"] = float(threshold)
-        metrics["at_0.5"] = label_metrics(truth, predicted_ids(outputs.probabilities, label_map), label_map)
-    metrics["num_examples"] = int(len(truth))
-    report_args = dict(labels=list(range(label_map.num_labels)), target_names=label_map.names, zero_division=0)
-    report = classification_report(truth, predicted, digits=4, **report_args)
-    report_rows = classification_report(truth, predicted, output_dict=True, **report_args)
-    return Evaluation(metrics, report, report_rows, confusion(truth, predicted, label_map),
-                      outputs.probabilities, predicted)
-
-
-def evaluate_split(model: tf_keras.Model, dataset: tf.data.Dataset, truth: np.ndarray,
-                   label_map: LabelMap, threshold: float = THRESHOLD) -> Evaluation:
-    """Run the model over `dataset` (whose labels are `truth`) and score it."""
-    return score(run_model(model, dataset), truth, label_map, threshold)
-
-
-def keras_results(label_map: LabelMap, truth: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
-    """The task's Keras loss and metrics computed from probabilities, as model.evaluate reports them."""
-    loss, metrics = model.loss_and_metrics(label_map)
-    truth = truth.reshape(-1, 1) if label_map.task == "binary" else truth
-    results = {"loss": float(loss(tf.constant(truth), tf.constant(probabilities)))}
-    for metric in metrics:
-        metric.update_state(truth, probabilities)
-        results[metric.name] = float(metric.result())
-    return results
-
-
-def format_metrics(title: str, metrics: Mapping[str, Any]) -> str:
-    """One line: name=value, nested metrics (at_0.5) as at_0.5.accuracy=..."""
-    def parts(values: Mapping[str, Any], prefix: str = "") -> list[str]:
-        out = []
-        for name, value in values.items():
-            if isinstance(value, dict):
-                out += parts(value, f"{prefix}{name}.")
-            else:
-                out.append(f"{prefix}{name}={value:.4f}" if isinstance(value, float) else f"{prefix}{name}={value}")
-        return out
-
-    return f"{title}: " + " ".join(parts(metrics))
-
-
-def write_report(run: export.RunDirectory, results: Mapping[str, tuple[Evaluation, Split]], label_map: LabelMap,
-                 threshold: float) -> dict[str, Path]:
-    """metrics.json, classification_report.txt, confusion_matrix.json and each split's plots; returns the plots."""
-    figures = {}
-    for title, (result, split) in results.items():
-        figures |= plots.save_evaluation_plots(
-            run.path / "plots", title, label_map.names, result.confusion.get("matrix"), split.labels,
-            result.probabilities[:, 0] if label_map.task == "binary" else None, threshold)
-    run.write_json("metrics.json", {title: result.metrics for title, (result, _) in results.items()})
-    run.write_text("classification_report.txt",
-                   "\n".join(f"== {title} ==\n{result.report}" for title, (result, _) in results.items()))
-    run.write_json("confusion_matrix.json", {title: result.confusion for title, (result, _) in results.items()})
-    return figures
-
-
-def model_probabilities(served: np.ndarray, label_map: LabelMap) -> np.ndarray:
-    """The classifier's own output from the export's probabilities (binary: [p(0), p(1)] -> [p(1)])."""
-    return served[:, 1:] if label_map.task == "binary" else served
-
-
-def _evaluation_config(run_dir: Path, overrides: Sequence[str]) -> Config:
-    config_file = run_dir / "config.yaml"
-    if not config_file.is_file():
-        raise TfbertError(f"{run_dir} is not a tfbert run directory (it has no config.yaml); give --model RUN_DIR")
-    others = sorted(set(parse_overrides(overrides)) - set(EVALUATION_KEYS))
-    if others:
-        raise TfbertError(f"{', '.join(others)} cannot change when evaluating a trained model; "
-                          f"the keys you can set are {', '.join(EVALUATION_KEYS)}")
-    return load_config(config_file, overrides)
-
-
-def evaluate_file(run_dir: str | Path, data_file: str, output: str | Path | None = None,
-                  overrides: Sequence[str] = ()) -> tuple[Path, dict[str, float]]:
-    """Re-evaluate a run's served model on a labelled file; returns the report folder and the metrics."""
-    run_dir = Path(run_dir)
-    config = _evaluation_config(run_dir, overrides)
-    output = Path(output) if output else run_dir / "evaluations" / Path(data_file).stem
-    if output.exists():
-        raise TfbertError(f"{output} already exists; choose another folder with --output")
-    serving = export.load_serving_model(run_dir)
-    label_map = serving.label_map
-    frame = data.read_labelled(data_file, config)
-    split = data.make_split(REPORT_TITLE, frame, label_map, config, str(data_file))
-    names, served = export.serve_in_batches(serving, split.texts, split.pairs, config.eval_batch_size)
-    probabilities = model_probabilities(served, label_map)
-    outputs = ModelOutputs(keras_results(label_map, split.labels, probabilities), probabilities)
-    result = score(outputs, split.labels, label_map, serving.threshold)
-
-    tracker, _ = tracking.start(config.replace(run_name=f"{config.run_name}-evaluate-{output.name}",
-                                               output_dir=str(run_dir.parent)), job_type="evaluate")
-    try:
-        report = export.RunDirectory(output.parent, output.name)
-        stats = data.dataset_stats({REPORT_TITLE: split}, label_map)
-        report.write_json("data_stats.json", stats)
-        figures = write_report(report, {REPORT_TITLE: (result, split)}, label_map, serving.threshold)
-        figures |= plots.save_data_plots(report.path / "plots", stats, {REPORT_TITLE: split.texts})
-        export.with_predictions(frame, names, served, label_map).to_csv(report.path / "predictions.csv", index=False)
-        tracker.log_evaluation(REPORT_TITLE, result, split, label_map)
-        tracker.log_images(figures)
-        folder = report.finish()
-    except BaseException:
-        tracker.finish(exit_code=1)
-        raise
-    tracker.finish()
-    return folder, result.metrics
+from tfbert import evaluation, scoring
+from tfbert.config import parse_overrides
+from tfbert.errors import ArgumentParser, run_command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m tfbert.evaluate", description=__doc__.split("\n")[0],
-                            epilog=f"Also --key=value for any of: {', '.join(EVALUATION_KEYS)} "
+                            epilog=f"Also --key=value for any of: {', '.join(evaluation.EVALUATION_KEYS)} "
                                    "(e.g. --text_column=review when the new file names its columns differently).")
     parser.add_argument("--model", required=True, help="a run directory written by python -m tfbert.train")
     parser.add_argument("--data", required=True, help="labelled CSV, TSV, JSON Lines or Parquet file")
     parser.add_argument("--output", default=None, help="folder for the report (default RUN_DIR/evaluations/<file name>)")
     args, overrides = parser.parse_known_args(argv)
-    folder, metrics = evaluate_file(args.model, args.data, args.output, overrides)
-    print(f"report: {folder}")
-    print(format_metrics(REPORT_TITLE, metrics))
+    result = evaluation.evaluate(args.model, args.data, args.output, **parse_overrides(overrides))
+    print(f"report: {result.folder}")
+    print(scoring.format_metrics(evaluation.REPORT_TITLE, result.metrics))
     return 0
 
 

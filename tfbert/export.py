@@ -1,17 +1,10 @@
-"""Writing a run's outputs: the run directory, the model that reloads on its own, and
-the serving export over raw strings (with the helpers that load and call it).
-
-A run is written into a hidden staging folder (output_dir/.RUN_NAME.incomplete) and
-renamed to output_dir/RUN_NAME only once every file is in place, so an interrupted run
-never leaves a directory that looks finished.
-"""
+"""Saving a trained classifier: the model that reloads on its own, and the serving
+export over raw strings (with the helpers that load and call it)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,36 +22,6 @@ from tfbert.features import TfTextPacker, as_strings, length_order
 from tfbert.errors import TfbertError
 
 LABEL_MAP_FILE = "label_map.json"
-
-
-class RunDirectory:
-    """A run's output folder, staged until `finish` renames it into place."""
-
-    def __init__(self, output_dir: str | Path, run_name: str):
-        output_dir = Path(output_dir)
-        self.final_path = output_dir / run_name
-        if self.final_path.exists():
-            raise TfbertError(f"run directory {self.final_path} already exists; set another run_name")
-        # Staged beside the final folder, so that finish() is one rename even when
-        # run_name names a subfolder (sweeps/lr-3e-5).
-        self.path = self.final_path.parent / f".{self.final_path.name}.incomplete"
-        if self.path.exists():
-            shutil.rmtree(self.path)  # left by an interrupted run of the same name
-        self.path.mkdir(parents=True)
-
-    def write_text(self, name: str, text: str) -> Path:
-        target = self.path / name
-        target.write_text(text, encoding="utf-8")
-        return target
-
-    def write_json(self, name: str, payload: Any) -> Path:
-        return self.write_text(name, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-
-    def finish(self) -> Path:
-        """Move the complete run into place; returns its final path."""
-        os.replace(self.path, self.final_path)
-        self.path = self.final_path
-        return self.final_path
 
 
 def save_model(model: tf_keras.Model, directory: str | Path, label_map: LabelMap) -> Path:

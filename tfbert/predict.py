@@ -5,7 +5,7 @@
 
 Reads CSV, TSV, JSON Lines or Parquet (or one text per line from stdin with --input -),
 runs the export's serving signature (tokenization inside, the run's decision threshold)
-in batches with a progress bar, and writes the input rows plus `predicted_label` and
+through `tfbert.Predictor` in batches with a progress bar, and writes the input rows plus `predicted_label` and
 one `probability_<label>` column per label. The output format follows --output's
 extension (CSV to stdout when --output is not given); it is written to a temporary
 file and renamed, so a failed run leaves no half-written output.
@@ -24,6 +24,7 @@ import pandas as pd
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
 from tfbert import data, export
+from tfbert.predictor import DEFAULT_BATCH_SIZE, Predictor
 from tfbert.errors import ArgumentParser, TfbertError, run_command
 
 WRITERS = {
@@ -50,15 +51,6 @@ def read_inputs(source: str, text_column: str, pair_column: str | None) -> pd.Da
     return frame
 
 
-def predict_frame(serving: export.LoadedExport, frame: pd.DataFrame, text_column: str, pair_column: str | None,
-                  batch_size: int) -> pd.DataFrame:
-    """The frame plus predicted_label and probability_<label> columns."""
-    texts = frame[text_column].fillna("").astype(str).to_numpy()
-    pairs = frame[pair_column].fillna("").astype(str).to_numpy() if pair_column else None
-    labels, probabilities = export.serve_in_batches(serving, texts, pairs, batch_size)
-    return export.with_predictions(frame, labels, probabilities, serving.label_map)
-
-
 def write_atomically(frame: pd.DataFrame, path: Path) -> None:
     writer = WRITERS.get(path.suffix.lower())
     if writer is None:
@@ -81,17 +73,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--pair-column", default=None, help="second segment, for models trained on text pairs")
     parser.add_argument("--output", default=None, help="output file (.csv, .tsv, .jsonl, .parquet); default: CSV on stdout")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         raise TfbertError("--batch-size must be at least 1")
 
     directory = export.find_export(args.model)  # a wrong --model fails before the input is read
     frame = read_inputs(args.input, args.text_column, args.pair_column)
-    serving = export.load_serving_model(directory)
-    if serving.takes_pairs and args.pair_column is None:
+    predictor = Predictor.load(directory, args.batch_size)
+    if predictor.takes_pairs and args.pair_column is None:
         raise TfbertError("this model was trained on text pairs; give the second segment with --pair-column")
-    result = predict_frame(serving, frame, args.text_column, args.pair_column, args.batch_size)
+    result = predictor.annotate(frame, args.text_column, args.pair_column)
     if args.output:
         write_atomically(result, Path(args.output))
     else:

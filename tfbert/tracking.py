@@ -15,12 +15,13 @@ key or a W&B bug costs the W&B record, never the training run.
 
 from __future__ import annotations
 
+import contextlib
 import netrc
 import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 from urllib.parse import urlparse
 
 import numpy as np
@@ -32,8 +33,8 @@ import tf_keras
 from tfbert import data
 from tfbert.config import KEYS_BY_NAME, WANDB_MODES, Config
 
-if TYPE_CHECKING:  # tracking logs what evaluate produced; evaluate's command line tracks with this module
-    from tfbert.evaluate import Evaluation
+if TYPE_CHECKING:
+    from tfbert.scoring import Evaluation
 
 MAX_TABLE_ROWS = 10_000  # rows of each split kept in the dataset artifact
 MAX_PREDICTION_ROWS = 1_000  # rows of the validation predictions table
@@ -76,8 +77,9 @@ def default_group(config: Config) -> str:
 
 def sweep_overrides(config: Config, wandb_config: Mapping[str, Any]) -> dict[str, Any]:
     """The tfbert keys whose value a sweep agent put in wandb.config and that differ from `config`."""
+    recorded = config.to_dict()  # what wandb.init was given: DataFrames as their description
     return {name: value for name, value in wandb_config.items()
-            if name in KEYS_BY_NAME and value != getattr(config, name)}
+            if name in KEYS_BY_NAME and value != recorded[name]}
 
 
 def artifact_name(text: str) -> str:
@@ -171,9 +173,10 @@ class Tracker:
         self.run.log(plots)
         self.run.summary["data"] = dict(stats)
 
-        source = config.data_path or "data"
-        artifact = wandb.Artifact(artifact_name(Path(str(source)).stem), type="dataset", metadata={
-            "data_path": config.data_path, "valid_path": config.valid_path, "test_path": config.test_path,
+        recorded = config.to_dict()  # a DataFrame's rows are in the tables below; its name says so
+        source = "data" if config.data_path is None else data.source_name(config.data_path)
+        artifact = wandb.Artifact(artifact_name(Path(source).stem), type="dataset", metadata={
+            "data_path": recorded["data_path"], "valid_path": recorded["valid_path"], "test_path": recorded["test_path"],
             "train_split": config.train_split, "valid_split": config.valid_split, "seed": config.seed,
             "rows": {name: len(split) for name, split in splits.items()}, "max_rows_per_split": MAX_TABLE_ROWS})
         for name, split in splits.items():
@@ -309,3 +312,16 @@ def _init_run(wandb: Any, config: Config, mode: str, job_type: str) -> Any:
         fallback = "trying offline" if mode == "online" else "training goes on without W&B"
         warn(f"could not start a W&B run in {mode} mode ({first_line}); {fallback}")
         return None
+
+
+@contextlib.contextmanager
+def tracked_job(config: Config, job_type: str = "train") -> Iterator[tuple[Tracker, Config]]:
+    """A W&B run around a job: yields the tracker and the config with any sweep values
+    applied; the run finishes with exit code 1 if the job raises (Ctrl-C included), else 0."""
+    tracker, config = start(config, job_type)
+    try:
+        yield tracker, config
+    except BaseException:
+        tracker.finish(exit_code=1)
+        raise
+    tracker.finish()
