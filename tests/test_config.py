@@ -6,7 +6,7 @@ import pickle
 import pytest
 import yaml
 
-from tfbert.config import KEYS, build_config, dump_config, load_config, parse_overrides
+from tfbert.config import KEYS, build_config, dump_config, from_command_line, load_config, parse_overrides
 from tfbert.errors import TfbertError
 
 
@@ -64,14 +64,14 @@ def test_empty_yaml_gives_defaults(tmp_path):
 )
 def test_override_forms_win_over_yaml(tmp_path, overrides):
     path = write_yaml(tmp_path, {"learning_rate": 1e-4, "epochs": 3})
-    config = load_config(path, overrides)
+    config = from_command_line(path, overrides)
     assert config.learning_rate == pytest.approx(3e-5)
     assert config.epochs == 3
 
 
 def test_several_overrides_mixed_forms(tmp_path):
     path = write_yaml(tmp_path, {"epochs": 3})
-    config = load_config(path, ["--epochs", "7", "--dropout=0.1", "--optimizer", "adamw"])
+    config = from_command_line(path, ["--epochs", "7", "--dropout=0.1", "--optimizer", "adamw"])
     assert (config.epochs, config.dropout, config.optimizer) == (7, 0.1, "adamw")
 
 
@@ -112,7 +112,7 @@ def test_coercion(name, raw, expected):
 
 
 def test_command_line_strings_are_coerced(tmp_path):
-    config = load_config(
+    config = from_command_line(
         write_yaml(tmp_path, {}),
         ["--trainable=false", "--label_list", "[0, 1]", "--class_weight={0: 1, 1: 16}", "--run_name=null"],
     )
@@ -128,7 +128,7 @@ def test_unknown_key_names_closest(tmp_path, source):
         path, overrides = write_yaml(tmp_path, {"learning_rat": 1e-5}), []
     else:
         path, overrides = write_yaml(tmp_path, {}), ["--learning_rat=1e-5"]
-    message = raises_one_line(load_config, path, overrides, match="learning_rat")
+    message = raises_one_line(from_command_line, path, overrides, match="learning_rat")
     assert "did you mean 'learning_rate'?" in message
 
 
@@ -170,7 +170,7 @@ def test_bad_value_names_the_key(name, value, hint):
 
 
 def test_bad_override_value_names_the_key(tmp_path):
-    raises_one_line(load_config, write_yaml(tmp_path, {}), ["--dropout", "1.5"], match="'dropout'")
+    raises_one_line(from_command_line, write_yaml(tmp_path, {}), ["--dropout", "1.5"], match="'dropout'")
 
 
 @pytest.mark.parametrize(
@@ -201,7 +201,7 @@ def test_bad_config_file(tmp_path, text, match):
 
 
 def test_dump_config_round_trip(tmp_path):
-    config = load_config(
+    config = from_command_line(
         write_yaml(tmp_path, {"data_path": "train.csv", "label_list": ["neg", "pos"], "clean_text": True}),
         ["--class_weight={neg: 1, pos: 3}", "--learning_rate=3e-5", "--max_seq_length", "64"],
     )

@@ -1,16 +1,28 @@
 """tfbert: fine-tune TF Hub BERT encoders for text classification.
 
+The Python API, for notebooks and sweep functions; each name is the same job as the
+command line's (`python -m tfbert.train`, `tfbert.evaluate`, `tfbert.predict`):
+
+    >>> import tfbert
+    >>> config = tfbert.load_config("configs/tiny.yaml", epochs=1, wandb_mode="disabled")
+    >>> result = tfbert.train(config)                    # doctest: +SKIP
+    >>> tfbert.Predictor.load(result.run_dir).predict(["a great film"])  # doctest: +SKIP
+
 `hub.KerasLayer` is a Keras 2 layer, so every model here is built with `tf_keras`.
 Importing tfbert therefore asks TensorFlow for its legacy Keras before TensorFlow is
 imported; if TensorFlow is already loaded with Keras 3 behind `tf.keras`, we stop with
-a message instead of failing later with an obscure layer-type error.
+a message instead of failing later with an obscure layer-type error. Importing tfbert
+itself is light: TensorFlow loads when an API name that needs it is first used.
 """
 
+import importlib
 import os
 import sys
+import types
 import warnings
+from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 class KerasVersionError(ImportError):
@@ -37,3 +49,49 @@ _require_legacy_keras()
 # tensorflow_hub 0.16.1 imports pkg_resources, whose deprecation warning says nothing a
 # tfbert user can act on (pyproject pins setuptools below the release that removes it).
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
+# The public API: name -> the module that defines it, imported on first use.
+_API = {
+    "load_config": "tfbert.config",
+    "Config": "tfbert.config",
+    "TfbertError": "tfbert.errors",
+    "explore_data": "tfbert.exploration",
+    "DataExploration": "tfbert.exploration",
+    "train": "tfbert.training",
+    "RunResult": "tfbert.training",
+    "evaluate": "tfbert.evaluation",
+    "EvaluationResult": "tfbert.evaluation",
+    "Predictor": "tfbert.predictor",
+}
+__all__ = ["KerasVersionError", "__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'tfbert' has no attribute '{name}'")
+    value = getattr(importlib.import_module(_API[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))
+
+
+class _Package(types.ModuleType):
+    """The tfbert package, whose API functions `train` and `evaluate` share their names with
+    the command modules `tfbert/train.py` and `tfbert/evaluate.py`.
+
+    Importing a submodule makes Python set the package attribute of the same name to the
+    module; for those two names that is refused, so `tfbert.train(...)` is the function
+    whatever was imported before. The command modules stay importable by their full name
+    (`from tfbert.train import main`, `python -m tfbert.train`).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _API and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

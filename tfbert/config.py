@@ -12,8 +12,9 @@ import dataclasses
 import difflib
 import math
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, Union
 
+import pandas as pd
 import yaml
 
 from tfbert.errors import TfbertError
@@ -25,7 +26,7 @@ class Key:
 
     name: str
     default: Any
-    kind: str  # "int" | "float" | "bool" | "str" | "list" | "class_weight" | "threshold"
+    kind: str  # "int" | "float" | "bool" | "str" | "data" | "list" | "class_weight" | "threshold"
     help: str
     optional: bool = False  # may be null
     check: Callable[[Any], bool] | None = None
@@ -55,9 +56,9 @@ PRECISIONS = ("mixed_float16", "mixed_bfloat16")
 
 KEYS: tuple[Key, ...] = (
     # Data.
-    Key("data_path", None, "str", "Labelled data: .csv, .tsv, .jsonl/.json (JSON Lines), .parquet, or a named set: movie-review-polarity, bbc-news, toy-sentiment.", optional=True),
-    Key("valid_path", None, "str", "Validation file; when given, all of data_path trains and the splits are not used.", optional=True),
-    Key("test_path", None, "str", "Test file, evaluated after training like the validation split.", optional=True),
+    Key("data_path", None, "data", "Labelled data: .csv, .tsv, .jsonl/.json (JSON Lines), .parquet, or a named set: movie-review-polarity, bbc-news, toy-sentiment.", optional=True),
+    Key("valid_path", None, "data", "Validation file; when given, all of data_path trains and the splits are not used.", optional=True),
+    Key("test_path", None, "data", "Test file, evaluated after training like the validation split.", optional=True),
     Key("text_column", "text", "str", "Column holding the text."),
     Key("text_pair_column", None, "str", "Column holding an optional second segment (sentence pairs).", optional=True),
     Key("label_column", "label", "str", "Column holding the label: int, bool, string, or a list of labels (multi-label)."),
@@ -123,11 +124,18 @@ class Config:
             raise AttributeError(item) from None
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.values)
+        """The values as config.yaml and W&B record them (a DataFrame as `<DataFrame: N rows>`)."""
+        return {name: describe(value) for name, value in self.values.items()}
 
     def replace(self, **changes: Any) -> "Config":
         """A new config with `changes` applied and validated."""
         return build_config({**self.values, **changes}, name=self.name)
+
+
+def describe(value: Any) -> Any:
+    """`value` as a config file can hold it: a DataFrame given to the Python API becomes
+    `<DataFrame: N rows>`; anything else is itself."""
+    return f"<DataFrame: {len(value)} rows>" if isinstance(value, pd.DataFrame) else value
 
 
 def unknown_key_error(name: str) -> TfbertError:
@@ -195,6 +203,15 @@ def _to_str(value: Any) -> str:
     raise ValueError(f"expected a string, got {value!r}")
 
 
+def _to_data(value: Any) -> str | pd.DataFrame:
+    """A data file's path or a named set; the Python API may pass a DataFrame instead."""
+    if isinstance(value, pd.DataFrame):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    return _to_str(value)
+
+
 def _to_list(value: Any) -> list:
     if isinstance(value, str):
         value = yaml.safe_load(value)
@@ -234,6 +251,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "float": _to_float,
     "bool": _to_bool,
     "str": _to_str,
+    "data": _to_data,
     "list": _to_list,
     "class_weight": _to_class_weight,
 }
@@ -289,11 +307,37 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return loaded
 
 
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
-    """The config file at `path` with command-line `overrides` applied on top."""
-    values = read_yaml(path)
-    values.update(parse_overrides(overrides))
-    return build_config(values, name=Path(path).stem)
+ConfigSource = Union[str, Path, Mapping[str, Any], Config, None]
+
+
+def load_config(path: ConfigSource = None, /, **overrides: Any) -> Config:
+    """A validated Config from a YAML file, a dict or an existing Config (or defaults
+    alone), with `overrides` (config keys) applied on top.
+
+    In Python, data_path, valid_path and test_path may also be pandas DataFrames.
+
+    >>> import tfbert
+    >>> config = tfbert.load_config("configs/tiny.yaml", epochs=2)
+    >>> config.epochs, config.encoder, config.name
+    (2, 'tiny', 'tiny')
+    >>> tfbert.load_config({"data_path": "toy-sentiment"}, learning_rate=1e-3).learning_rate
+    0.001
+    >>> tfbert.load_config(epoch=3)
+    Traceback (most recent call last):
+    tfbert.errors.TfbertError: unknown config key 'epoch': did you mean 'epochs'?
+    """
+    if isinstance(path, Config):
+        return path.replace(**overrides)
+    if path is None or isinstance(path, Mapping):
+        values, name = dict(path or {}), "config"
+    else:
+        values, name = read_yaml(path), Path(path).stem
+    return build_config({**values, **overrides}, name=name)
+
+
+def from_command_line(path: str | Path, args: Sequence[str]) -> Config:
+    """The config file at `path` with command-line `--key=value` arguments applied on top."""
+    return load_config(path, **parse_overrides(args))
 
 
 def dump_config(config: Config) -> str:

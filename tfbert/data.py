@@ -9,14 +9,14 @@ import dataclasses
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, Union
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tfbert import assets
-from tfbert.config import Config
+from tfbert.config import Config, describe
 from tfbert.errors import TfbertError
 
 READERS = {
@@ -84,9 +84,22 @@ BUILTIN_DATASETS = {
 }
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+DataSource = Union[str, Path, pd.DataFrame]
+
+
+def source_name(source: DataSource) -> str:
+    """How errors and records name a data source: its path, or `<DataFrame: N rows>`."""
+    return str(describe(source))
+
+
+def read_table(path: DataSource) -> pd.DataFrame:
     """The rows of a CSV, TSV, JSON Lines or Parquet file, chosen by its extension,
-    or of a named data set in BUILTIN_DATASETS (text and label columns)."""
+    or of a named data set in BUILTIN_DATASETS (text and label columns), or a copy of
+    a DataFrame given directly."""
+    if isinstance(path, pd.DataFrame):
+        if path.empty:
+            raise TfbertError("the DataFrame given as data has no rows")
+        return path.reset_index(drop=True)
     if str(path) in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[str(path)]()
     path = Path(path)
@@ -272,15 +285,15 @@ def _labels_of(frame: pd.DataFrame, column: str) -> list:
     return lists if lists is not None else frame[column].tolist()
 
 
-def read_labelled(path: str | Path, config: Config) -> pd.DataFrame:
+def read_labelled(path: DataSource, config: Config) -> pd.DataFrame:
     """A labelled file's rows, checked for the configured columns and missing values."""
     frame = read_table(path)
     columns = {"text_column": config.text_column, "label_column": config.label_column}
     if config.text_pair_column:
         columns["text_pair_column"] = config.text_pair_column
-    _require_columns(frame, columns, str(path))
+    _require_columns(frame, columns, source_name(path))
     for column in columns.values():
-        _require_no_missing(frame, column, str(path))
+        _require_no_missing(frame, column, source_name(path))
     return frame.reset_index(drop=True)
 
 
@@ -312,16 +325,16 @@ def load_splits(config: Config) -> tuple[dict[str, Split], LabelMap]:
     Without valid_path the report's scheme applies: train_split of the rows train,
     then valid_split of the remaining rows validate, both stratified on the label.
     """
-    if not config.data_path:
+    if config.data_path is None:
         raise TfbertError("config key 'data_path' is required: the labelled training file")
-    source = str(config.data_path)
+    source = source_name(config.data_path)
     frame = read_labelled(config.data_path, config)
     multilabel = _as_label_lists(frame[config.label_column]) is not None
     label_map = build_label_map(_labels_of(frame, config.label_column), config.label_list, multilabel)
 
-    if config.valid_path:
+    if config.valid_path is not None:
         train_frame, valid_frame = frame, read_labelled(config.valid_path, config)
-        valid_source = str(config.valid_path)
+        valid_source = source_name(config.valid_path)
     else:
         if config.train_split >= 1.0:
             raise TfbertError("train_split is 1.0, which leaves no rows to validate on; lower it or set valid_path")
@@ -333,8 +346,9 @@ def load_splits(config: Config) -> tuple[dict[str, Split], LabelMap]:
         "train": make_split("train", train_frame, label_map, config, source),
         "valid": make_split("valid", valid_frame, label_map, config, valid_source),
     }
-    if config.test_path:
-        splits["test"] = make_split("test", read_labelled(config.test_path, config), label_map, config, str(config.test_path))
+    if config.test_path is not None:
+        splits["test"] = make_split("test", read_labelled(config.test_path, config), label_map, config,
+                                    source_name(config.test_path))
     return splits, label_map
 
 

@@ -2,17 +2,21 @@
 precision-recall curve, and the report's data plots (label distribution, text lengths).
 
 Each function returns a matplotlib Figure; `save` writes one and closes it. The Agg
-backend draws without a display, so this works on servers and in CI.
+backend draws without a display, so this works on servers and in CI; where a backend
+was chosen with MPLBACKEND (a Jupyter kernel chooses its inline one), that one stays,
+so notebooks show the figures.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "MPLBACKEND" not in os.environ:
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

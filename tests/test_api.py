@@ -1,0 +1,217 @@
+"""The Python API of `import tfbert`: light to import, the same jobs as the commands,
+one exception type, and a second call in a process that trains like the first."""
+
+from __future__ import annotations
+
+import doctest
+import io
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import tfbert
+from tfbert import config, evaluation, exploration, predictor, run_directory, scoring, training
+from tfbert.errors import TfbertError, run_command
+
+REPO = Path(__file__).parents[1]
+
+
+def run_python(code: str, cwd: Path | None = None, timeout: int = 600) -> dict:
+    """`code` in a fresh interpreter; the JSON object on its last line of output."""
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def reviews(num_rows: int, seed: int) -> pd.DataFrame:
+    """Texts whose label is which kind of word they hold, in the tiny encoder's vocabulary."""
+    rng = np.random.default_rng(seed)
+    good, bad, filler = "good great best fun".split(), "bad awful worst dull".split(), "the film was a very".split()
+    rows = [(" ".join(list(rng.choice(filler, 4)) + list(rng.choice(good if i % 2 else bad, 2))),
+             "positive" if i % 2 else "negative") for i in range(num_rows)]
+    return pd.DataFrame(rows, columns=["review", "sentiment"])
+
+
+def tiny_values(tiny_encoder: str, output_dir: Path, **changes) -> dict:
+    return {"text_column": "review", "label_column": "sentiment", "encoder": tiny_encoder, "max_seq_length": 16,
+            "learning_rate": 1e-3, "dropout": 0.1, "epochs": 2, "train_split": 0.75, "train_batch_size": 16,
+            "output_dir": str(output_dir), "wandb_mode": "disabled", **changes}
+
+
+# --------------------------------------------------------------------------- importing
+
+
+def test_import_is_light_until_a_name_that_needs_tensorflow_is_used():
+    found = run_python("""
+        import json, os, sys
+        import tfbert
+        light = "tensorflow" not in sys.modules
+        config = tfbert.load_config({"data_path": "toy-sentiment"}, epochs=2)
+        still_light = "tensorflow" not in sys.modules
+        tfbert.Predictor  # the serving side needs TensorFlow
+        print(json.dumps({"light": light, "after_config": still_light, "epochs": config.epochs,
+                          "tensorflow": "tensorflow" in sys.modules, "env": os.environ["TF_USE_LEGACY_KERAS"],
+                          "names": sorted(tfbert.__all__)}))
+    """)
+    assert found["light"] and found["after_config"] and found["epochs"] == 2
+    assert found["tensorflow"] and found["env"] == "1"
+    assert {"load_config", "train", "evaluate", "Predictor", "TfbertError", "explore_data"} <= set(found["names"])
+
+
+def test_the_api_names_are_the_library_functions():
+    assert tfbert.load_config is config.load_config
+    assert tfbert.train is training.train
+    assert tfbert.evaluate is evaluation.evaluate
+    assert tfbert.Predictor is predictor.Predictor
+    assert tfbert.TfbertError is TfbertError
+    assert tfbert.explore_data is exploration.explore_data
+    with pytest.raises(AttributeError, match="no attribute 'trian'"):
+        tfbert.trian  # noqa: B018
+
+
+def test_train_and_evaluate_stay_functions_after_their_command_modules_are_imported():
+    import tfbert.evaluate as evaluate_attribute
+    import tfbert.train as train_attribute
+    from tfbert.evaluate import main as evaluate_main
+    from tfbert.train import main as train_main
+
+    assert sys.modules["tfbert.train"].main is train_main and sys.modules["tfbert.evaluate"].main is evaluate_main
+    assert tfbert.train is training.train and tfbert.evaluate is evaluation.evaluate
+    assert train_attribute is training.train and evaluate_attribute is evaluation.evaluate
+    from tfbert import evaluate, train
+
+    assert train is training.train and evaluate is evaluation.evaluate
+
+
+def test_in_a_fresh_process_the_command_modules_first_then_the_functions_train_and_evaluate(tmp_path, tiny_encoder):
+    reviews(80, seed=0).to_csv(tmp_path / "reviews.csv", index=False)
+    reviews(30, seed=1).to_csv(tmp_path / "new.csv", index=False)
+    values = tiny_values(tiny_encoder, tmp_path / "runs", data_path=str(tmp_path / "reviews.csv"), epochs=1)
+    found = run_python(f"""
+        import json
+        import tfbert.train, tfbert.evaluate, tfbert.predict  # the command modules first
+        import tfbert
+        result = tfbert.train({values!r}, run_name="first")
+        evaluated = tfbert.evaluate(result.run_dir, {str(tmp_path / "new.csv")!r})
+        print(json.dumps({{"run_dir": str(result.run_dir), "folder": str(evaluated.folder),
+                          "accuracy": evaluated.metrics["accuracy"]}}))
+    """)
+    assert Path(found["run_dir"]) == tmp_path / "runs" / "first"
+    assert Path(found["folder"]) == tmp_path / "runs" / "first" / "evaluations" / "new"
+    assert 0 <= found["accuracy"] <= 1
+
+
+def test_the_docstring_examples_run(tmp_path, monkeypatch):
+    """The runnable examples in the API's docstrings (those not marked to skip)."""
+    monkeypatch.chdir(REPO)  # the examples name configs/tiny.yaml, as a user in the repository would
+    modules = (config, evaluation, exploration, predictor, run_directory, scoring, training)
+    for module in modules:
+        finder = doctest.DocTestFinder()
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        for test in finder.find(module, globs={"tmp": str(tmp_path / module.__name__)}):
+            runner.run(test, out=io.StringIO().write)
+        assert runner.failures == 0, f"{module.__name__}: {runner.failures} of {runner.tries} examples failed"
+        assert runner.tries > 0, module.__name__
+
+
+# --------------------------------------------------------------------------- load_config
+
+
+def test_load_config_from_a_path_a_dict_a_config_or_keys_alone(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("epochs: 3\ndropout: 0.2\n", encoding="utf-8")
+    from_path = tfbert.load_config(path, learning_rate=3e-5)
+    assert (from_path.epochs, from_path.dropout, from_path.learning_rate, from_path.name) == (3, 0.2, 3e-5, "mine")
+    from_dict = tfbert.load_config({"epochs": 3, "dropout": 0.2}, learning_rate="3e-5")
+    assert from_dict.to_dict() == from_path.to_dict()
+    assert tfbert.load_config(from_dict, epochs=4).epochs == 4
+    assert tfbert.load_config(epochs=1).to_dict() == {**tfbert.load_config().to_dict(), "epochs": 1}
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: tfbert.load_config(epoch=1), "unknown config key 'epoch': did you mean 'epochs'?"),
+    (lambda: tfbert.load_config(dropout=1.5), "config key 'dropout' must be in [0, 1), got 1.5"),
+    (lambda: tfbert.load_config("no/such.yaml"), "config file not found: no/such.yaml"),
+])
+def test_load_config_errors_are_tfbert_errors(call, message):
+    with pytest.raises(TfbertError) as raised:
+        call()
+    assert str(raised.value) == message
+
+
+# --------------------------------------------------------------------------- train
+
+
+def test_errors_raise_the_message_the_command_line_prints(tmp_path, tiny_encoder, capsys):
+    """One exception type, the command's one-line message, and no SystemExit."""
+    from tfbert.train import main as train_main
+
+    values = tiny_values(tiny_encoder, tmp_path / "runs", data_path=str(tmp_path / "missing.csv"))
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(values), encoding="utf-8")
+    with pytest.raises(TfbertError) as raised:
+        tfbert.train(tmp_path / "bad.yaml")
+    assert run_command(train_main, ["--config", str(tmp_path / "bad.yaml")]) == 2
+    assert capsys.readouterr().err == f"tfbert: error: {raised.value}\n"
+    with pytest.raises(TfbertError, match="did you mean 'epochs'"):
+        tfbert.train(tmp_path / "bad.yaml", epoch=1)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_dataframes_as_data_train_and_are_recorded_as_their_size(tmp_path, tiny_encoder):
+    frame, test = reviews(80, seed=2), reviews(24, seed=3)
+    result = tfbert.train(tiny_values(tiny_encoder, tmp_path / "runs"), data_path=frame, test_path=test,
+                          run_name="frames")
+    assert result.run_dir == tmp_path / "runs" / "frames"
+    recorded = yaml.safe_load((result.run_dir / "config.yaml").read_text(encoding="utf-8"))
+    assert recorded["data_path"] == "<DataFrame: 80 rows>" and recorded["test_path"] == "<DataFrame: 24 rows>"
+    assert recorded["valid_path"] is None
+    stats = json.loads((result.run_dir / "data_stats.json").read_text(encoding="utf-8"))
+    assert (stats["train"]["num_examples"], stats["valid"]["num_examples"], stats["test"]["num_examples"]) == (60, 20, 24)
+    assert set(result.metrics) == {"validation", "test"} and result.metrics["test"]["num_examples"] == 24
+    assert len(frame) == 80 and list(frame.columns) == ["review", "sentiment"]  # the caller's frame is untouched
+
+
+TWICE = """
+    import gc, json
+    import numpy as np
+    import tfbert, tensorflow as tf
+
+    def variables():
+        gc.collect()
+        return sum(isinstance(o, tf.Variable) for o in gc.get_objects())
+
+    found = []
+    for name in {names!r}:
+        result = tfbert.train({values!r}, run_name=name)
+        weights = result.model.get_weights()
+        found.append({{"metrics": result.metrics, "layers": [layer.name for layer in result.model.layers],
+                      "weights": [float(np.abs(w).sum()) for w in weights], "head": weights[-2].tolist()}})
+        del result, weights
+        found[-1]["live_variables"] = variables()
+    print(json.dumps(found))
+"""
+
+
+def test_training_twice_in_one_process_trains_as_a_fresh_process_does(tmp_path, tiny_encoder):
+    """A notebook or a sweep function calls train again and again: Keras state is cleared
+    and the seed reset each time, so each call equals a fresh process's one call, and
+    nothing piles up from call to call."""
+    reviews(80, seed=4).to_csv(tmp_path / "reviews.csv", index=False)
+    values = tiny_values(tiny_encoder, tmp_path / "runs", data_path=str(tmp_path / "reviews.csv"))
+    first, second, third = run_python(TWICE.format(names=["a", "b", "c"], values=values))
+    (fresh,) = run_python(TWICE.format(names=["fresh"], values=values))
+    for later in (second, third):
+        assert later["layers"] == first["layers"] == fresh["layers"]  # the same names: Keras' state was cleared
+        assert later["metrics"] == fresh["metrics"]
+        np.testing.assert_allclose(later["weights"], fresh["weights"], rtol=1e-6)
+        np.testing.assert_allclose(later["head"], fresh["head"], rtol=1e-6, atol=1e-7)
+    assert first["metrics"] == fresh["metrics"]
+    assert third["live_variables"] == second["live_variables"]  # no variables left behind per call
