@@ -8,6 +8,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,8 @@ from wandb.proto import wandb_internal_pb2 as pb
 
 from tfbert import evaluation, export, tracking, training
 from tfbert.config import build_config
+
+from conftest import RUN_FILES
 
 REPO = Path(__file__).parents[1]
 BLOCK = 32768  # the .wandb file is a LevelDB-style log: 32 KiB blocks of 7-byte-headed chunks
@@ -52,14 +55,25 @@ def read_wandb_log(path: Path) -> list[pb.Record]:
     return [pb.Record.FromString(record) for record in records]
 
 
+def finished_log(run_dir: Path, timeout: float = 60.0) -> list[pb.Record]:
+    """The records of an offline run's log once it holds the run's exit record: W&B's
+    service writes the log on its own, and may still be at it when finish() returns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        (log,) = run_dir.glob("run-*.wandb")
+        records = read_wandb_log(log)
+        if any(record.WhichOneof("record_type") == "exit" for record in records) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.5)
+
+
 class LoggedRun:
     """What an offline W&B run recorded: config, history rows, summary, artifacts."""
 
     def __init__(self, run_dir: Path):
-        (log,) = run_dir.glob("run-*.wandb")
         self.config, self.history, self.summary, self.artifacts = {}, [], {}, []
         self.job_type = self.group = None
-        for record in read_wandb_log(log):
+        for record in finished_log(run_dir):
             kind = record.WhichOneof("record_type")
             if kind == "run":
                 self.job_type, self.group = record.run.job_type, record.run.run_group
@@ -197,9 +211,7 @@ def test_wandb_failing_mid_training_warns_once_and_the_run_completes(tmp_path, t
 
     monkeypatch.setattr(wandb.sdk.wandb_run.Run, "log", broken_log)
     result = training.train(_config(tmp_path, tiny_encoder, epochs=1))
-    assert sorted(p.name for p in result.run_dir.iterdir()) == sorted(
-        ["config.yaml", "data_stats.json", "history.csv", "metrics.json", "classification_report.txt",
-         "confusion_matrix.json", "export", "label_map.json", "model", "plots"])
+    assert sorted(p.name for p in result.run_dir.iterdir()) == RUN_FILES
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tfbert: warning: W&B failed")]
     assert len(warnings) == 1 and "W&B is down" in warnings[0]
 
