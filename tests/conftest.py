@@ -14,6 +14,13 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from tfbert import hub_format
 
 
+# What a finished run directory holds (README, "The run directory").
+RUN_FILES = sorted([
+    "config.yaml", "data_stats.json", "history.csv", "metrics.json", "classification_report.txt",
+    "confusion_matrix.json", "export", "label_map.json", "model", "plots", "timings.json",
+])
+
+
 @pytest.fixture(scope="session", autouse=True)
 def tfbert_cache(tmp_path_factory: pytest.TempPathFactory):
     """Keep `encoder: tiny`, cached assets and W&B's files out of the user's home; W&B

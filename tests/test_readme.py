@@ -36,3 +36,12 @@ def test_every_config_in_configs_is_documented_and_valid():
         if path.name != "sweep.yaml":  # a W&B sweep definition; tested in test_tracking
             load_config(path)
         assert f"configs/{path.name}" in README, path.name
+
+
+def test_the_run_directory_table_lists_every_file_a_run_writes():
+    from conftest import RUN_FILES
+
+    section = README.split("## The run directory")[1].split("\n## ")[0]
+    listed = {name.rstrip("/") for name in re.findall(r"^\| `([^`]+)` \|", section, flags=re.MULTILINE)}
+    assert set(RUN_FILES) <= listed
+    assert listed - set(RUN_FILES) == {"evaluations"}  # written later, by python -m tfbert.evaluate

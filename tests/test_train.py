@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 import types
 from pathlib import Path
 
@@ -26,10 +27,8 @@ from tfbert.config import build_config, from_command_line, load_config
 from tfbert.data import LabelMap
 from tfbert.errors import TfbertError, run_command
 
-RUN_FILES = sorted([
-    "config.yaml", "data_stats.json", "history.csv", "metrics.json",
-    "classification_report.txt", "confusion_matrix.json", "export", "label_map.json", "model", "plots",
-])
+from conftest import RUN_FILES
+
 MACRO_METRICS = {"accuracy", "precision", "recall", "f1", "loss", "num_examples"}
 BINARY_METRICS = MACRO_METRICS | {"precision_at_recall_0.5", "decision_threshold", "at_0.5"}
 
@@ -136,6 +135,37 @@ def test_run_directory_holds_exactly_the_documented_files(e2e):
     model_dir = e2e.run_dir / "model"
     assert (model_dir / "saved_model.pb").is_file()
     assert json.loads((model_dir / "label_map.json").read_text()) == {"task": "binary", "labels": ["negative", "positive"]}
+
+
+def test_timings_record_where_the_time_went(e2e):
+    timings = json.loads((e2e.run_dir / "timings.json").read_text())
+    phases = timings["seconds"]
+    assert list(phases) == ["data", "encoder_and_tokenizer", "model_build", "fit", "fit_first_step", "fit_validation",
+                            "final_evaluation", "reports_and_plots", "model_save", "export"]  # in-process: no start_up
+    assert all(seconds > 0 for seconds in phases.values())
+    assert phases["fit"] > phases["fit_first_step"] + phases["fit_validation"]
+    top_level = sum(seconds for name, seconds in phases.items() if not name.startswith("fit_"))
+    assert top_level <= timings["job_seconds"] < top_level + 5
+
+
+def test_the_command_in_its_own_process_records_its_start_up(tmp_path, tiny_encoder):
+    """python -m tfbert.train as users run it: the run directory, and timings.json with the
+    process's start-up (interpreter and imports) before the job's phases."""
+    sentiment_frame(60, seed=5).to_csv(tmp_path / "reviews.csv", index=False)
+    config = write_yaml(tmp_path / "run.yaml", {
+        "data_path": str(tmp_path / "reviews.csv"), "text_column": "review", "label_column": "sentiment",
+        "encoder": tiny_encoder, "max_seq_length": 16, "epochs": 1, "output_dir": str(tmp_path / "runs"),
+        "run_name": "cli", "wandb_mode": "disabled"})
+    started = time.time()
+    done = subprocess.run([sys.executable, "-m", "tfbert.train", "--config", str(config)], capture_output=True,
+                          text=True, timeout=600, cwd=tmp_path)
+    wall = time.time() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"run directory: {tmp_path / 'runs' / 'cli'}" in done.stdout.splitlines()
+    timings = json.loads((tmp_path / "runs" / "cli" / "timings.json").read_text())
+    assert list(timings["seconds"])[0] == "start_up"
+    assert 0 < timings["seconds"]["start_up"] < wall
+    assert timings["seconds"]["start_up"] + timings["job_seconds"] < wall
 
 
 def test_resolved_config_is_written_and_loads_back(e2e):

@@ -31,6 +31,7 @@ from tfbert import data, encoders, export, features, model, plots, scoring, trac
 from tfbert.config import Config, ConfigSource, dump_config, load_config
 from tfbert.errors import TfbertError
 from tfbert.run_directory import RunDirectory
+from tfbert.timings import FitTimer, Timings
 
 SPLIT_TITLES = {"valid": "validation", "test": "test"}
 
@@ -58,6 +59,7 @@ class Job:
     tokenizer_assets: tuple[str, bool]  # the encoder's vocab_file and do_lower_case
     packer: features.Packer
     class_weight: dict[int, float] | None
+    timings: Timings
 
     def batches(self, split: data.Split, training: bool = False, in_order: bool = True) -> tf.data.Dataset:
         """Training batches (shuffled, seeded), or evaluation batches; the final evaluation
@@ -124,49 +126,54 @@ def _curves_and_data_plots(run_dir: Path, stats: dict, splits: dict[str, data.Sp
     return curves | plots.save_data_plots(folder, stats, {name: split.texts for name, split in splits.items()})
 
 
-def prepare(config: Config, tracker: tracking.Tracker) -> Job:
+def prepare(config: Config, tracker: tracking.Tracker, timings: Timings) -> Job:
     """Data, encoder and tokenizer, and the run directory's config, label map and data stats."""
-    splits, label_map = data.load_splits(config)
-    encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
-    assets = encoders.tokenizer_assets(encoder)
-    packer = features.make_packer(config.tokenizer, *assets, config.max_seq_length)
-    weights = class_weights(config, splits["train"].labels, label_map)
-    run = RunDirectory(config.output_dir, config.run_name)
-    stats = data.dataset_stats(splits, label_map)
-    run.write_text("config.yaml", dump_config(config))
-    run.write_json("label_map.json", label_map.to_json())
-    run.write_json("data_stats.json", stats)
-    tracker.log_data(config, splits, label_map, stats)
-    return Job(config, tracker, run, splits, label_map, stats, encoder, assets, packer, weights)
+    with timings.phase("data"):
+        splits, label_map = data.load_splits(config)
+    with timings.phase("encoder_and_tokenizer"):
+        encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
+        assets = encoders.tokenizer_assets(encoder)
+        packer = features.make_packer(config.tokenizer, *assets, config.max_seq_length)
+    with timings.phase("data"):
+        weights = class_weights(config, splits["train"].labels, label_map)
+        run = RunDirectory(config.output_dir, config.run_name)
+        stats = data.dataset_stats(splits, label_map)
+        run.write_text("config.yaml", dump_config(config))
+        run.write_json("label_map.json", label_map.to_json())
+        run.write_json("data_stats.json", stats)
+        tracker.log_data(config, splits, label_map, stats)
+    return Job(config, tracker, run, splits, label_map, stats, encoder, assets, packer, weights, timings)
 
 
 def fit(job: Job) -> tf_keras.Model:
     """The classifier, trained; its weights are the best epoch's on validation loss."""
     config, splits = job.config, job.splits
-    # Seeded here, after the encoder is loaded: a first run that fetches and converts it
-    # builds TensorFlow ops the later runs do not, which would shift the seeded streams.
-    tf_keras.utils.set_random_seed(config.seed)
-    model.set_precision(config.mixed_precision)
-    classifier = model.build_classifier(job.encoder, job.label_map, config.dropout)
-    steps_per_epoch = math.ceil(len(splits["train"]) / config.train_batch_size)
-    model.compile_classifier(classifier, job.label_map, config, steps_per_epoch * config.epochs)
+    with job.timings.phase("model_build"):
+        # Seeded here, after the encoder is loaded: a first run that fetches and converts it
+        # builds TensorFlow ops the later runs do not, which would shift the seeded streams.
+        tf_keras.utils.set_random_seed(config.seed)
+        model.set_precision(config.mixed_precision)
+        classifier = model.build_classifier(job.encoder, job.label_map, config.dropout)
+        steps_per_epoch = math.ceil(len(splits["train"]) / config.train_batch_size)
+        model.compile_classifier(classifier, job.label_map, config, steps_per_epoch * config.epochs)
 
     checkpoint = job.run.path / "checkpoints" / "best.weights"
-    history = classifier.fit(
-        job.batches(splits["train"], training=True),
-        validation_data=job.batches(splits["valid"], in_order=False),
-        epochs=config.epochs,
-        class_weight=job.class_weight,
-        callbacks=training_callbacks(job.run.path, checkpoint, config.early_stopping_patience)
-        + job.tracker.keras_callbacks(),
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
-    _check_finite(history)
-    if not Path(f"{checkpoint}.index").is_file():
-        raise TfbertError("no epoch reached a finite validation loss, so there is no best model to keep; "
-                          "check the validation data and lower learning_rate")
-    classifier.load_weights(str(checkpoint))  # the best epoch on validation loss
-    shutil.rmtree(checkpoint.parent)
+    with job.timings.phase("fit"):
+        history = classifier.fit(
+            job.batches(splits["train"], training=True),
+            validation_data=job.batches(splits["valid"], in_order=False),
+            epochs=config.epochs,
+            class_weight=job.class_weight,
+            callbacks=training_callbacks(job.run.path, checkpoint, config.early_stopping_patience)
+            + [FitTimer(job.timings)] + job.tracker.keras_callbacks(),
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+        _check_finite(history)
+        if not Path(f"{checkpoint}.index").is_file():
+            raise TfbertError("no epoch reached a finite validation loss, so there is no best model to keep; "
+                              "check the validation data and lower learning_rate")
+        classifier.load_weights(str(checkpoint))  # the best epoch on validation loss
+        shutil.rmtree(checkpoint.parent)
     return classifier
 
 
@@ -174,27 +181,32 @@ def evaluate_splits(job: Job, classifier: tf_keras.Model) -> tuple[dict[str, dic
     """Metrics of the validation (and test) split, the report files and plots; returns
     the metrics by split title and the decision threshold."""
     splits, label_map = job.splits, job.label_map
-    outputs = {name: scoring.run_model_in_length_order(classifier, splits[name], job.batches)
-               for name in ("valid", "test") if name in splits}
-    threshold = scoring.decision_threshold(job.config.decision_threshold, splits["valid"].labels, outputs["valid"],
-                                           label_map)
-    results = {SPLIT_TITLES[name]: (scoring.score(output, splits[name].labels, label_map, threshold), splits[name])
-               for name, output in outputs.items()}
-    for title, (result, split) in results.items():
-        job.tracker.log_evaluation(title, result, split, label_map)
-    figures = scoring.write_report(job.run, results, label_map, threshold)
-    figures |= _curves_and_data_plots(job.run.path, job.stats, splits)
-    job.tracker.log_images(figures)
+    with job.timings.phase("final_evaluation"):
+        outputs = {name: scoring.run_model_in_length_order(classifier, splits[name], job.batches)
+                   for name in ("valid", "test") if name in splits}
+        threshold = scoring.decision_threshold(job.config.decision_threshold, splits["valid"].labels,
+                                               outputs["valid"], label_map)
+        results = {SPLIT_TITLES[name]: (scoring.score(output, splits[name].labels, label_map, threshold),
+                                        splits[name]) for name, output in outputs.items()}
+    with job.timings.phase("reports_and_plots"):
+        for title, (result, split) in results.items():
+            job.tracker.log_evaluation(title, result, split, label_map)
+        figures = scoring.write_report(job.run, results, label_map, threshold)
+        figures |= _curves_and_data_plots(job.run.path, job.stats, splits)
+        job.tracker.log_images(figures)
     return {title: result.metrics for title, (result, _) in results.items()}, threshold
 
 
 def save(job: Job, classifier: tf_keras.Model, threshold: float) -> Path:
-    """model/ and export/, then the run directory moved into place; returns its final path."""
+    """model/, export/ and timings.json, then the run directory moved into place; returns its final path."""
     config = job.config
-    export.save_model(classifier, job.run.path / "model", job.label_map)
-    serving_packer = features.make_packer("tf_text", *job.tokenizer_assets, config.max_seq_length)
-    export.save_serving_model(classifier, serving_packer, job.label_map, threshold, job.run.path / "export",
-                              with_pairs=job.splits["train"].pairs is not None, clean_text=config.clean_text)
+    with job.timings.phase("model_save"):
+        export.save_model(classifier, job.run.path / "model", job.label_map)
+    with job.timings.phase("export"):
+        serving_packer = features.make_packer("tf_text", *job.tokenizer_assets, config.max_seq_length)
+        export.save_serving_model(classifier, serving_packer, job.label_map, threshold, job.run.path / "export",
+                                  with_pairs=job.splits["train"].pairs is not None, clean_text=config.clean_text)
+    job.run.write_json("timings.json", job.timings.to_json())
     return job.run.finish()
 
 
@@ -217,11 +229,12 @@ def train(config: ConfigSource, /, **overrides: Any) -> RunResult:
     >>> sorted(result.metrics), (result.run_dir / "export").is_dir()
     (['validation'], True)
     """
+    timings = Timings()
     config = load_config(config, **overrides)
     config = config.replace(run_name=config.run_name or default_run_name(config))
     reset_state()
     with tracking.tracked_job(config) as (tracker, config):  # a sweep agent's values arrive here
-        job = prepare(config, tracker)
+        job = prepare(config, tracker, timings)
         classifier = fit(job)
         metrics, threshold = evaluate_splits(job, classifier)
         run_dir = save(job, classifier, threshold)
