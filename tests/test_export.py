@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tensorflow as tf
 import tf_keras
 
 from tfbert import encoders, export, model
@@ -127,3 +128,30 @@ def test_an_export_of_a_clean_text_run_removes_break_tags_as_training_did(tmp_pa
     np.testing.assert_allclose(served, served_clean, atol=1e-6)
     uncleaned = classifier(packer(np.array(raw, dtype=object)), training=False).numpy()[:, 0]
     assert np.abs(uncleaned[:2] - served[:2, 1]).max() > 1e-6  # the tags would have changed the prediction
+
+
+def test_the_export_holds_the_weights_once_without_the_optimizers_slots(tmp_path, tiny_encoder):
+    """After training, Adam holds two slots per weight; serving never reads them, so the
+    export's variables add up to the model's weights (plus its metrics' counters)."""
+    from tfbert import features
+    from tfbert.config import build_config
+
+    label_map = LabelMap(("neg", "pos"), "binary")
+    encoder = encoders.load_encoder(tiny_encoder)
+    classifier = model.build_classifier(encoder, label_map, dropout=0.1)
+    model.compile_classifier(classifier, label_map, build_config({}), num_train_steps=2)
+    ids = np.ones((4, 8), np.int32)
+    classifier.fit({"input_word_ids": ids, "input_mask": ids, "input_type_ids": 0 * ids}, np.array([0, 1, 0, 1]),
+                   epochs=1, verbose=0)
+    weights = sum(int(np.prod(w.shape)) for w in classifier.weights)
+    slots = sum(int(np.prod(v.shape)) for v in classifier.optimizer.variables)
+    assert slots > 2 * sum(int(np.prod(w.shape)) for w in classifier.trainable_weights)  # Adam's m and v, and more
+
+    packer = features.make_packer("tf_text", *encoders.tokenizer_assets(encoder), max_seq_length=16)
+    directory = export.save_serving_model(classifier, packer, label_map, 0.5, tmp_path / "export", with_pairs=False)
+    stored = tf.train.list_variables(str(directory / "variables" / "variables"))
+    values = sum(int(np.prod(shape)) for name, shape in stored if "/.ATTRIBUTES/VARIABLE_VALUE" in name)
+    counters = sum(int(np.prod(v.shape)) for metric in classifier.metrics for v in metric.variables)
+    assert weights <= values <= weights + counters
+    assert not any("optimizer" in name for name, _ in stored)
+    assert classifier.optimizer is not None  # the model keeps its optimizer after the export

@@ -3,11 +3,12 @@ export over raw strings (with the helpers that load and call it)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -84,6 +85,19 @@ class ServingModel(tf.Module):
         return {"probabilities": probabilities, "label": tf.strings.reduce_join(chosen, axis=1, separator=", ")}
 
 
+@contextlib.contextmanager
+def without_optimizer(model: tf_keras.Model) -> Iterator[tf_keras.Model]:
+    """`model` with its optimizer detached and untracked, so a SavedModel of it holds the
+    weights once, without the optimizer's slots (as Keras' own include_optimizer=False does)."""
+    optimizer = model.optimizer
+    model.optimizer = None
+    model._delete_tracking("optimizer")
+    try:
+        yield model
+    finally:
+        model.optimizer = optimizer
+
+
 def save_serving_model(classifier: tf_keras.Model, packer: TfTextPacker, label_map: LabelMap, threshold: float,
                        directory: str | Path, with_pairs: bool, clean_text: bool = False) -> Path:
     """A SavedModel whose serving_default signature takes `text` (and `text_pair`) strings,
@@ -96,7 +110,8 @@ def save_serving_model(classifier: tf_keras.Model, packer: TfTextPacker, label_m
     else:
         signature = tf.function(lambda text: serving.predict(text), input_signature=[text])
     directory = Path(directory)
-    tf.saved_model.save(serving, str(directory), signatures={SERVING_SIGNATURE: signature})
+    with without_optimizer(classifier):
+        tf.saved_model.save(serving, str(directory), signatures={SERVING_SIGNATURE: signature})
     (directory / LABEL_MAP_FILE).write_text(json.dumps({**label_map.to_json(), "threshold": threshold}, indent=2) + "\n",
                                             encoding="utf-8")
     return directory
