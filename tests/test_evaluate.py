@@ -177,14 +177,16 @@ def test_running_in_length_order_gives_the_in_order_outputs_back_in_order(tiny):
     split = Split("valid", pd.DataFrame({"text": texts, "label": labels}), texts, None, labels)
     classifier = model.build_classifier(encoder, MULTICLASS, dropout=0.1)
     model.compile_classifier(classifier, MULTICLASS, build_config({}), num_train_steps=1)
-    in_order = scoring.run_model(classifier, features.make_dataset(split, packer, 8, padding="batch"))
+    dataset = features.make_dataset(split, packer, 8, padding="batch")
+    in_order = scoring.ModelOutputs(classifier.evaluate(dataset, return_dict=True, verbose=0),
+                                    classifier.predict(dataset, verbose=0))  # two passes, as Keras users would
     batches_seen = []
 
     def batches(rows: Split):
         batches_seen.append(rows.texts.tolist())
         return features.make_dataset(rows, packer, 8, padding="batch")
 
-    sorted_run = scoring.run_model_in_length_order(classifier, split, batches)
+    sorted_run = scoring.run_model_in_length_order(classifier, split, batches, MULTICLASS)
     assert batches_seen == [sorted(texts.tolist(), key=len)]  # the model saw the rows shortest first
     np.testing.assert_allclose(sorted_run.probabilities, in_order.probabilities, atol=1e-5)
     assert sorted_run.keras_results == pytest.approx(in_order.keras_results, rel=1e-5)

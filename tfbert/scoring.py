@@ -96,19 +96,22 @@ class ModelOutputs:
     probabilities: np.ndarray
 
 
-def run_model(model: tf_keras.Model, dataset: tf.data.Dataset) -> ModelOutputs:
-    return ModelOutputs(model.evaluate(dataset, return_dict=True, verbose=0), model.predict(dataset, verbose=0))
+def run_model(model: tf_keras.Model, dataset: tf.data.Dataset, truth: np.ndarray, label_map: LabelMap) -> ModelOutputs:
+    """One pass over `dataset`: the model's probabilities, and Keras' loss and metrics
+    computed from them against `truth` (what model.evaluate would report, without a second pass)."""
+    probabilities = model.predict(dataset, verbose=0)
+    return ModelOutputs(keras_results(label_map, truth, probabilities), probabilities)
 
 
-def run_model_in_length_order(model: tf_keras.Model, split: Split,
-                              batches: Callable[[Split], tf.data.Dataset]) -> ModelOutputs:
+def run_model_in_length_order(model: tf_keras.Model, split: Split, batches: Callable[[Split], tf.data.Dataset],
+                              label_map: LabelMap) -> ModelOutputs:
     """run_model over `split` shortest text first, so batches carry little padding;
     the probabilities come back in the split's own order."""
     order = length_order(split.texts, split.pairs)
-    outputs = run_model(model, batches(split.rows(order)))
-    probabilities = np.empty_like(outputs.probabilities)
-    probabilities[order] = outputs.probabilities
-    return ModelOutputs(outputs.keras_results, probabilities)
+    in_length_order = model.predict(batches(split.rows(order)), verbose=0)
+    probabilities = np.empty_like(in_length_order)
+    probabilities[order] = in_length_order
+    return ModelOutputs(keras_results(label_map, split.labels, probabilities), probabilities)
 
 
 def decision_threshold(setting: float | str, truth: np.ndarray, outputs: ModelOutputs, label_map: LabelMap) -> float:
@@ -138,7 +141,7 @@ def score(outputs: ModelOutputs, truth: np.ndarray, label_map: LabelMap, thresho
 def evaluate_split(model: tf_keras.Model, dataset: tf.data.Dataset, truth: np.ndarray,
                    label_map: LabelMap, threshold: float = THRESHOLD) -> Evaluation:
     """Run the model over `dataset` (whose labels are `truth`) and score it."""
-    return score(run_model(model, dataset), truth, label_map, threshold)
+    return score(run_model(model, dataset, truth, label_map), truth, label_map, threshold)
 
 
 def keras_results(label_map: LabelMap, truth: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:

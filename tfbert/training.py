@@ -182,7 +182,7 @@ def evaluate_splits(job: Job, classifier: tf_keras.Model) -> tuple[dict[str, dic
     the metrics by split title and the decision threshold."""
     splits, label_map = job.splits, job.label_map
     with job.timings.phase("final_evaluation"):
-        outputs = {name: scoring.run_model_in_length_order(classifier, splits[name], job.batches)
+        outputs = {name: scoring.run_model_in_length_order(classifier, splits[name], job.batches, label_map)
                    for name in ("valid", "test") if name in splits}
         threshold = scoring.decision_threshold(job.config.decision_threshold, splits["valid"].labels,
                                                outputs["valid"], label_map)
