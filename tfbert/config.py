@@ -72,7 +72,7 @@ KEYS: tuple[Key, ...] = (
     Key("max_seq_length", 128, "int", "Tokens per example, [CLS] and [SEP] included; longer texts are truncated.", check=lambda v: 3 <= v <= 4096, rule="between 3 and 4096"),
     Key("tokenizer", "tf_text", "str", "tf_text (in-graph tensorflow_text, fast) or py_function (the report's FullTokenizer, one Python call per batch); same ids.",
         check=lambda v: v in TOKENIZERS, rule="one of " + ", ".join(TOKENIZERS)),
-    Key("padding", "bucket", "str", "bucket (group similar lengths, pad to a few fixed lengths), batch (pad to each batch's longest) or max (pad to max_seq_length, the report's).",
+    Key("padding", "bucket", "str", "bucket (group similar lengths, pad each batch to a multiple of 8), batch (pad to each batch's longest) or max (pad to max_seq_length, the report's).",
         check=lambda v: v in PADDINGS, rule="one of " + ", ".join(PADDINGS)),
     # Model and optimisation.
     Key("dropout", 0.5, "float", "Dropout rate on the pooled output before the head.", check=_below_one, rule="in [0, 1)"),
