@@ -982,7 +982,8 @@ def test_padding_mode_leaves_evaluation_unchanged(tiny_classifier, varied_split)
                 for padding in features.PADDINGS}
     widths = {padding: {b[0]["input_word_ids"].shape[1] for b in ds.as_numpy_iterator()}
               for padding, ds in datasets.items()}
-    assert widths["max"] == {64} and len(widths["batch"]) >= 3 and widths["bucket"] == {16, 32, 64}
+    assert widths["max"] == {64} and len(widths["batch"]) >= 3
+    assert widths["bucket"] <= set(features.bucket_widths(64)) and len(widths["bucket"]) >= 3
     losses = {padding: classifier.evaluate(ds, verbose=0, return_dict=True)["loss"]
               for padding, ds in datasets.items()}
     assert losses["batch"] == pytest.approx(losses["max"], abs=1e-5)
