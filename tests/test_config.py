@@ -5,6 +5,7 @@ import pickle
 
 import pytest
 import yaml
+from conftest import raises_one_line
 
 from tfbert.config import KEYS, build_config, dump_config, from_command_line, load_config, parse_overrides
 from tfbert.errors import TfbertError
@@ -14,13 +15,6 @@ def write_yaml(tmp_path, values, name="run.yaml"):
     path = tmp_path / name
     path.write_text(yaml.safe_dump(values), encoding="utf-8")
     return path
-
-
-def raises_one_line(func, *args, match):
-    with pytest.raises(TfbertError, match=match) as info:
-        func(*args)
-    assert "\n" not in str(info.value)
-    return str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -41,7 +35,7 @@ def raises_one_line(func, *args, match):
         ("seed", 42),
     ],
 )
-def test_report_defaults(name, default):
+def test_an_empty_config_takes_the_default_of_each_training_key(name, default):
     assert getattr(build_config({}), name) == default
 
 

@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 import textwrap
-from importlib import metadata
 
+import numpy as np
 import pytest
 
-import tfbert
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
 
 def run_python(code: str, **env: str | None) -> subprocess.CompletedProcess:
@@ -27,30 +27,43 @@ def last_json_line(done: subprocess.CompletedProcess) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_keras_3_is_installed_so_the_guard_matters():
-    assert metadata.version("keras").startswith("3.")  # a TensorFlow dependency: tf.keras would be Keras 3
-    assert metadata.version("tf_keras").startswith("2.")
-
-
 def test_this_session_runs_keras_2_behind_tf_keras():
     import tensorflow as tf
     import tf_keras
 
     assert os.environ["TF_USE_LEGACY_KERAS"] == "1"
     assert tf.keras.layers.Dense is tf_keras.layers.Dense
-    assert issubclass(tfbert.KerasVersionError, ImportError)
+
+
+def test_a_model_tfbert_builds_is_a_tf_keras_model_that_runs_a_hub_layer(tiny_encoder):
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    import tf_keras
+
+    from tfbert import encoders, model
+    from tfbert.data import LabelMap
+
+    classifier = model.build_classifier(encoders.load_encoder(tiny_encoder), LabelMap((0, 1), "binary"), dropout=0.1)
+    assert isinstance(classifier, tf_keras.Model) and isinstance(classifier, tf.keras.Model)
+    assert isinstance(classifier.get_layer("encoder"), hub.KerasLayer)
+    ids = np.full((2, 8), 5, dtype=np.int32)
+    probabilities = classifier({"input_word_ids": ids, "input_mask": np.ones_like(ids),
+                                "input_type_ids": np.zeros_like(ids)}, training=False).numpy()
+    assert probabilities.shape == (2, 1) and ((probabilities > 0) & (probabilities < 1)).all()
 
 
 PROBE = """
     import json, os, sys
     {before}
     import tfbert
+    env_after_import = os.environ.get("TF_USE_LEGACY_KERAS")
+    tensorflow_loaded_by_import = "tensorflow" in sys.modules
     import tensorflow as tf
     import tf_keras
     print(json.dumps({{
-        "env": os.environ.get("TF_USE_LEGACY_KERAS"),
+        "env": env_after_import,
+        "tensorflow_loaded_by_import": tensorflow_loaded_by_import,
         "tf_keras_behind_tf_keras": tf.keras.layers.Dense is tf_keras.layers.Dense,
-        "keras_version": tf_keras.__version__,
         "model_is_tf_keras": isinstance(tf.keras.Sequential(), tf_keras.Model),
     }}))
 """
@@ -59,9 +72,8 @@ PROBE = """
 @pytest.mark.parametrize("preset", [None, "0"], ids=["unset", "set to 0"])
 def test_importing_tfbert_first_selects_legacy_keras(preset):
     found = last_json_line(run_python(PROBE.format(before=""), TF_USE_LEGACY_KERAS=preset))
-    assert found["env"] == "1"
+    assert found["env"] == "1" and found["tensorflow_loaded_by_import"] is False  # set before TensorFlow loads
     assert found["tf_keras_behind_tf_keras"] is True and found["model_is_tf_keras"] is True
-    assert found["keras_version"].startswith("2.")
 
 
 def test_tensorflow_imported_first_with_legacy_keras_is_fine():

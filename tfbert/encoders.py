@@ -19,7 +19,7 @@ import tensorflow_hub as hub
 
 from tfbert import assets, hf_bert, hub_format
 from tfbert.assets import cache_dir
-from tfbert.errors import ArgumentParser, TfbertError, run_command
+from tfbert.errors import ArgumentParser, TfbertError, first_line, run_command
 
 ONLINE_PREFIXES = ("https://", "http://", "gs://")
 
@@ -84,8 +84,7 @@ def load_encoder(spec: str, trainable: bool = True) -> hub.KerasLayer:
     try:
         return hub.KerasLayer(handle, trainable=trainable, name="encoder")
     except (OSError, ValueError, tf.errors.OpError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise TfbertError(f"cannot load encoder '{spec}': {first_line}") from None
+        raise TfbertError(f"cannot load encoder '{spec}': {first_line(err)}") from None
 
 
 def tokenizer_assets(encoder: hub.KerasLayer) -> tuple[str, bool]:

@@ -11,6 +11,19 @@ class TfbertError(Exception):
     """A problem with the user's config, data or command line, not a bug in tfbert."""
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of `err`'s message, or its type name when the message is blank.
+
+    >>> from tfbert.errors import first_line
+    >>> from tfbert.errors import first_line
+    >>> first_line(ValueError("  bad value\\n  at line 3"))
+    'bad value'
+    >>> first_line(OSError())
+    'OSError'
+    """
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports usage mistakes as a TfbertError (one line, exit 2)."""
 

@@ -26,7 +26,7 @@ import numpy as np
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tf_keras
 
-from tfbert import hub_format
+from tfbert import assets, hub_format
 from tfbert.errors import TfbertError
 
 CHECKPOINT_FILES = ("config.json", "vocab.txt", "model.safetensors")
@@ -196,9 +196,7 @@ def checkpoint_digest(directory: Path) -> str:
     for name in (*CHECKPOINT_FILES, "tokenizer_config.json"):
         path = directory / name
         if path.is_file():
-            with path.open("rb") as stream:
-                for block in iter(lambda: stream.read(1 << 20), b""):
-                    digest.update(block)
+            assets.hash_file(path, digest)
     return digest.hexdigest()[:16]
 
 

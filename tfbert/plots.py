@@ -1,5 +1,5 @@
 """Pictures of a run, as PNG files: training curves, confusion matrices, the
-precision-recall curve, and the report's data plots (label distribution, text lengths).
+precision-recall curve, and the data plots (label distribution, text lengths).
 
 Each function returns a matplotlib Figure; `save` writes one and closes it. The Agg
 backend draws without a display, so this works on servers and in CI; where a backend
@@ -100,7 +100,7 @@ def label_distribution(stats: Mapping[str, Any]) -> Figure:
 
 
 def text_lengths(texts_by_split: Mapping[str, Sequence[str]]) -> Figure:
-    """Histograms of words and characters per text, log-scaled counts as in the report."""
+    """Histograms of words and characters per text, one colour per split, counts on a log scale."""
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for axis, unit, measure in ((axes[0], "words", lambda t: len(t.split())), (axes[1], "characters", len)):
         for name, texts in texts_by_split.items():
@@ -111,7 +111,7 @@ def text_lengths(texts_by_split: Mapping[str, Sequence[str]]) -> Figure:
 
 
 def save_data_plots(folder: Path, stats: Mapping[str, Any], texts_by_split: Mapping[str, Sequence[str]]) -> dict[str, Path]:
-    """The report's data plots as PNGs in `folder`, by name."""
+    """The data plots (label distribution, text lengths) as PNGs in `folder`, by name."""
     return {
         "data/label_distribution": save(label_distribution(stats), folder / "label_distribution.png"),
         "data/text_lengths": save(text_lengths(texts_by_split), folder / "text_lengths.png"),

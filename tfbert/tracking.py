@@ -1,12 +1,12 @@
 """Weights & Biases tracking that can never break or stall training.
 
-One W&B run per training job (job_type "train"), as the report's train run, holding
-what the report spreads over its runs: the resolved config, the data exploration
-(label distribution, text length histograms, the data set as an artifact), per-step and
-per-epoch metrics with the learning rate (W&B's WandbMetricsLogger), the evaluation
-(metrics, classification report, confusion matrix, a capped predictions table) and the
-trained model as a versioned artifact of type "model". `python -m tfbert.evaluate`
-opens a second run in the same group with job_type "evaluate" for a new labelled file.
+One W&B run per training job (job_type "train") holds everything about the job: the
+resolved config, the data exploration (label distribution, text length histograms,
+the data set as an artifact), per-step and per-epoch metrics with the learning rate
+(W&B's WandbMetricsLogger), the evaluation (metrics, classification report, confusion
+matrix, a capped predictions table) and the trained model as a versioned artifact of
+type "model". `python -m tfbert.evaluate` opens a second run in the same group with
+job_type "evaluate" for a new labelled file.
 
 Every call into wandb goes through Tracker.safely: the first failure prints one
 warning and turns tracking off for the rest of the job, so a lost network, a bad API
@@ -32,6 +32,7 @@ import tf_keras
 
 from tfbert import data
 from tfbert.config import KEYS_BY_NAME, WANDB_MODES, Config
+from tfbert.errors import first_line
 
 if TYPE_CHECKING:
     from tfbert.scoring import Evaluation
@@ -133,8 +134,7 @@ class Tracker:
         try:
             return function(*args, **kwargs)
         except Exception as err:  # noqa: BLE001  (W&B must never stop training)
-            first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            warn(f"W&B failed during {what} ({type(err).__name__}: {first_line}); training goes on without W&B")
+            warn(f"W&B failed during {what} ({type(err).__name__}: {first_line(err)}); training goes on without W&B")
             self.run = None
             return None
 
@@ -151,7 +151,7 @@ class Tracker:
 
     def log_data(self, config: Config, splits: Mapping[str, data.Split], label_map: data.LabelMap,
                  stats: Mapping[str, Any]) -> None:
-        """The report's data exploration, and the data as a dataset artifact."""
+        """The data exploration (split sizes, label distribution, text lengths), and the data as a dataset artifact."""
         self.safely("logging the data", self._log_data, config, splits, label_map, stats)
 
     def _log_data(self, config: Config, splits: Mapping[str, data.Split], label_map: data.LabelMap,
@@ -308,9 +308,8 @@ def _init_run(wandb: Any, config: Config, mode: str, job_type: str) -> Any:
             dir=str(directory), reinit="finish_previous", settings=wandb.Settings(init_timeout=60, console="off"),
         )
     except Exception as err:  # noqa: BLE001  (no network, bad key, W&B down: train anyway)
-        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
         fallback = "trying offline" if mode == "online" else "training goes on without W&B"
-        warn(f"could not start a W&B run in {mode} mode ({first_line}); {fallback}")
+        warn(f"could not start a W&B run in {mode} mode ({first_line(err)}); {fallback}")
         return None
 
 
