@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from safetensors.numpy import save_file
 
 import pytest
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from tfbert import hub_format
+from tfbert.data import Split
+from tfbert.errors import TfbertError
 
 
 # What a finished run directory holds (README, "The run directory").
@@ -19,6 +23,25 @@ RUN_FILES = sorted([
     "config.yaml", "data_stats.json", "history.csv", "metrics.json", "classification_report.txt",
     "confusion_matrix.json", "export", "label_map.json", "model", "plots", "timings.json",
 ])
+
+
+def raises_one_line(func, *args, match: str) -> str:
+    """func(*args) raises a TfbertError whose one-line message matches `match`; the message."""
+    with pytest.raises(TfbertError, match=match) as info:
+        func(*args)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def command_error(status: int, stderr: str, stdout: str | None = None) -> str:
+    """The message of a command that refused its input: asserts exit status 2, a single line
+    'tfbert: error: ...' on stderr with no traceback and, when `stdout` is given, nothing on it."""
+    assert status == 2, stderr
+    assert stderr.startswith("tfbert: error: ") and stderr.endswith("\n") and stderr.count("\n") == 1, stderr
+    assert "Traceback" not in stderr
+    if stdout is not None:
+        assert stdout == ""
+    return stderr.removeprefix("tfbert: error: ").removesuffix("\n")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -99,13 +122,171 @@ def hf_checkpoint():
 @pytest.fixture(scope="session")
 def pair_export(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: str):
     """An untrained binary classifier over text pairs and its serving export (threshold 0.3)."""
-    from tfbert import encoders, export, features, model
+    from tfbert import encoders, export, model, packers
     from tfbert.data import LabelMap
 
     label_map = LabelMap(("different", "same"), "binary")
     encoder = encoders.load_encoder(tiny_encoder)
     classifier = model.build_classifier(encoder, label_map, dropout=0.1)
-    packer = features.make_packer("tf_text", *encoders.tokenizer_assets(encoder), max_seq_length=24)
+    packer = packers.make_packer("tf_text", *encoders.tokenizer_assets(encoder), max_seq_length=24)
     directory = export.save_serving_model(classifier, packer, label_map, 0.3,
                                           tmp_path_factory.mktemp("pairs") / "export", with_pairs=True)
     return classifier, packer, label_map, directory
+
+
+# --------------------------------------------------------------------------- texts for the packer and dataset tests
+# Varied strings (words, accents, CJK, emoji, other scripts, punctuation, numbers, and
+# TRICKY's edge cases) that test_packers and test_datasets tokenize and batch.
+
+WORDS = """
+the a and of to in is it that this was for on with as but not be are by at from or have
+an they which one you were all we her she there would their will when who him been has more
+if no out so said what up its about than into them can only other new some could time these
+two may then do first any my now such like our over man me even most made after also did
+many before must through back years where much your way well down should because each just
+those people how too little state good very make world still own see men work long get here
+between both life being under never day same another know while last might us great old year
+off come since against go came right used take three movie film story plot actor brilliant
+unbelievable tokenization jacksonville unaffable preprocessing hyperparameter insincere
+questions running runner quickly happiness careless wonderful embedding transformers
+""".split()
+_ACCENTED = [
+    "café", "naïve", "résumé", "façade", "Ångström", "niño", "señor", "über", "Müller", "Zürich",
+    "São", "Paulo", "crème", "brûlée", "déjà", "vu", "coöperate", "Åsa", "Øresund", "Łódź",
+    "Dvořák", "Ελλάδα", "İstanbul", "straße", "ẞ", "ﬁnance", "Ｆｕｌｌｗｉｄｔｈ", "e\u0301t\u00e9",
+]
+_CJK = ["中文", "日本語", "漢字", "東京タワー", "ひらがな", "カタカナ", "한국어", "中华人民共和国", "𠀋", "好"]
+_EMOJI = ["😀", "👍🏽", "🇫🇷", "👨\u200d👩\u200d👧", "🤖", "❤️", "🎉🎉", "🙈🙉🙊", "☃", "✓"]
+_SCRIPTS = [
+    "Привет", "мир", "Добрый", "день", "ЁЖИК", "Ελληνικά", "αλφα", "ΟΔΟΣ", "λόγος", "مرحبا",
+    "العربية", "שלום", "สวัสดี", "नमस्ते", "ქართული", "Հայերեն", "ትግርኛ",
+]
+_PUNCT = [
+    "!", "?", ".", ",", ";", ":", "...", "!!!", "?!?", "--", "—", "–", "'", '"', "“", "”", "«",
+    "»", "(", ")", "[", "]", "{", "}", "#", "@", "&", "*", "/", "\\", "|", "~", "^", "`", "$",
+    "%", "€", "£", "¿", "¡", "·", "…", "+", "=", "<", ">", "_", "§", "°", "™",
+]
+_NUMBERS = ["0", "7", "42", "1999", "3.14", "1,000,000", "12:30", "2nd", "A4", "x86_64", "١٢٣"]
+_SPACES = [" "] * 12 + ["  ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "\u2009", "\u2028", ""]
+_INVISIBLE = ["\u200b", "\u200c", "\u200d", "\ufeff", "\x00", "\x07", "\x1b", "\u0301", "\ufffd", "\u00ad", "\x7f"]
+
+TRICKY = [
+    "", " ", "   ", "\t", "\n", "\r\n", "\t \n \r", "\x00", "\u200b", "\ufeff", "\u200b\u200c\u200d",
+    "a", "A", "I", ".", "!!!", "?!?!?!", "...", "------", "(((())))", "\"'\"'", "<br />", "&amp;",
+    "Hello, World!", "HELLO world", "hElLo WoRlD", "don't stop", "U.S.A.", "e-mail me@example.com",
+    "https://example.com/path?q=1&r=2#frag", "C++ > C#?", "$100.00 (50%) off!!!",
+    "café naïve résumé", "CAFÉ NAÏVE RÉSUMÉ", "e\u0301e\u0301e\u0301", "Ångström Øresund",
+    "niño señor ñandú", "über Müller Zürich", "straße STRASSE ẞ", "İstanbul ıi", "ﬁ ﬂ ﬀ",
+    "ＡＢＣ　ｄｅｆ", "中文", "日本語のテキスト", "我爱北京天安门", "中文English混合mixed", "한국어 텍스트",
+    "😀", "😀😀😀", "👍🏽 great", "👨\u200d👩\u200d👧 family", "🇫🇷🇩🇪", "smile😀inside",
+    "Привет, мир!", "ΟΔΟΣ οδος", "مرحبا بالعالم", "שלום עולם", "नमस्ते दुनिया",
+    "tab\tseparated\tvalues", "line\nbreaks\r\nhere", "bell\x07and\x1bescape", "nul\x00inside",
+    "zero\u200bwidth\u200djoiner", "soft\u00adhyphen", "bom\ufeffstart", "replacement\ufffdchar",
+    "x" * 450,  # longer than WordpieceTokenizer's max_input_chars_per_word: one [UNK]
+    "supercalifragilisticexpialidocious antidisestablishmentarianism",
+    " ".join(["word"] * 300),
+    "。".join(["中文句子"] * 60),
+    "!" * 200,
+    "a" + "\u0301" * 20,
+    "b" * 401,  # over max_input_chars_per_word (400): one [UNK]
+    "ж" * 150,  # 150 characters but 300 bytes: over tensorflow_text's default max_bytes_per_word
+    "😀" * 120,
+    "ΣΑΣ ΑΣ. ΑΣ'Α ΑΣ中 İI",  # final sigma in its contexts, dotted capital I
+]
+
+
+def _word(rng: random.Random) -> str:
+    pool = rng.choices(
+        [WORDS, _ACCENTED, _CJK, _EMOJI, _SCRIPTS, _PUNCT, _NUMBERS],
+        weights=[50, 10, 6, 4, 8, 12, 5],
+    )[0]
+    word = rng.choice(pool)
+    style = rng.random()
+    if style < 0.15:
+        word = word.upper()
+    elif style < 0.30:
+        word = word.capitalize()
+    elif style < 0.38:
+        word = "".join(c.upper() if rng.random() < 0.5 else c for c in word)
+    if rng.random() < 0.12:
+        word += rng.choice(_PUNCT) * rng.randint(1, 3)
+    if rng.random() < 0.05:
+        cut = rng.randint(0, len(word))
+        word = word[:cut] + rng.choice(_INVISIBLE) + word[cut:]
+    return word
+
+
+def _text(rng: random.Random, num_words: int) -> str:
+    parts = []
+    for _ in range(num_words):
+        parts.append(_word(rng))
+        parts.append(rng.choice(_SPACES))
+    text = "".join(parts[:-1])
+    if rng.random() < 0.1:
+        text = rng.choice(_SPACES) + text + rng.choice(_SPACES)
+    return text
+
+
+def make_texts(seed: int = 2) -> list[str]:
+    rng = random.Random(seed)
+    texts = list(TRICKY)
+    texts += [_text(rng, rng.randint(1, 6)) for _ in range(80)]
+    texts += [_text(rng, rng.randint(5, 40)) for _ in range(140)]
+    texts += [_text(rng, rng.randint(90, 250)) for _ in range(25)]  # beyond 128 tokens
+    for text in texts:
+        text.encode("utf-8")  # every string must survive the trip through tf.string
+    return texts
+
+
+def make_pairs(texts: list[str], seed: int = 3) -> list[str]:
+    rng = random.Random(seed)
+    pairs = [texts[i] for i in rng.sample(range(len(texts)), len(texts))]
+    for i in range(0, len(pairs), 23):  # some pairs with an empty or blank second segment
+        pairs[i] = rng.choice(["", " ", "\u200b", "\x00", "\t\n"])
+    for i in range(5, len(pairs), 31):  # and some with a blank first segment only
+        pairs[i] = texts[(i * 7) % len(texts)] or "second segment"
+    return pairs
+
+
+TEXTS = make_texts()
+PAIRS = make_pairs(TEXTS)
+
+
+
+@pytest.fixture(scope="module")
+def tiny_vocab_file(tiny_encoder) -> str:
+    """The tiny encoder's vocab_file (an uncased vocabulary)."""
+    from tfbert import encoders
+
+    vocab_file, do_lower_case = encoders.tokenizer_assets(encoders.load_encoder(tiny_encoder, trainable=False))
+    assert do_lower_case is True
+    return vocab_file
+
+
+def make_split(texts, pairs=None, labels=None, name="test") -> Split:
+    texts = np.array(texts, dtype=object)
+    pairs = None if pairs is None else np.array(pairs, dtype=object)
+    labels = np.arange(len(texts), dtype=np.int32) if labels is None else labels
+    return Split(name, pd.DataFrame({"text": texts}), texts, pairs, labels)
+
+
+def pad_columns(array: np.ndarray, width: int) -> np.ndarray:
+    return np.pad(array, [(0, 0), (0, width - array.shape[1])])
+
+
+def collect(dataset) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """All batches of a tf.data.Dataset, zero padded to the widest, concatenated in the order they came."""
+    batches = list(dataset.as_numpy_iterator())
+    width = max(b[0]["input_word_ids"].shape[1] for b in batches)
+    from tfbert.packers import FEATURE_NAMES
+
+    feats = {name: np.concatenate([pad_columns(b[0][name], width) for b in batches]) for name in FEATURE_NAMES}
+    labels = np.concatenate([b[1] for b in batches])
+    return feats, labels
+
+
+def by_label(feats: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Rows put back in the split's order (labels are the row numbers)."""
+    order = np.argsort(labels, kind="stable")
+    np.testing.assert_array_equal(labels[order], np.arange(len(labels)))  # each example exactly once
+    return {name: value[order] for name, value in feats.items()}

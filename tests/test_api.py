@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 import tfbert
-from tfbert import config, evaluation, exploration, predictor, run_directory, scoring, timings, training
+from tfbert import (config, data, datasets, errors, evaluation, exploration, model, packers, predictor, run_directory,
+                    scoring, timings, training)
 from tfbert.errors import TfbertError, run_command
 
 REPO = Path(__file__).parents[1]
@@ -112,7 +113,8 @@ def test_in_a_fresh_process_the_command_modules_first_then_the_functions_train_a
 def test_the_docstring_examples_run(tmp_path, monkeypatch):
     """The runnable examples in the API's docstrings (those not marked to skip)."""
     monkeypatch.chdir(REPO)  # the examples name configs/tiny.yaml, as a user in the repository would
-    modules = (config, evaluation, exploration, predictor, run_directory, scoring, timings, training)
+    modules = (config, data, datasets, errors, evaluation, exploration, model, packers, predictor, run_directory,
+               scoring, timings, training)
     for module in modules:
         finder = doctest.DocTestFinder()
         runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
@@ -152,14 +154,16 @@ def test_load_config_errors_are_tfbert_errors(call, message):
 
 def test_errors_raise_the_message_the_command_line_prints(tmp_path, tiny_encoder, capsys):
     """One exception type, the command's one-line message, and no SystemExit."""
+    from conftest import command_error
+
     from tfbert.train import main as train_main
 
     values = tiny_values(tiny_encoder, tmp_path / "runs", data_path=str(tmp_path / "missing.csv"))
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(values), encoding="utf-8")
     with pytest.raises(TfbertError) as raised:
         tfbert.train(tmp_path / "bad.yaml")
-    assert run_command(train_main, ["--config", str(tmp_path / "bad.yaml")]) == 2
-    assert capsys.readouterr().err == f"tfbert: error: {raised.value}\n"
+    status = run_command(train_main, ["--config", str(tmp_path / "bad.yaml")])
+    assert command_error(status, capsys.readouterr().err) == str(raised.value)
     with pytest.raises(TfbertError, match="did you mean 'epochs'"):
         tfbert.train(tmp_path / "bad.yaml", epoch=1)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -1,4 +1,4 @@
-"""Data: readers, label maps, cleaning, splits and the report's statistics."""
+"""Data: readers, label maps, cleaning, splits and the per-split statistics."""
 
 import json
 import re
@@ -7,11 +7,11 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import raises_one_line
 
 from tfbert import data
 from tfbert.config import build_config
-from tfbert.data import LabelMap, Split, clean_text, dataset_stats, load_splits, read_table, text_stats
-from tfbert.errors import TfbertError
+from tfbert.data import DataSpec, LabelMap, Split, clean_text, dataset_stats, load_splits, read_table, text_stats
 
 ROWS = pd.DataFrame(
     {
@@ -36,15 +36,9 @@ def write(frame, path):
     return path
 
 
-def config_for(path, **values):
-    return build_config({"data_path": str(path), **values})
-
-
-def one_line_error(func, *args, match):
-    with pytest.raises(TfbertError, match=match) as info:
-        func(*args)
-    assert "\n" not in str(info.value)
-    return str(info.value)
+def config_for(path, **values) -> DataSpec:
+    """What load_splits reads from a config with these keys."""
+    return DataSpec.from_config(build_config({"data_path": str(path), **values}))
 
 
 def labelled(n_neg, n_pos, **extra):
@@ -74,11 +68,11 @@ def test_tsv_keeps_quote_characters(tmp_path):
 def test_unsupported_extension(tmp_path, name):
     path = tmp_path / name
     path.write_text("text,label\na,1\n", encoding="utf-8")
-    one_line_error(read_table, path, match="cannot read .*use one of .csv, .tsv, .jsonl")
+    raises_one_line(read_table, path, match="cannot read .*use one of .csv, .tsv, .jsonl")
 
 
 def test_missing_file(tmp_path):
-    one_line_error(read_table, tmp_path / "absent.csv", match="data file not found: .*absent.csv")
+    raises_one_line(read_table, tmp_path / "absent.csv", match="data file not found: .*absent.csv")
 
 
 @pytest.mark.parametrize(
@@ -94,12 +88,12 @@ def test_missing_file(tmp_path):
 def test_empty_or_unreadable_file(tmp_path, name, content, match):
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
-    one_line_error(read_table, path, match=match)
+    raises_one_line(read_table, path, match=match)
 
 
 def test_missing_column_names_column_and_available(tmp_path):
     path = write(ROWS, tmp_path / "rows.csv")
-    message = one_line_error(load_splits, config_for(path, text_column="review"), match="'review' not found")
+    message = raises_one_line(load_splits, config_for(path, text_column="review"), match="'review' not found")
     assert "text_column" in message
     assert "columns are: text, label" in message
 
@@ -111,11 +105,11 @@ def test_missing_values_are_an_error(tmp_path, column):
     frame[column] = frame[column].astype(object)
     frame.loc[3, column] = None
     frame.to_csv(path, index=False)
-    one_line_error(load_splits, config_for(path), match=f"column '{column}' has 1 missing values \\(first at row 3\\)")
+    raises_one_line(load_splits, config_for(path), match=f"column '{column}' has 1 missing values \\(first at row 3\\)")
 
 
 def test_missing_data_path():
-    one_line_error(load_splits, build_config({}), match="'data_path' is required")
+    raises_one_line(load_splits, DataSpec.from_config(build_config({})), match="'data_path' is required")
 
 
 # Labels.
@@ -181,7 +175,7 @@ def test_bool_labels_match_a_label_list_of_zero_and_one_and_back(tmp_path, raw, 
 
 def test_label_outside_label_list(tmp_path):
     path = write(pd.DataFrame({"text": list("abc"), "label": ["neg", "pos", "neutral"]}), tmp_path / "d.csv")
-    one_line_error(
+    raises_one_line(
         load_splits,
         config_for(path, valid_path=str(path), label_list=["neg", "pos"]),
         match="label 'neutral' is not among the known labels",
@@ -190,12 +184,12 @@ def test_label_outside_label_list(tmp_path):
 
 def test_repeated_label_list(tmp_path):
     path = write(labelled(2, 2), tmp_path / "d.csv")
-    one_line_error(load_splits, config_for(path, label_list=[0, 1, 0]), match="repeated labels")
+    raises_one_line(load_splits, config_for(path, label_list=[0, 1, 0]), match="repeated labels")
 
 
 def test_single_class(tmp_path):
     path = write(labelled(0, 6), tmp_path / "d.csv")
-    one_line_error(load_splits, config_for(path), match="single label")
+    raises_one_line(load_splits, config_for(path), match="single label")
 
 
 # Multi-label.
@@ -305,12 +299,12 @@ def test_split_is_seeded(tmp_path):
 
 def test_train_split_one_needs_valid_path(tmp_path):
     path = write(labelled(5, 5), tmp_path / "d.csv")
-    one_line_error(load_splits, config_for(path, train_split=1.0), match="no rows to validate")
+    raises_one_line(load_splits, config_for(path, train_split=1.0), match="no rows to validate")
 
 
 def test_too_few_rows_to_stratify(tmp_path):
     path = write(labelled(5, 1), tmp_path / "d.csv")
-    one_line_error(load_splits, config_for(path, train_split=0.5), match="cannot split")
+    raises_one_line(load_splits, config_for(path, train_split=0.5), match="cannot split")
 
 
 def test_explicit_valid_and_test_files(tmp_path):
@@ -330,12 +324,12 @@ def test_explicit_valid_and_test_files(tmp_path):
 def test_valid_file_label_not_in_training_labels(tmp_path):
     train = write(labelled(3, 3), tmp_path / "train.csv")
     valid = write(pd.DataFrame({"text": ["v"], "label": [2]}), tmp_path / "valid.csv")
-    one_line_error(load_splits, config_for(train, valid_path=str(valid)), match="valid.csv: label 2 is not among")
+    raises_one_line(load_splits, config_for(train, valid_path=str(valid)), match="valid.csv: label 2 is not among")
 
 
 def test_missing_valid_file(tmp_path):
     train = write(labelled(3, 3), tmp_path / "train.csv")
-    one_line_error(load_splits, config_for(train, valid_path=str(tmp_path / "nope.csv")), match="not found")
+    raises_one_line(load_splits, config_for(train, valid_path=str(tmp_path / "nope.csv")), match="not found")
 
 
 def test_text_pair_column(tmp_path):
@@ -350,7 +344,7 @@ def test_text_pair_column(tmp_path):
 
 def test_missing_text_pair_column(tmp_path):
     path = write(labelled(4, 4), tmp_path / "d.csv")
-    one_line_error(load_splits, config_for(path, text_pair_column="question"), match="'question'.*text_pair_column")
+    raises_one_line(load_splits, config_for(path, text_pair_column="question"), match="'question'.*text_pair_column")
 
 
 # Statistics.
@@ -404,7 +398,7 @@ def test_toy_sentiment(tmp_path):
     for text_words, label in zip(words, frame["label"]):
         assert text_words & set(data._TOY_WORDS[label])
         assert not text_words & set(data._TOY_WORDS[1 - label])
-    splits, label_map = load_splits(build_config({"data_path": "toy-sentiment", "train_split": 0.8}))
+    splits, label_map = load_splits(DataSpec("toy-sentiment", train_split=0.8))
     assert label_map.labels == (0, 1)
     assert (len(splits["train"]), len(splits["valid"])) == (480, 120)
     assert label_counts(splits["train"]).tolist() == [240, 240]

@@ -16,11 +16,13 @@ from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, multila
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
-from tfbert import encoders, features, model, scoring, training
+from tfbert import datasets, encoders, model, packers, scoring, training
 from tfbert.evaluate import main as evaluate_main
 from tfbert.config import build_config
 from tfbert.data import LabelMap, Split
 from tfbert.errors import run_command
+
+from conftest import command_error
 
 BINARY = LabelMap(("no", "yes"), "binary")
 MULTICLASS = LabelMap(("cat", "dog", "bird"), "multiclass")
@@ -124,7 +126,7 @@ def test_multilabel_confusion_is_one_matrix_per_label():
 @pytest.fixture(scope="module")
 def tiny(tiny_encoder: str):
     encoder = encoders.load_encoder(tiny_encoder)
-    packer = features.make_packer("tf_text", *encoders.tokenizer_assets(encoder), max_seq_length=16)
+    packer = packers.make_packer("tf_text", *encoders.tokenizer_assets(encoder), max_seq_length=16)
     return encoder, packer
 
 
@@ -141,8 +143,8 @@ def test_evaluate_split_scores_a_model(label_map, tiny):
     labels = np.arange(23, dtype=np.int32) % label_map.num_labels
     split = _split(23, labels)
     classifier = model.build_classifier(encoder, label_map, dropout=0.1)
-    model.compile_classifier(classifier, label_map, build_config({}), num_train_steps=1)
-    dataset = features.make_dataset(split, packer, batch_size=8, padding="batch")
+    model.compile_classifier(classifier, label_map, model.make_optimizer("adam", 1e-3, num_train_steps=1))
+    dataset = datasets.make_dataset(split, packer, batch_size=8, padding="batch")
     result = scoring.evaluate_split(classifier, dataset, split.labels, label_map)
 
     keys = {"accuracy", "precision", "recall", "f1", "loss", "num_examples"}
@@ -176,15 +178,15 @@ def test_running_in_length_order_gives_the_in_order_outputs_back_in_order(tiny):
     labels = (np.arange(37) % 3).astype(np.int32)
     split = Split("valid", pd.DataFrame({"text": texts, "label": labels}), texts, None, labels)
     classifier = model.build_classifier(encoder, MULTICLASS, dropout=0.1)
-    model.compile_classifier(classifier, MULTICLASS, build_config({}), num_train_steps=1)
-    dataset = features.make_dataset(split, packer, 8, padding="batch")
+    model.compile_classifier(classifier, MULTICLASS, model.make_optimizer("adam", 1e-3, num_train_steps=1))
+    dataset = datasets.make_dataset(split, packer, 8, padding="batch")
     in_order = scoring.ModelOutputs(classifier.evaluate(dataset, return_dict=True, verbose=0),
                                     classifier.predict(dataset, verbose=0))  # two passes, as Keras users would
     batches_seen = []
 
     def batches(rows: Split):
         batches_seen.append(rows.texts.tolist())
-        return features.make_dataset(rows, packer, 8, padding="batch")
+        return datasets.make_dataset(rows, packer, 8, padding="batch")
 
     sorted_run = scoring.run_model_in_length_order(classifier, split, batches, MULTICLASS)
     assert batches_seen == [sorted(texts.tolist(), key=len)]  # the model saw the rows shortest first
@@ -197,8 +199,8 @@ def test_evaluate_split_on_multilabel_data(tiny):
     labels = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=np.float32)
     split = _split(5, labels)
     classifier = model.build_classifier(encoder, MULTILABEL, dropout=0.1)
-    model.compile_classifier(classifier, MULTILABEL, build_config({}), num_train_steps=1)
-    dataset = features.make_dataset(split, packer, 4, padding="batch")
+    model.compile_classifier(classifier, MULTILABEL, model.make_optimizer("adam", 1e-3, num_train_steps=1))
+    dataset = datasets.make_dataset(split, packer, 4, padding="batch")
     result = scoring.evaluate_split(classifier, dataset, labels, MULTILABEL)
     keras = classifier.evaluate(dataset, return_dict=True, verbose=0)
     assert scoring.keras_results(MULTILABEL, labels, result.probabilities) == pytest.approx(keras, rel=1e-5, abs=1e-6)
@@ -212,7 +214,7 @@ def test_f1_threshold_maximises_f1_and_beats_one_half():
     from sklearn.metrics import f1_score
 
     rng = np.random.default_rng(0)
-    truth = (rng.random(400) < 0.1).astype(int)  # rare positives, as in Quora
+    truth = (rng.random(400) < 0.1).astype(int)  # rare positives (10%): the F1 threshold lies below 0.5
     probabilities = np.clip(0.25 * truth + rng.random(400) * 0.45, 0, 1)
     best = scoring.f1_threshold(truth, probabilities)
     f1_at = lambda t: f1_score(truth, probabilities >= t)  # noqa: E731
@@ -323,12 +325,11 @@ def test_bad_input_is_one_line_and_writes_nothing(case, finished_run, tmp_path, 
         output.mkdir()
         (output / "keep.txt").write_text("mine")
     status, out, err = _evaluate(["--model", model_dir, "--data", data, "--output", output, *extra], capsys)
-    assert status == 2 and out == ""
-    assert err.startswith("tfbert: error: ") and len(err.strip().splitlines()) == 1, err
+    message = command_error(status, err, out)
     expected = {"not a run": "not a tfbert run directory", "unknown label": "'meh' is not among the known labels",
                 "missing column": "column 'text' not found", "training key": "learning_rate cannot change",
                 "output exists": "already exists"}[case]
-    assert expected in err
+    assert expected in message
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
     if case == "output exists":
         assert [p.name for p in output.iterdir()] == ["keep.txt"]

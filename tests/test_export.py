@@ -112,13 +112,13 @@ def test_a_pair_export_refuses_single_texts(pair_export):
 
 
 def test_an_export_of_a_clean_text_run_removes_break_tags_as_training_did(tmp_path, tiny_encoder):
-    from tfbert import features
+    from tfbert import packers
     from tfbert.data import clean_text
 
     label_map = LabelMap((0, 1), "binary")
     encoder = encoders.load_encoder(tiny_encoder)
     classifier = model.build_classifier(encoder, label_map, dropout=0.1)
-    packer = features.make_packer("tf_text", *encoders.tokenizer_assets(encoder), max_seq_length=24)
+    packer = packers.make_packer("tf_text", *encoders.tokenizer_assets(encoder), max_seq_length=24)
     export.save_serving_model(classifier, packer, label_map, 0.5, tmp_path / "export", with_pairs=False,
                               clean_text=True)
     serving = export.load_serving_model(tmp_path / "export")
@@ -133,13 +133,12 @@ def test_an_export_of_a_clean_text_run_removes_break_tags_as_training_did(tmp_pa
 def test_the_export_holds_the_weights_once_without_the_optimizers_slots(tmp_path, tiny_encoder):
     """After training, Adam holds two slots per weight; serving never reads them, so the
     export's variables add up to the model's weights (plus its metrics' counters)."""
-    from tfbert import features
-    from tfbert.config import build_config
+    from tfbert import packers
 
     label_map = LabelMap(("neg", "pos"), "binary")
     encoder = encoders.load_encoder(tiny_encoder)
     classifier = model.build_classifier(encoder, label_map, dropout=0.1)
-    model.compile_classifier(classifier, label_map, build_config({}), num_train_steps=2)
+    model.compile_classifier(classifier, label_map, model.make_optimizer("adam", 1e-3, num_train_steps=2))
     ids = np.ones((4, 8), np.int32)
     classifier.fit({"input_word_ids": ids, "input_mask": ids, "input_type_ids": 0 * ids}, np.array([0, 1, 0, 1]),
                    epochs=1, verbose=0)
@@ -147,7 +146,7 @@ def test_the_export_holds_the_weights_once_without_the_optimizers_slots(tmp_path
     slots = sum(int(np.prod(v.shape)) for v in classifier.optimizer.variables)
     assert slots > 2 * sum(int(np.prod(w.shape)) for w in classifier.trainable_weights)  # Adam's m and v, and more
 
-    packer = features.make_packer("tf_text", *encoders.tokenizer_assets(encoder), max_seq_length=16)
+    packer = packers.make_packer("tf_text", *encoders.tokenizer_assets(encoder), max_seq_length=16)
     directory = export.save_serving_model(classifier, packer, label_map, 0.5, tmp_path / "export", with_pairs=False)
     stored = tf.train.list_variables(str(directory / "variables" / "variables"))
     values = sum(int(np.prod(shape)) for name, shape in stored if "/.ATTRIBUTES/VARIABLE_VALUE" in name)

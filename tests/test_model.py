@@ -7,7 +7,6 @@ import tfbert  # noqa: F401
 import tf_keras
 
 from tfbert import encoders, model
-from tfbert.config import build_config
 from tfbert.data import LabelMap
 
 HEADS = {
@@ -48,7 +47,7 @@ def test_heads_have_the_right_shape_activation_and_loss(task, tiny_encoder):
     assert metrics[0].name == "accuracy"
 
 
-def test_binary_metrics_are_the_reports_four():
+def test_binary_metrics_are_accuracy_precision_at_recall_precision_and_recall():
     _, metrics = model.loss_and_metrics(HEADS["binary"][0])
     assert [type(m).__name__ for m in metrics] == ["BinaryAccuracy", "PrecisionAtRecall", "Precision", "Recall"]
     assert metrics[1].recall == 0.5
@@ -58,8 +57,7 @@ def test_binary_metrics_are_the_reports_four():
 def test_every_head_trains_a_step(task, tiny_encoder):
     label_map = HEADS[task][0]
     classifier = model.build_classifier(encoders.load_encoder(tiny_encoder), label_map, dropout=0.1)
-    config = build_config({"optimizer": "adamw", "learning_rate": 1e-3})
-    model.compile_classifier(classifier, label_map, config, num_train_steps=10)
+    model.compile_classifier(classifier, label_map, model.make_optimizer("adamw", 1e-3, num_train_steps=10))
     before = [w.numpy().copy() for w in classifier.trainable_weights]
     # adamw warms up from a rate of 0 at step 0, so take a few steps.
     history = classifier.fit(_batch(), _labels(task), epochs=3, verbose=0)
@@ -80,15 +78,14 @@ def test_frozen_encoder_trains_the_head_only(tiny_encoder):
     assert {w.name.split("/")[0] for w in classifier.trainable_weights} == {"output"}
 
 
-def test_adam_is_the_reports_constant_rate():
-    optimizer = model.make_optimizer(build_config({"learning_rate": 3e-5}), num_train_steps=100)
+def test_adam_keeps_a_constant_rate():
+    optimizer = model.make_optimizer("adam", 3e-5, num_train_steps=100)
     assert type(optimizer).__name__ == "Adam"
     assert optimizer.learning_rate.numpy() == pytest.approx(3e-5)
 
 
 def test_adamw_warms_up_decays_and_excludes_layer_norm_and_bias():
-    config = build_config({"optimizer": "adamw", "learning_rate": 1e-4, "warmup_fraction": 0.1, "weight_decay": 0.05})
-    optimizer = model.make_optimizer(config, num_train_steps=1000)
+    optimizer = model.make_optimizer("adamw", 1e-4, num_train_steps=1000, warmup_fraction=0.1, weight_decay=0.05)
     assert type(optimizer).__name__ == "AdamWeightDecay"
     assert optimizer.weight_decay_rate == 0.05
     assert optimizer.gradient_clip_norm == 1.0
@@ -107,7 +104,7 @@ def test_mixed_precision_keeps_a_float32_head_and_scales_the_loss(tiny_encoder):
     model.set_precision("mixed_float16")
     try:
         classifier = model.build_classifier(encoders.load_encoder(tiny_encoder), label_map, dropout=0.1)
-        model.compile_classifier(classifier, label_map, build_config({"mixed_precision": "mixed_float16"}), 10)
+        model.compile_classifier(classifier, label_map, model.make_optimizer("adam", 1e-3, 10))
         assert classifier.get_layer("dropout").compute_dtype == "float16"
         assert classifier.get_layer("output").compute_dtype == "float32"
         assert isinstance(classifier.optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
@@ -119,9 +116,9 @@ def test_mixed_precision_keeps_a_float32_head_and_scales_the_loss(tiny_encoder):
     assert tf_keras.mixed_precision.global_policy().name == "float32"
 
 
-def test_jit_compile_follows_the_config(tiny_encoder):
+def test_jit_compile_is_passed_to_keras(tiny_encoder):
     label_map = HEADS["binary"][0]
     for jit in (True, False):
         classifier = model.build_classifier(encoders.load_encoder(tiny_encoder), label_map, dropout=0.1)
-        model.compile_classifier(classifier, label_map, build_config({"jit_compile": jit}), 10)
+        model.compile_classifier(classifier, label_map, model.make_optimizer("adam", 1e-3, 10), jit_compile=jit)
         assert classifier._jit_compile is jit

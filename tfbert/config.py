@@ -50,8 +50,8 @@ def _below_one(value: float) -> bool:
 
 
 WANDB_MODES = ("online", "offline", "disabled")
-TOKENIZERS = ("tf_text", "py_function")  # as tfbert.features names them
-PADDINGS = ("bucket", "batch", "max")
+TOKENIZERS = ("tf_text", "py_function")  # the packers (tfbert.packers.make_packer)
+PADDINGS = ("bucket", "batch", "max")  # tfbert.datasets.make_dataset's padding modes
 PRECISIONS = ("mixed_float16", "mixed_bfloat16")
 
 KEYS: tuple[Key, ...] = (

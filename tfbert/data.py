@@ -1,6 +1,6 @@
 """Labelled text from files: reading, cleaning, label ids, splits and statistics.
 
-Everything here is pandas and NumPy; TensorFlow starts in `features`.
+Everything here is pandas and NumPy; TensorFlow starts in `packers` and `datasets`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 
 from tfbert import assets
 from tfbert.config import Config, describe
-from tfbert.errors import TfbertError
+from tfbert.errors import TfbertError, first_line
 
 READERS = {
     ".csv": lambda path: pd.read_csv(path),
@@ -113,8 +113,7 @@ def read_table(path: DataSource) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise TfbertError(f"data file {path} is empty") from None
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise TfbertError(f"cannot read {path}: {first_line}") from None
+        raise TfbertError(f"cannot read {path}: {first_line(err)}") from None
     if frame.empty:
         raise TfbertError(f"data file {path} has no rows")
     return frame
@@ -285,23 +284,58 @@ def _labels_of(frame: pd.DataFrame, column: str) -> list:
     return lists if lists is not None else frame[column].tolist()
 
 
-def read_labelled(path: DataSource, config: Config) -> pd.DataFrame:
+@dataclasses.dataclass(frozen=True)
+class Columns:
+    """Where a labelled table keeps its texts, optional second segments and labels."""
+
+    text: str = "text"
+    label: str = "label"
+    pair: str | None = None
+    clean_text: bool = False  # replace <br /> tags and collapse whitespace in the texts
+
+    @classmethod
+    def from_config(cls, config: Config) -> "Columns":
+        return cls(config.text_column, config.label_column, config.text_pair_column, config.clean_text)
+
+    def by_key(self) -> dict[str, str]:
+        """The config key naming each column the table must have."""
+        keys = {"text_column": self.text, "label_column": self.label}
+        return keys | ({"text_pair_column": self.pair} if self.pair else {})
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """What `load_splits` reads: the sources, their columns, the labels and the split scheme."""
+
+    data_path: DataSource | None
+    columns: Columns = Columns()
+    valid_path: DataSource | None = None
+    test_path: DataSource | None = None
+    label_list: Sequence | None = None
+    train_split: float = 0.8
+    valid_split: float = 1.0
+    seed: int = 42
+
+    @classmethod
+    def from_config(cls, config: Config) -> "DataSpec":
+        return cls(config.data_path, Columns.from_config(config), config.valid_path, config.test_path,
+                   config.label_list, config.train_split, config.valid_split, config.seed)
+
+
+def read_labelled(path: DataSource, columns: Columns) -> pd.DataFrame:
     """A labelled file's rows, checked for the configured columns and missing values."""
     frame = read_table(path)
-    columns = {"text_column": config.text_column, "label_column": config.label_column}
-    if config.text_pair_column:
-        columns["text_pair_column"] = config.text_pair_column
-    _require_columns(frame, columns, source_name(path))
-    for column in columns.values():
+    _require_columns(frame, columns.by_key(), source_name(path))
+    for column in columns.by_key().values():
         _require_no_missing(frame, column, source_name(path))
     return frame.reset_index(drop=True)
 
 
-def make_split(name: str, frame: pd.DataFrame, label_map: LabelMap, config: Config, source: str) -> Split:
+def make_split(name: str, frame: pd.DataFrame, label_map: LabelMap, columns: Columns, source: str) -> Split:
     """Texts and label ids of `frame`, ready for the feature pipeline."""
-    pairs = _texts(frame, config.text_pair_column, config.clean_text) if config.text_pair_column else None
-    labels = label_map.encode(_labels_of(frame, config.label_column), source)
-    return Split(name, frame, _texts(frame, config.text_column, config.clean_text), pairs, labels)
+    pairs = _texts(frame, columns.pair, columns.clean_text) if columns.pair else None
+    labels = label_map.encode(_labels_of(frame, columns.label), source)
+    return Split(name, frame, _texts(frame, columns.text, columns.clean_text), pairs, labels)
 
 
 def _split_rows(frame: pd.DataFrame, fraction: float, stratify: np.ndarray | None, seed: int, source: str):
@@ -315,40 +349,47 @@ def _split_rows(frame: pd.DataFrame, fraction: float, stratify: np.ndarray | Non
     return taken.reset_index(drop=True), rest.reset_index(drop=True)
 
 
-def _stratify_on(frame: pd.DataFrame, config: Config, multilabel: bool) -> np.ndarray | None:
-    return None if multilabel else frame[config.label_column].astype(str).to_numpy()
+def _stratify_on(frame: pd.DataFrame, label_column: str, multilabel: bool) -> np.ndarray | None:
+    return None if multilabel else frame[label_column].astype(str).to_numpy()
 
 
-def load_splits(config: Config) -> tuple[dict[str, Split], LabelMap]:
+def load_splits(spec: DataSpec) -> tuple[dict[str, Split], LabelMap]:
     """Train, validation and (optionally) test splits, and the label map they share.
 
-    Without valid_path the report's scheme applies: train_split of the rows train,
-    then valid_split of the remaining rows validate, both stratified on the label.
-    """
-    if config.data_path is None:
-        raise TfbertError("config key 'data_path' is required: the labelled training file")
-    source = source_name(config.data_path)
-    frame = read_labelled(config.data_path, config)
-    multilabel = _as_label_lists(frame[config.label_column]) is not None
-    label_map = build_label_map(_labels_of(frame, config.label_column), config.label_list, multilabel)
+    Without valid_path, train_split of the rows train, then valid_split of the remaining
+    rows validate, both stratified on the label.
 
-    if config.valid_path is not None:
-        train_frame, valid_frame = frame, read_labelled(config.valid_path, config)
-        valid_source = source_name(config.valid_path)
+    >>> from tfbert.data import DataSpec, load_splits
+    >>> splits, label_map = load_splits(DataSpec("toy-sentiment", train_split=0.8))
+    >>> label_map.task, sorted(splits)
+    ('binary', ['train', 'valid'])
+    """
+    if spec.data_path is None:
+        raise TfbertError("config key 'data_path' is required: the labelled training file")
+    columns, source = spec.columns, source_name(spec.data_path)
+    frame = read_labelled(spec.data_path, columns)
+    multilabel = _as_label_lists(frame[columns.label]) is not None
+    label_map = build_label_map(_labels_of(frame, columns.label), spec.label_list, multilabel)
+
+    if spec.valid_path is not None:
+        train_frame, valid_frame = frame, read_labelled(spec.valid_path, columns)
+        valid_source = source_name(spec.valid_path)
     else:
-        if config.train_split >= 1.0:
+        if spec.train_split >= 1.0:
             raise TfbertError("train_split is 1.0, which leaves no rows to validate on; lower it or set valid_path")
-        train_frame, rest = _split_rows(frame, config.train_split, _stratify_on(frame, config, multilabel), config.seed, source)
-        valid_frame, _ = _split_rows(rest, config.valid_split, _stratify_on(rest, config, multilabel), config.seed, source)
+        train_frame, rest = _split_rows(frame, spec.train_split, _stratify_on(frame, columns.label, multilabel),
+                                        spec.seed, source)
+        valid_frame, _ = _split_rows(rest, spec.valid_split, _stratify_on(rest, columns.label, multilabel),
+                                     spec.seed, source)
         valid_source = f"{source} (validation split)"
 
     splits = {
-        "train": make_split("train", train_frame, label_map, config, source),
-        "valid": make_split("valid", valid_frame, label_map, config, valid_source),
+        "train": make_split("train", train_frame, label_map, columns, source),
+        "valid": make_split("valid", valid_frame, label_map, columns, valid_source),
     }
-    if config.test_path is not None:
-        splits["test"] = make_split("test", read_labelled(config.test_path, config), label_map, config,
-                                    source_name(config.test_path))
+    if spec.test_path is not None:
+        splits["test"] = make_split("test", read_labelled(spec.test_path, columns), label_map, columns,
+                                    source_name(spec.test_path))
     return splits, label_map
 
 
@@ -377,7 +418,7 @@ def label_distribution(split: Split, label_map: LabelMap) -> dict[str, int]:
 
 
 def dataset_stats(splits: dict[str, Split], label_map: LabelMap) -> dict[str, Any]:
-    """The report's data exploration, per split: size, label distribution, text lengths."""
+    """The data exploration, per split: size, label distribution, text lengths."""
     stats: dict[str, Any] = {"task": label_map.task, "labels": list(label_map.labels)}
     for name, split in splits.items():
         entry = {

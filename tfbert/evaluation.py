@@ -80,8 +80,9 @@ def evaluate(run_dir: str | Path, data_source: DataSource, /, output: str | Path
     folder = report_folder(run_dir, data_source, output)
     serving = export.load_serving_model(run_dir)
     label_map = serving.label_map
-    frame = data.read_labelled(data_source, config)
-    split = data.make_split(REPORT_TITLE, frame, label_map, config, data.source_name(data_source))
+    columns = data.Columns.from_config(config)
+    frame = data.read_labelled(data_source, columns)
+    split = data.make_split(REPORT_TITLE, frame, label_map, columns, data.source_name(data_source))
     names, served = export.serve_in_batches(serving, split.texts, split.pairs, config.eval_batch_size)
     probabilities = scoring.model_probabilities(served, label_map)
     outputs = scoring.ModelOutputs(scoring.keras_results(label_map, split.labels, probabilities), probabilities)

@@ -1,5 +1,5 @@
 """Exploring the data before training: the splits a config makes, their statistics, and
-the report's plots (label distribution, text lengths), as the run directory keeps them.
+the data plots (label distribution, text lengths), as the run directory keeps them.
 
 >>> import tfbert
 >>> exploration = tfbert.explore_data({"data_path": "toy-sentiment", "train_split": 0.8})
@@ -39,5 +39,5 @@ class DataExploration:
 def explore_data(config: ConfigSource = None, /, **overrides: Any) -> DataExploration:
     """The splits, label map and statistics that training on `config` would use."""
     config = load_config(config, **overrides)
-    splits, label_map = data.load_splits(config)
+    splits, label_map = data.load_splits(data.DataSpec.from_config(config))
     return DataExploration(splits, label_map, data.dataset_stats(splits, label_map))

@@ -19,7 +19,8 @@ import tf_keras
 from tqdm import tqdm
 
 from tfbert.data import BREAK_TAG, LabelMap
-from tfbert.features import TfTextPacker, as_strings, length_order
+from tfbert.datasets import as_strings, length_order
+from tfbert.packers import TfTextPacker
 from tfbert.errors import TfbertError
 
 LABEL_MAP_FILE = "label_map.json"

@@ -13,9 +13,8 @@ import tensorflow_hub as hub
 import tf_keras
 from official.nlp import optimization
 
-from tfbert.config import Config
 from tfbert.data import LabelMap
-from tfbert.features import FEATURE_NAMES
+from tfbert.packers import FEATURE_NAMES
 
 
 def bert_inputs() -> dict[str, tf_keras.Input]:
@@ -70,21 +69,30 @@ def loss_and_metrics(label_map: LabelMap) -> tuple[tf_keras.losses.Loss, list[tf
     ]
 
 
-def make_optimizer(config: Config, num_train_steps: int) -> tf_keras.optimizers.Optimizer:
-    """adam: the report's constant-rate Adam. adamw: BERT's recipe via create_optimizer."""
-    if config.optimizer == "adam":
-        return tf_keras.optimizers.Adam(learning_rate=config.learning_rate)
+def make_optimizer(name: str, learning_rate: float, num_train_steps: int, warmup_fraction: float = 0.1,
+                   weight_decay: float = 0.01) -> tf_keras.optimizers.Optimizer:
+    """adam: constant-rate Adam. adamw: BERT's recipe via Model Garden's create_optimizer
+    (AdamW with linear warm-up over `warmup_fraction` of the steps, then linear decay,
+    gradients clipped at global norm 1).
+
+    >>> from tfbert.model import make_optimizer
+    >>> make_optimizer("adamw", 5e-5, num_train_steps=100).weight_decay_rate
+    0.01
+    """
+    if name == "adam":
+        return tf_keras.optimizers.Adam(learning_rate=learning_rate)
     optimizer = optimization.create_optimizer(
-        init_lr=config.learning_rate,
+        init_lr=learning_rate,
         num_train_steps=num_train_steps,
-        num_warmup_steps=int(config.warmup_fraction * num_train_steps),
+        num_warmup_steps=int(warmup_fraction * num_train_steps),
         optimizer_type="adamw",
     )
-    optimizer.weight_decay_rate = config.weight_decay  # create_optimizer fixes it at 0.01
+    optimizer.weight_decay_rate = weight_decay  # create_optimizer fixes it at 0.01
     return optimizer
 
 
-def compile_classifier(model: tf_keras.Model, label_map: LabelMap, config: Config, num_train_steps: int) -> None:
+def compile_classifier(model: tf_keras.Model, label_map: LabelMap, optimizer: tf_keras.optimizers.Optimizer,
+                       jit_compile: bool = False) -> None:
+    """Compile with the task's loss and metrics (`loss_and_metrics`)."""
     loss, metrics = loss_and_metrics(label_map)
-    model.compile(optimizer=make_optimizer(config, num_train_steps), loss=loss, metrics=metrics,
-                  jit_compile=config.jit_compile)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile)

@@ -32,7 +32,7 @@ import tf_keras
 
 from tfbert import model, plots
 from tfbert.data import LabelMap, Split
-from tfbert.features import length_order
+from tfbert.datasets import length_order
 from tfbert.run_directory import RunDirectory
 
 THRESHOLD = 0.5

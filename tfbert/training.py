@@ -27,7 +27,7 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from tfbert import data, encoders, export, features, model, plots, scoring, tracking
+from tfbert import data, datasets, encoders, export, model, packers, plots, scoring, tracking
 from tfbert.config import Config, ConfigSource, dump_config, load_config
 from tfbert.errors import TfbertError
 from tfbert.run_directory import RunDirectory
@@ -57,7 +57,7 @@ class Job:
     stats: dict[str, Any]
     encoder: hub.KerasLayer
     tokenizer_assets: tuple[str, bool]  # the encoder's vocab_file and do_lower_case
-    packer: features.Packer
+    packer: packers.Packer
     class_weight: dict[int, float] | None
     timings: Timings
 
@@ -67,10 +67,10 @@ class Job:
         validation only sums loss and metrics, so it may bucket like training."""
         config = self.config
         if training:
-            return features.make_dataset(split, self.packer, config.train_batch_size, shuffle=True, seed=config.seed,
+            return datasets.make_dataset(split, self.packer, config.train_batch_size, shuffle=True, seed=config.seed,
                                          padding=config.padding)
         padding = config.padding if not in_order or config.padding == "max" else "batch"
-        return features.make_dataset(split, self.packer, config.eval_batch_size, padding=padding)
+        return datasets.make_dataset(split, self.packer, config.eval_batch_size, padding=padding)
 
 
 def default_run_name(config: Config) -> str:
@@ -129,11 +129,11 @@ def _curves_and_data_plots(run_dir: Path, stats: dict, splits: dict[str, data.Sp
 def prepare(config: Config, tracker: tracking.Tracker, timings: Timings) -> Job:
     """Data, encoder and tokenizer, and the run directory's config, label map and data stats."""
     with timings.phase("data"):
-        splits, label_map = data.load_splits(config)
+        splits, label_map = data.load_splits(data.DataSpec.from_config(config))
     with timings.phase("encoder_and_tokenizer"):
         encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
         assets = encoders.tokenizer_assets(encoder)
-        packer = features.make_packer(config.tokenizer, *assets, config.max_seq_length)
+        packer = packers.make_packer(config.tokenizer, *assets, config.max_seq_length)
     with timings.phase("data"):
         weights = class_weights(config, splits["train"].labels, label_map)
         run = RunDirectory(config.output_dir, config.run_name)
@@ -155,7 +155,9 @@ def fit(job: Job) -> tf_keras.Model:
         model.set_precision(config.mixed_precision)
         classifier = model.build_classifier(job.encoder, job.label_map, config.dropout)
         steps_per_epoch = math.ceil(len(splits["train"]) / config.train_batch_size)
-        model.compile_classifier(classifier, job.label_map, config, steps_per_epoch * config.epochs)
+        optimizer = model.make_optimizer(config.optimizer, config.learning_rate, steps_per_epoch * config.epochs,
+                                         config.warmup_fraction, config.weight_decay)
+        model.compile_classifier(classifier, job.label_map, optimizer, config.jit_compile)
 
     checkpoint = job.run.path / "checkpoints" / "best.weights"
     with job.timings.phase("fit"):
@@ -203,7 +205,7 @@ def save(job: Job, classifier: tf_keras.Model, threshold: float) -> Path:
     with job.timings.phase("model_save"):
         export.save_model(classifier, job.run.path / "model", job.label_map)
     with job.timings.phase("export"):
-        serving_packer = features.make_packer("tf_text", *job.tokenizer_assets, config.max_seq_length)
+        serving_packer = packers.make_packer("tf_text", *job.tokenizer_assets, config.max_seq_length)
         export.save_serving_model(classifier, serving_packer, job.label_map, threshold, job.run.path / "export",
                                   with_pairs=job.splits["train"].pairs is not None, clean_text=config.clean_text)
     job.run.write_json("timings.json", job.timings.to_json())

@@ -1,0 +1,391 @@
+"""Datasets: make_dataset's batches, padding modes and order, and that padding leaves
+evaluation and training losses of a tiny model unchanged."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tensorflow as tf
+
+from conftest import WORDS, PAIRS, TEXTS, TRICKY, by_label, collect, make_split, pad_columns
+from tfbert import datasets, encoders, hub_format, model, packers
+from tfbert.data import LabelMap, Split
+from tfbert.errors import TfbertError
+
+
+def pad_to(feats: dict[str, tf.Tensor], width: int) -> dict[str, tf.Tensor]:
+    """Each feature zero padded to `width` columns, with that static width."""
+    padded = {}
+    for name, tensor in feats.items():
+        tensor = tf.pad(tensor, [[0, 0], [0, width - tf.shape(tensor)[1]]])
+        tensor.set_shape([None, width])
+        padded[name] = tensor
+    return padded
+
+
+# --------------------------------------------------------------------------- 3. make_dataset
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_vocab_file):
+    return packers.load_tokenizer(tiny_vocab_file, True)
+
+
+@pytest.fixture(scope="module")
+def packer_for(tiny_vocab_file):
+    """max_seq_length -> kind -> packer, made on demand."""
+    cache: dict = {}
+
+    def get(kind: str, max_seq_length: int) -> packers.Packer:
+        if (kind, max_seq_length) not in cache:
+            cache[kind, max_seq_length] = packers.make_packer(kind, tiny_vocab_file, True, max_seq_length)
+        return cache[kind, max_seq_length]
+
+    return get
+
+
+@pytest.fixture
+def small_windows(monkeypatch):
+    """Windows of 2 batches or 32 examples, so that a test's few rows span several."""
+    monkeypatch.setattr(datasets, "WINDOW_BATCHES", 2)
+    monkeypatch.setattr(datasets, "WINDOW_EXAMPLES", 32)
+
+
+def test_bucket_widths():
+    assert datasets.bucket_widths(128) == (8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128)
+    assert datasets.bucket_widths(100) == (8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 100)
+    assert datasets.bucket_widths(16) == (8, 16) and datasets.bucket_widths(8) == (8,) and datasets.bucket_widths(5) == (5,)
+    assert datasets.window_batches(32) == 32 and datasets.window_batches(512) == datasets.WINDOW_BATCHES
+
+
+@pytest.mark.parametrize("kind", packers.TOKENIZERS)
+def test_dataset_padded_to_max_shapes_dtypes_batches_and_labels(kind, packer_for, tokenizer):
+    texts = TEXTS[:70]
+    dataset = datasets.make_dataset(make_split(texts), packer_for(kind, 16), batch_size=16, padding="max")
+    spec_features, spec_labels = dataset.element_spec
+    assert set(spec_features) == set(packers.FEATURE_NAMES)
+    for name in packers.FEATURE_NAMES:
+        assert spec_features[name].dtype == tf.int32
+        assert spec_features[name].shape.as_list() == [None, 16]
+    assert spec_labels.dtype == tf.int32
+    assert int(dataset.cardinality()) == math.ceil(70 / 16)
+    batches = list(dataset.as_numpy_iterator())
+    assert len(batches) == 5
+    assert [b[1].shape[0] for b in batches] == [16, 16, 16, 16, 6]
+    for feats, labels in batches:
+        for name in packers.FEATURE_NAMES:
+            assert feats[name].dtype == np.int32 and feats[name].shape == (len(labels), 16)
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), np.arange(70))
+    # the mask marks exactly [CLS] + tokens + [SEP]; single texts have type ids 0
+    feats, _ = collect(dataset)
+    lengths = np.array([min(len(tokenizer.tokenize(t)), 14) + 2 for t in texts])
+    np.testing.assert_array_equal(feats["input_mask"].sum(axis=1), lengths)
+    assert (feats["input_type_ids"] == 0).all()
+    for name, want in zip(packers.FEATURE_NAMES, packers.pack_batch(tokenizer, texts, None, 16)):
+        np.testing.assert_array_equal(feats[name], want)
+
+
+@pytest.mark.parametrize("kind", packers.TOKENIZERS)
+def test_dataset_padded_per_batch_keeps_order_and_pads_to_the_longest(kind, packer_for, tokenizer, small_windows):
+    texts = TEXTS[len(TRICKY):len(TRICKY) + 150]  # 1 to 250 words
+    for pairs in (None, PAIRS[len(TRICKY):len(TRICKY) + 150]):
+        dataset = datasets.make_dataset(make_split(texts, pairs), packer_for(kind, 64), batch_size=16, padding="batch")
+        assert dataset.element_spec[0]["input_word_ids"].shape.as_list() == [None, None]
+        assert int(dataset.cardinality()) == 10
+        batches = list(dataset.as_numpy_iterator())
+        assert [len(b[1]) for b in batches] == [16] * 9 + [6]
+        widths = []
+        for feats, labels in batches:
+            width = feats["input_word_ids"].shape[1]
+            assert width == feats["input_mask"].sum(axis=1).max()  # the batch's longest, no more
+            widths.append(width)
+        if pairs is None:
+            assert len(set(widths)) >= 3 and max(widths) == 64 and min(widths) < 16
+        feats, labels = collect(dataset)
+        np.testing.assert_array_equal(labels, np.arange(150))
+        for name, want in zip(packers.FEATURE_NAMES, packers.pack_batch(tokenizer, texts, pairs, 64)):
+            np.testing.assert_array_equal(pad_columns(feats[name], 64), want)
+
+
+@pytest.mark.parametrize("kind", packers.TOKENIZERS)
+def test_dataset_buckets_widths_each_example_once_labels_travel(kind, packer_for, tokenizer, small_windows):
+    texts, pairs = TEXTS[len(TRICKY):len(TRICKY) + 150], None
+    dataset = datasets.make_dataset(make_split(texts, pairs), packer_for(kind, 100), batch_size=16)  # bucket: default
+    assert int(dataset.cardinality()) == 10
+    batches = list(dataset.as_numpy_iterator())
+    assert sorted(len(b[1]) for b in batches) == [6] + [16] * 9  # full batches but the last
+    seen_widths = set()
+    for feats, labels in batches:
+        width = feats["input_word_ids"].shape[1]
+        longest = feats["input_mask"].sum(axis=1).max()
+        assert width % 8 == 0 or width == 100  # only the bucket widths
+        assert width == min(w for w in datasets.bucket_widths(100) if w >= longest)  # the smallest that fits
+        seen_widths.add(width)
+    assert len(seen_widths) >= 4 and 100 in seen_widths
+    feats, labels = collect(dataset)
+    assert labels.tolist() != list(range(150))  # sorted by length within windows
+    feats = by_label(feats, labels)  # each example exactly once, with its own features
+    for name, want in zip(packers.FEATURE_NAMES, packers.pack_batch(tokenizer, texts, pairs, 100)):
+        np.testing.assert_array_equal(pad_columns(feats[name], 100), want)
+    # lengths grow within each window of two batches
+    lengths = [b[0]["input_mask"].sum(axis=1) for b in batches]
+    for first, second in zip(lengths[0::2], lengths[1::2]):
+        assert (np.diff(np.concatenate([first, second])) >= 0).all()
+
+
+def test_dataset_pairs_path(packer_for, tokenizer):
+    texts = ["the film was good", "a bad movie", "love it", ""]
+    pairs = ["i liked it", "", "yes", "\u200b the"]
+    for kind in packers.TOKENIZERS:
+        dataset = datasets.make_dataset(make_split(texts, pairs), packer_for(kind, 12), batch_size=3, padding="max")
+        assert len(dataset.element_spec[0]) == 3
+        feats, labels = collect(dataset)
+        np.testing.assert_array_equal(labels, [0, 1, 2, 3])
+        tokens = [tokenizer.convert_ids_to_tokens([i for i in row if i]) for row in feats["input_word_ids"]]
+        assert tokens[0] == ["[CLS]", "the", "film", "was", "good", "[SEP]", "i", "liked", "it", "[SEP]"]
+        assert tokens[1] == ["[CLS]", "a", "bad", "movie", "[SEP]"]  # empty second segment: no second [SEP]
+        assert tokens[3] == ["[CLS]", "[SEP]", "the", "[SEP]"]  # empty first segment: kept
+        np.testing.assert_array_equal(feats["input_type_ids"][0], [0] * 6 + [1] * 4 + [0] * 2)
+        assert (feats["input_type_ids"][1] == 0).all()
+        np.testing.assert_array_equal(feats["input_type_ids"][2][:6], [0, 0, 0, 0, 1, 1])
+        np.testing.assert_array_equal(feats["input_type_ids"][3][:4], [0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("padding", ["batch", "bucket"])
+def test_dataset_shuffle_is_seeded_and_keeps_rows_together(padding, packer_for, tokenizer, small_windows):
+    texts, pairs = TEXTS[100:164], PAIRS[100:164]
+    split = make_split(texts, pairs)
+
+    def orders(seed, epochs=2):
+        dataset = datasets.make_dataset(split, packer_for("tf_text", 16), batch_size=10, shuffle=True, seed=seed,
+                                        padding=padding)
+        return [collect(dataset) for _ in range(epochs)]
+
+    first, second = orders(7), orders(7)
+    for (feats_a, labels_a), (feats_b, labels_b) in zip(first, second):
+        np.testing.assert_array_equal(labels_a, labels_b)  # same seed, same order
+        for name in packers.FEATURE_NAMES:
+            np.testing.assert_array_equal(feats_a[name], feats_b[name])
+    expected = packers.pack_batch(tokenizer, texts, pairs, 16)
+    for feats, labels in first:
+        assert sorted(labels.tolist()) == list(range(64))  # a permutation, nothing lost or repeated
+        assert labels.tolist() != list(range(64))  # and actually shuffled
+        for name, want in zip(packers.FEATURE_NAMES, expected):
+            np.testing.assert_array_equal(pad_columns(feats[name], 16), want[labels])  # features travel with labels
+    assert first[0][1].tolist() != first[1][1].tolist()  # reshuffled each epoch
+    assert orders(8, epochs=1)[0][1].tolist() != first[0][1].tolist()  # another seed, another order
+
+
+@pytest.mark.parametrize("padding", datasets.PADDINGS)
+def test_dataset_multilabel_labels_are_float32_rows(padding, packer_for):
+    labels = np.array([[1, 0, 1], [0, 0, 0], [0, 1, 0], [1, 1, 1], [0, 0, 1]], dtype=np.float32)
+    texts = ["the film was good", "a", "bad", "the film", "a good movie was"]
+    dataset = datasets.make_dataset(make_split(texts, labels=labels), packer_for("tf_text", 8), batch_size=2,
+                                    padding=padding)
+    assert dataset.element_spec[1].dtype == tf.float32
+    assert dataset.element_spec[1].shape.as_list() == [None, 3]
+    batches = list(dataset.as_numpy_iterator())
+    assert sorted(b[1].shape for b in batches) == [(1, 3), (2, 3), (2, 3)]
+    assert all(b[1].dtype == np.float32 for b in batches)
+    feats, got = collect(dataset)
+    if padding != "bucket":
+        np.testing.assert_array_equal(got, labels)
+    # each label row arrives with its own text's ids, and every row arrives once
+    packed = pad_columns(packer_for("py_function", 8)._pack(np.array(texts, dtype=object))[0], 8)
+    rows = [next(i for i in range(5) if (packed[i] == ids).all()) for ids in pad_columns(feats["input_word_ids"], 8)]
+    assert sorted(rows) == list(range(5))
+    np.testing.assert_array_equal(got, labels[rows])
+
+
+def test_dataset_multilabel_int_rows_become_float32(packer_for):
+    labels = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.int64)
+    dataset = datasets.make_dataset(make_split(TEXTS[30:33], labels=labels), packer_for("tf_text", 8), batch_size=4)
+    (_, got), = list(dataset.as_numpy_iterator())
+    assert got.dtype == np.float32
+    assert sorted(map(tuple, got)) == sorted(map(tuple, labels.astype(np.float32)))
+
+
+def test_make_dataset_rejects_unknown_padding(packer_for):
+    with pytest.raises(TfbertError, match="padding must be one of bucket, batch, max"):
+        datasets.make_dataset(make_split(["a"]), packer_for("tf_text", 8), 4, padding="longest")
+
+
+# --------------------------------------------------------------------------- 5. Python calls
+
+
+class CountingTokenizer:
+    """Delegates to a FullTokenizer and counts tokenize calls."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.calls: list[object] = []
+
+    def tokenize(self, text):
+        self.calls.append(text)
+        return self.inner.tokenize(text)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("kind", packers.TOKENIZERS)
+@pytest.mark.parametrize("with_pairs", [False, True])
+def test_python_runs_once_per_window_or_never(tokenizer, monkeypatch, small_windows, kind, with_pairs, packer_for):
+    """py_function: one Python call per window of batches, holding the window; tf_text: none."""
+    python_calls: list[int] = []
+    pack_calls: list[int] = []
+
+    def counting(function_name):
+        original = getattr(tf, function_name)
+
+        def wrapper(func, inp, Tout, *args, **kwargs):
+            def counted(*values):
+                python_calls.append(len(values[0]))
+                return func(*values)
+            return original(counted, inp, Tout, *args, **kwargs)
+
+        monkeypatch.setattr(tf, function_name, wrapper)
+
+    counting("numpy_function")
+    counting("py_function")
+    original_pack_batch = packers.pack_batch
+
+    def pack_batch(tokenizer, texts, pairs, max_seq_length):
+        pack_calls.append(len(texts))
+        return original_pack_batch(tokenizer, texts, pairs, max_seq_length)
+
+    monkeypatch.setattr(packers, "pack_batch", pack_batch)
+    counter = CountingTokenizer(tokenizer)
+    packer = packers.PyFunctionPacker(counter, 16) if kind == "py_function" else packer_for("tf_text", 16)
+    texts = [t or "x" for t in TEXTS[:100]]
+    pairs = [p.strip("\x00") or "y" for p in PAIRS[:100]] if with_pairs else None
+    dataset = datasets.make_dataset(make_split(texts, pairs), packer, batch_size=16, padding="batch")
+    assert python_calls == [] and counter.calls == []  # nothing runs before iteration
+    feats, labels = collect(dataset)
+
+    if kind == "tf_text":
+        assert python_calls == [] and pack_calls == []
+    else:
+        windows = [32, 32, 32, 4]  # two batches of 16 per window
+        assert sorted(python_calls) == sorted(windows)  # one Python call per window, holding the window
+        assert sorted(pack_calls) == sorted(windows)
+        assert len(counter.calls) == 100 * (2 if with_pairs else 1)  # every text tokenized once
+    expected = original_pack_batch(tokenizer, texts, pairs, 16)
+    for name, want in zip(packers.FEATURE_NAMES, expected):
+        np.testing.assert_array_equal(pad_columns(feats[name], 16), want)
+    np.testing.assert_array_equal(labels, np.arange(100))
+
+
+# --------------------------------------------------------------------------- 6. padding leaves results alone
+
+
+BINARY = LabelMap((0, 1), "binary")
+
+
+@pytest.fixture(scope="module")
+def dropout_free_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny encoder's shape without dropout, so that training steps are deterministic."""
+    import tf_keras
+
+    folder = tmp_path_factory.mktemp("dropout-free")
+    vocab = hub_format.tiny_vocabulary()
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tf_keras.utils.set_random_seed(0)
+    network = hub_format.build_bert_network(len(vocab), hidden_size=32, num_layers=2, num_attention_heads=2,
+                                          inner_dim=64, max_sequence_length=128, dropout_rate=0.0,
+                                          attention_dropout_rate=0.0)
+    return str(hub_format.save_hub_encoder(network, folder / "vocab.txt", True, folder / "encoder"))
+
+
+@pytest.fixture(scope="module")
+def varied_split() -> Split:
+    """72 labelled texts of 3 to 64 tokens, so that batches and buckets have several widths."""
+    rng = random.Random(11)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(rng.choice([1, 3, 6, 10, 20, 40, 70])))
+             for _ in range(72)]
+    labels = np.array([i % 2 for i in range(72)], dtype=np.int32)
+    return make_split(texts, labels=labels)
+
+
+class TinyClassifier:
+    """One classifier over the dropout-free encoder, reset to the same weights and a fresh
+    optimizer for each run (loading the encoder once)."""
+
+    def __init__(self, encoder_dir: str):
+        import tf_keras
+
+        tf_keras.utils.set_random_seed(3)
+        encoder = encoders.load_encoder(encoder_dir)
+        self.packer = packers.make_packer("tf_text", *encoders.tokenizer_assets(encoder), 64)
+        self.model = model.build_classifier(encoder, BINARY, dropout=0.0)
+        self.initial = self.model.get_weights()
+
+    def reset(self):
+        """The initial weights and a fresh optimizer state (compiled once: traced steps are kept)."""
+        self.model.set_weights(self.initial)
+        if self.model.optimizer is None:
+            model.compile_classifier(self.model, BINARY, model.make_optimizer("adam", 1e-3, num_train_steps=9))
+        for variable in self.model.optimizer.variables:
+            variable.assign(tf.zeros_like(variable))
+        return self.model
+
+    def train_one_epoch(self, dataset: tf.data.Dataset) -> tuple[float, list[np.ndarray]]:
+        history = self.reset().fit(dataset, epochs=1, verbose=0, shuffle=False)
+        return history.history["loss"][0], self.model.get_weights()
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(dropout_free_encoder) -> TinyClassifier:
+    return TinyClassifier(dropout_free_encoder)
+
+
+def test_padding_mode_leaves_evaluation_unchanged(tiny_classifier, varied_split):
+    classifier = tiny_classifier.reset()
+    by_padding = {padding: datasets.make_dataset(varied_split, tiny_classifier.packer, 8, padding=padding)
+                for padding in datasets.PADDINGS}
+    widths = {padding: {b[0]["input_word_ids"].shape[1] for b in ds.as_numpy_iterator()}
+              for padding, ds in by_padding.items()}
+    assert widths["max"] == {64} and len(widths["batch"]) >= 3
+    assert widths["bucket"] <= set(datasets.bucket_widths(64)) and len(widths["bucket"]) >= 3
+    losses = {padding: classifier.evaluate(ds, verbose=0, return_dict=True)["loss"]
+              for padding, ds in by_padding.items()}
+    assert losses["batch"] == pytest.approx(losses["max"], abs=1e-5)
+    assert losses["bucket"] == pytest.approx(losses["max"], abs=1e-5)
+    predictions = {padding: classifier.predict(by_padding[padding], verbose=0) for padding in ("max", "batch")}
+    np.testing.assert_allclose(predictions["batch"], predictions["max"], atol=1e-5)
+
+
+def test_padding_mode_leaves_training_unchanged(tiny_classifier, varied_split):
+    """One epoch on the same batches in the same order: padded to max_seq_length, to each
+    batch's longest, and bucketed (against the same bucketed batches padded to max)."""
+    packer = tiny_classifier.packer
+    loss_max, weights_max = tiny_classifier.train_one_epoch(
+        datasets.make_dataset(varied_split, packer, 8, padding="max"))
+    loss_batch, weights_batch = tiny_classifier.train_one_epoch(
+        datasets.make_dataset(varied_split, packer, 8, padding="batch"))
+    print(f"\nepoch loss: max {loss_max:.7f}, batch {loss_batch:.7f}", end="")
+    assert loss_batch == pytest.approx(loss_max, abs=1e-4)
+    assert not np.allclose(weights_max[0], tiny_classifier.initial[0])  # it did train
+    for a, b in zip(weights_batch, weights_max):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+    bucketed = datasets.make_dataset(varied_split, packer, 8, padding="bucket")
+    padded = bucketed.map(lambda feats, labels: (pad_to(feats, 64), labels))
+    loss_bucket, weights_bucket = tiny_classifier.train_one_epoch(bucketed)
+    loss_padded, weights_padded = tiny_classifier.train_one_epoch(padded)
+    print(f", bucket {loss_bucket:.7f}, the same batches padded to max {loss_padded:.7f}")
+    assert loss_bucket == pytest.approx(loss_padded, abs=1e-4)
+    for a, b in zip(weights_bucket, weights_padded):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    assert loss_bucket == pytest.approx(loss_max, abs=0.05)  # other batches, a similar epoch
+
+
+def test_length_order_is_shortest_first_counting_both_segments_and_stable():
+    texts = ["ccc", "a", "bb", "a", "dddd"]
+    assert datasets.length_order(texts).tolist() == [1, 3, 2, 0, 4]
+    assert datasets.length_order(["a", "a", "a"], ["xxx", "x", "xx"]).tolist() == [1, 2, 0]

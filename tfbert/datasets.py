@@ -1,0 +1,154 @@
+"""Batches for model.fit, evaluate and predict: a split's texts through a packer in tf.data.
+
+`make_dataset` packs windows of several batches at once (one packer call, its fixed cost
+shared, in parallel maps), then cuts each window into batches padded to max_seq_length,
+to each batch's longest sequence, or to a bucket width after sorting the window by length.
+
+>>> import numpy as np, pandas as pd
+>>> from tfbert import datasets, hub_format, packers
+>>> from tfbert.data import Split
+>>> import tempfile, pathlib
+>>> vocab = pathlib.Path(tempfile.mkdtemp()) / "vocab.txt"
+>>> _ = vocab.write_text("\\n".join(hub_format.tiny_vocabulary()) + "\\n")
+>>> packer = packers.make_packer("tf_text", str(vocab), do_lower_case=True, max_seq_length=32)
+>>> texts = np.array(["a good movie", "bad", "a good and bad movie"], dtype=object)
+>>> split = Split("train", pd.DataFrame({"text": texts}), texts, None, np.array([1, 0, 1]))
+>>> for feats, labels in datasets.make_dataset(split, packer, batch_size=2, padding="bucket"):
+...     print(feats["input_word_ids"].shape, labels.numpy().tolist())
+(2, 8) [0, 1]
+(1, 8) [1]
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import numpy as np
+
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tensorflow as tf
+
+from tfbert.config import PADDINGS
+from tfbert.data import Split
+from tfbert.errors import TfbertError
+from tfbert.packers import Packer
+
+BUCKET_STEP = 8  # padding="bucket" pads to a multiple of this (vector-friendly widths, little waste)
+# make_dataset packs windows of at least this many batches and examples at once.
+WINDOW_BATCHES = 8
+WINDOW_EXAMPLES = 1024
+
+
+def bucket_widths(max_seq_length: int) -> tuple[int, ...]:
+    """The padded widths of padding="bucket": 8, 16, 24, ... below max_seq_length, and max_seq_length."""
+    return (*range(BUCKET_STEP, max_seq_length, BUCKET_STEP), max_seq_length)
+
+
+def window_batches(batch_size: int) -> int:
+    """How many batches make_dataset tokenizes in one packer call (and sorts, for "bucket")."""
+    return max(WINDOW_BATCHES, -(-WINDOW_EXAMPLES // batch_size))
+
+
+def length_order(texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
+    """Row indices shortest text first (characters, both segments), stable: batches cut
+    in this order carry little padding, and the indices put the results back."""
+    lengths = np.array([len(str(t)) for t in texts]) + (np.array([len(str(p)) for p in pairs]) if pairs is not None else 0)
+    return np.argsort(lengths, kind="stable")
+
+
+def as_strings(texts: Sequence[str]) -> np.ndarray:
+    """Texts as an object array of str: a fixed-width unicode array would cost
+    rows x longest text x 4 bytes and silently drop trailing NUL characters."""
+    return np.array([str(text) for text in texts], dtype=object)
+
+
+def _cut_into_batches(tensor: tf.Tensor, batch_size: int, extra_rows: tf.Tensor, width: tf.Tensor | None) -> tf.Tensor:
+    """[rows, ...] -> [batches, batch_size, ...]: `extra_rows` zero rows appended (the
+    window's last batch may be short) and, when `width` is given, columns padded to it."""
+    pad = [[0, extra_rows]] + [[0, 0]] * (len(tensor.shape) - 1)
+    if width is not None:
+        pad[1] = [0, width - tf.shape(tensor)[1]]
+    tensor = tf.pad(tensor, pad)
+    return tf.reshape(tensor, tf.concat([[-1, batch_size], tf.shape(tensor)[1:]], axis=0))
+
+
+def _batch_widths(lengths: tf.Tensor, batches: tf.Tensor, batch_size: int, padding: str,
+                  max_seq_length: int, extra_rows: tf.Tensor) -> tf.Tensor:
+    """Each batch's padded width: max_seq_length ("max"), its longest sequence ("batch")
+    or the smallest bucket width that holds its longest ("bucket")."""
+    if padding == "max":
+        return tf.fill([batches], max_seq_length)
+    longest = tf.reduce_max(tf.reshape(tf.pad(lengths, [[0, extra_rows]]), [batches, batch_size]), axis=1)
+    if padding == "batch":
+        return longest
+    widths = tf.constant(bucket_widths(max_seq_length), tf.int32)
+    return tf.gather(widths, tf.searchsorted(widths, longest, side="left"))
+
+
+@tf.autograph.experimental.do_not_convert  # plain graph code: skip autograph's conversion
+def pack_window(packer: Packer, batch_size: int, padding: str, *columns: tf.Tensor):
+    """Pack a window of texts (and pairs) and cut it into [batches, batch_size, width]
+    tensors; returns (features, labels, each batch's row count, each batch's width)."""
+    *texts, labels = columns
+    feats = packer(*texts)
+    lengths = tf.reduce_sum(feats["input_mask"], axis=1)
+    if padding == "bucket":
+        order = tf.argsort(lengths, stable=True)
+        feats = {name: tf.gather(tensor, order) for name, tensor in feats.items()}
+        labels, lengths = tf.gather(labels, order), tf.gather(lengths, order)
+    rows = tf.shape(labels)[0]
+    batches = (rows + batch_size - 1) // batch_size
+    extra_rows = batches * batch_size - rows
+    counts = tf.minimum(batch_size, rows - tf.range(batches) * batch_size)
+    widths = _batch_widths(lengths, batches, batch_size, padding, packer.max_seq_length, extra_rows)
+    width = tf.reduce_max(widths)  # may be wider than the window's longest (a bucket, max)
+    feats = {name: _cut_into_batches(tensor, batch_size, extra_rows, width) for name, tensor in feats.items()}
+    return feats, _cut_into_batches(labels, batch_size, extra_rows, None), counts, widths
+
+
+@tf.autograph.experimental.do_not_convert
+def trim_batch(label_shape: tf.TensorShape, fixed_width: int | None, feats: dict[str, tf.Tensor], labels: tf.Tensor,
+               count: tf.Tensor, width: tf.Tensor):
+    """Drop a short batch's padding rows and the columns beyond its width."""
+    labels = labels[:count]
+    labels.set_shape([None, *label_shape])
+    feats = {name: tensor[:count, :width] for name, tensor in feats.items()}
+    for tensor in feats.values():
+        tensor.set_shape([None, fixed_width])
+    return feats, labels
+
+
+def make_dataset(split: Split, packer: Packer, batch_size: int, *, shuffle: bool = False, seed: int | None = None,
+                 padding: str = "bucket") -> tf.data.Dataset:
+    """Batches of (features dict, labels) for model.fit / evaluate / predict.
+
+    padding: "max" pads every batch to packer.max_seq_length (BERT's fixed shape);
+    "batch" to the batch's longest sequence; "bucket" sorts each window by length before
+    cutting it and pads each batch to the smallest of `bucket_widths` that holds it, so
+    that traced steps are reused. "max" and "batch" keep the split's order unless
+    shuffled; "bucket" reorders examples (labels travel with their features; shuffled,
+    the batches are shuffled too, within a window's worth). Every example appears
+    exactly once per epoch.
+    """
+    if padding not in PADDINGS:
+        raise TfbertError(f"padding must be one of {', '.join(PADDINGS)}, not {padding!r}")
+    if batch_size < 1:
+        raise TfbertError(f"batch_size must be positive, not {batch_size}")
+    columns = (as_strings(split.texts),) if split.pairs is None else (as_strings(split.texts), as_strings(split.pairs))
+    labels = split.labels.astype(np.float32) if split.labels.ndim == 2 else split.labels
+    dataset = tf.data.Dataset.from_tensor_slices((*columns, labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+    label_shape = dataset.element_spec[-1].shape  # [] or [num_labels]
+    fixed_width = packer.max_seq_length if padding == "max" else None
+    windows = window_batches(batch_size)
+    dataset = dataset.batch(batch_size * windows)
+    dataset = dataset.map(functools.partial(pack_window, packer, batch_size, padding),
+                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.unbatch().map(functools.partial(trim_batch, label_shape, fixed_width),
+                                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-len(split) // batch_size)))
+    if shuffle and padding == "bucket":  # or each window's batches would come shortest first
+        dataset = dataset.shuffle(windows, seed=seed, reshuffle_each_iteration=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)

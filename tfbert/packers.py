@@ -1,0 +1,390 @@
+"""Text to BERT inputs: WordPiece tokenization and packing, callable inside tf.data.
+
+The tokenizer is the encoder's own (its vocab_file and do_lower_case), and packing
+follows BERT's convention exactly as tensorflow/models' classifier_data_lib does it:
+[CLS] a [SEP] (b [SEP]), truncating the longer segment first, zero padding. Two packers,
+chosen by the config key `tokenizer` (`make_packer`), give the same ids:
+
+* ``py_function``: tensorflow/models' FullTokenizer in Python, one tf.numpy_function
+  call per packer call (`pack_batch`); the reference path.
+* ``tf_text`` (the default): tokenization and packing inside the graph with
+  tensorflow_text's WordPiece tokenizers and TensorFlow's string and ragged ops, so no
+  Python runs per batch and tf.data can pack batches in parallel. `TfTextPacker`'s
+  docstring says how it reproduces FullTokenizer, and where it cannot.
+
+>>> import tensorflow as tf
+>>> from tfbert import hub_format, packers
+>>> import tempfile, pathlib
+>>> vocab = pathlib.Path(tempfile.mkdtemp()) / "vocab.txt"
+>>> _ = vocab.write_text("\\n".join(hub_format.tiny_vocabulary()) + "\\n")
+>>> packer = packers.make_packer("tf_text", str(vocab), do_lower_case=True, max_seq_length=16)
+>>> packer(tf.constant(["A good movie"]))["input_word_ids"].numpy().tolist()
+[[2, 43, 333, 372, 3]]
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from typing import Sequence
+
+import numpy as np
+
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tensorflow as tf
+from official.nlp.tools import tokenization
+
+from tfbert.config import TOKENIZERS
+from tfbert.errors import TfbertError
+
+FEATURE_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
+
+# FullTokenizer's limit on a word's length in characters (400 in tf-models 2.20).
+MAX_CHARS_PER_WORD = tokenization.WordpieceTokenizer(vocab={}).max_input_chars_per_word
+
+
+def _code_points(*ranges: int | tuple[int, int]) -> frozenset[int]:
+    return frozenset(c for r in ranges for c in (range(r, r + 1) if isinstance(r, int) else range(r[0], r[1] + 1)))
+
+
+# The only code points where TfTextPacker's words differ from FullTokenizer's, and only with
+# do_lower_case: TensorFlow's ICU (lower-casing) and tensorflow_text's (NFD) know other Unicode
+# versions than Python's unicodedata (14.0 on Python 3.11). Swept code point by code point
+# (planes 0-3 and 14) with TensorFlow 2.20 and tensorflow-text 2.20 on Python 3.11 and 3.13;
+# tests/test_packers.py repeats the sweep. They change ids only for a vocabulary holding
+# these characters (no published BERT vocabulary does) or, for the sigma ones, for a capital
+# sigma written next to one of them. Another Python version changes these lists.
+UNICODE_VERSION_DIFFERENCES = {
+    # capitals Python lower-cases and TensorFlow's ICU does not
+    "lower": _code_points(0x2C2F, 0xA7C0, 0xA7D0, 0xA7D6, 0xA7D8, (0x10570, 0x1057A), (0x1057C, 0x1058A),
+                          (0x1058C, 0x10592), (0x10594, 0x10595)),
+    # unassigned for Python, decomposed by tensorflow_text's NFD
+    "nfd": _code_points(0x105C9, 0x105E4, 0x11383, 0x11385, 0x1138E, 0x11391, 0x113C5, (0x113C7, 0x113C8),
+                        (0x16121, 0x16128), (0x16D68, 0x16D6A)),
+    # cased or case-ignorable for Python, not for TensorFlow's ICU: a capital sigma next to
+    # one of them becomes the other of σ and ς
+    "final_sigma": _code_points(
+        0x0888, (0x0898, 0x089F), (0x08C9, 0x08D2), 0x0C3C, 0x1734, 0x180F, (0x1AC1, 0x1ACE), 0x1DFA, 0x2C5F, 0xA7C1,
+        0xA7D1, 0xA7D3, 0xA7D5, 0xA7D7, 0xA7D9, (0xA7F2, 0xA7F4), 0xFBC2, (0x10597, 0x105A1), (0x105A3, 0x105B1),
+        (0x105B3, 0x105B9), (0x105BB, 0x105BC), (0x10780, 0x10785), (0x10787, 0x107B0), (0x107B2, 0x107BA),
+        (0x10F82, 0x10F85), 0x11070, (0x11073, 0x11074), 0x110C2, (0x1AFF0, 0x1AFF3), (0x1AFF5, 0x1AFFB),
+        (0x1AFFD, 0x1AFFE), (0x1CF00, 0x1CF2D), (0x1CF30, 0x1CF46), (0x1DF00, 0x1DF09), (0x1DF0B, 0x1DF1E), 0x1E2AE),
+}
+if int(unicodedata.unidata_version.split(".")[0]) >= 15:
+    # Unicode 15.0's characters that are cased or case-ignorable for Python, not for TensorFlow's ICU
+    UNICODE_VERSION_DIFFERENCES["final_sigma_unicode_15"] = _code_points(
+        0x0ECE, (0x10EFD, 0x10EFF), 0x11241, (0x11F00, 0x11F01), (0x11F36, 0x11F3A), 0x11F40, 0x11F42, 0x13440,
+        (0x13447, 0x13455), (0x1DF25, 0x1DF2A), (0x1E030, 0x1E06D), 0x1E08F, (0x1E4EB, 0x1E4EF))
+
+
+def load_tokenizer(vocab_file: str, do_lower_case: bool) -> tokenization.FullTokenizer:
+    """The WordPiece tokenizer that matches an encoder's vocabulary."""
+    return tokenization.FullTokenizer(vocab_file=vocab_file, do_lower_case=do_lower_case)
+
+
+def _truncate_pair(tokens_a: list[str], tokens_b: list[str], max_tokens: int) -> None:
+    """Trim the longer segment one token at a time, as BERT's reference code does."""
+    while len(tokens_a) + len(tokens_b) > max_tokens:
+        (tokens_a if len(tokens_a) > len(tokens_b) else tokens_b).pop()
+
+
+def pack_example(tokenizer: tokenization.FullTokenizer, text: str | bytes,
+                 pair: str | bytes | None, max_seq_length: int) -> tuple[list[int], list[int]]:
+    """(word ids, type ids) of one example, unpadded: [CLS] a [SEP] (b [SEP])."""
+    tokens_a = tokenizer.tokenize(text)
+    tokens_b = tokenizer.tokenize(pair) if pair else None
+    if tokens_b:
+        _truncate_pair(tokens_a, tokens_b, max_seq_length - 3)
+    else:
+        tokens_a = tokens_a[: max_seq_length - 2]
+    tokens = ["[CLS]", *tokens_a, "[SEP]"]
+    type_ids = [0] * len(tokens)
+    if tokens_b:
+        tokens += [*tokens_b, "[SEP]"]
+        type_ids += [1] * (len(tokens_b) + 1)
+    return tokenizer.convert_tokens_to_ids(tokens), type_ids
+
+
+def pack_batch(tokenizer: tokenization.FullTokenizer, texts: Sequence[str | bytes],
+               pairs: Sequence[str | bytes] | None, max_seq_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """int32 [batch, max_seq_length] word ids, mask and type ids for a batch of texts."""
+    batch = len(texts)
+    word_ids = np.zeros((batch, max_seq_length), dtype=np.int32)
+    mask = np.zeros((batch, max_seq_length), dtype=np.int32)
+    type_ids = np.zeros((batch, max_seq_length), dtype=np.int32)
+    for row in range(batch):
+        ids, types = pack_example(tokenizer, texts[row], pairs[row] if pairs is not None else None, max_seq_length)
+        word_ids[row, : len(ids)] = ids
+        mask[row, : len(ids)] = 1
+        type_ids[row, : len(ids)] = types
+    return word_ids, mask, type_ids
+
+
+# --------------------------------------------------------------------------- packers
+
+
+class Packer:
+    """Texts (and optional second segments) to BERT inputs, usable inside tf.data.map.
+
+    Call with tf.string [batch] tensors; returns FEATURE_NAMES -> int32 [batch, width],
+    where width is the longest packed sequence of the batch (at most max_seq_length),
+    zero padded.
+    """
+
+    kind: str = ""
+
+    def __init__(self, max_seq_length: int):
+        if max_seq_length < 3:
+            raise TfbertError(f"max_seq_length must be at least 3 ([CLS] a [SEP] b [SEP]), not {max_seq_length}")
+        self.max_seq_length = int(max_seq_length)
+
+    def __call__(self, texts: tf.Tensor, pairs: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(max_seq_length={self.max_seq_length})"
+
+
+class PyFunctionPacker(Packer):
+    """FullTokenizer in Python: one tf.numpy_function call per packer call (`pack_batch`),
+    the result cut to the longest sequence it holds."""
+
+    kind = "py_function"
+
+    def __init__(self, tokenizer: tokenization.FullTokenizer, max_seq_length: int):
+        super().__init__(max_seq_length)
+        self.tokenizer = tokenizer
+
+    def _pack(self, texts: np.ndarray, pairs: np.ndarray | None = None):
+        arrays = pack_batch(self.tokenizer, texts, pairs, self.max_seq_length)  # looked up per call
+        width = int(arrays[1].sum(axis=1).max(initial=0))
+        return tuple(np.ascontiguousarray(array[:, :width]) for array in arrays)
+
+    def __call__(self, texts: tf.Tensor, pairs: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        inputs = [texts] if pairs is None else [texts, pairs]
+        outputs = tf.numpy_function(self._pack, inputs, [tf.int32] * 3, stateful=False)
+        for tensor in outputs:
+            tensor.set_shape([None, None])
+        return dict(zip(FEATURE_NAMES, outputs))
+
+
+def _ranges(code_points: list[int]) -> str:
+    """An RE2 character class body for sorted code points: \\x{..}-\\x{..} ranges."""
+    parts = []
+    start = previous = code_points[0]
+    for cp in code_points[1:] + [-1]:
+        if cp == previous + 1:
+            previous = cp
+            continue
+        parts.append(f"\\x{{{start:X}}}" if start == previous else f"\\x{{{start:X}}}-\\x{{{previous:X}}}")
+        start = previous = cp
+    return "".join(parts)
+
+
+_CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+               (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+
+
+@functools.lru_cache(maxsize=None)
+def _character_classes() -> dict[str, str]:
+    """RE2 classes for FullTokenizer's character tests, from Python's unicodedata."""
+    control, space, punctuation, marks = [], [], [], []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue  # surrogates never occur in UTF-8
+        char = chr(cp)
+        category = unicodedata.category(char)
+        if cp == 0 or cp == 0xFFFD or (category in ("Cc", "Cf") and char not in "\t\n\r"):
+            control.append(cp)
+        elif char in "\t\n\r" or (category == "Zs" or char.isspace()) and char != " ":
+            space.append(cp)  # the plain space needs no replacing
+        if category.startswith("P") or 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+            punctuation.append(cp)
+        if category == "Mn":
+            marks.append(cp)
+    cjk = "".join(f"\\x{{{lo:X}}}-\\x{{{hi:X}}}" for lo, hi in _CJK_RANGES)
+    return {
+        "control": f"[{_ranges(control)}]+",
+        "space": f"[{_ranges(space)}]",
+        "marks": f"[{_ranges(marks)}]+",
+        "word": f"([{_ranges(punctuation)}{cjk}])",  # characters that are words of their own
+    }
+
+
+def _fast_wordpiece_vocab(vocab: dict[str, int]) -> list[str] | None:
+    """FullTokenizer's vocab as the id-ordered token list FastWordpieceTokenizer takes.
+
+    Ids that no word can reach in FullTokenizer (the earlier of duplicate lines, blank
+    lines, "##" alone, tokens with whitespace inside, pieces longer than
+    MAX_CHARS_PER_WORD characters) hold a placeholder "[tfbert:ID]" that no word reaches
+    either: "[" is always a word of its own. None when a reachable token's piece exceeds
+    the 256 bytes FastWordpieceTokenizer allows.
+    """
+    reachable = {}
+    for token, i in vocab.items():
+        piece = token[2:] if token.startswith("##") else token
+        if not piece or len(piece) > MAX_CHARS_PER_WORD or token.split() != [token]:
+            continue
+        if len(piece.encode("utf-8")) > 256:
+            return None
+        reachable[i] = token
+    ordered = []
+    for i in range(max(vocab.values(), default=-1) + 1):
+        placeholder = f"[tfbert:{i}]"
+        while placeholder in vocab:
+            placeholder += "#"
+        ordered.append(reachable.get(i, placeholder))
+    return ordered
+
+
+class TfTextPacker(Packer):
+    """Tokenization and packing in the graph with tensorflow_text: FullTokenizer's ids.
+
+    tensorflow_text's own BertTokenizer and FastBertTokenizer differ from FullTokenizer
+    (NFKC case folding, control characters kept as spaces, ASCII-only classes, word
+    length in bytes), so the text goes through FullTokenizer's steps here:
+
+    1. Control characters (Cc and Cf except tab, newline, carriage return), U+0000 and
+       U+FFFD are removed; other whitespace, as Python's str.split sees it, becomes a
+       space. The classes come from Python's unicodedata (`_character_classes`), the one
+       FullTokenizer consults, not from RE2's tables.
+    2. With do_lower_case: ICU's full lower-casing (ASCII first, so that a Turkish locale
+       cannot make I a dotless ı), NFD, then removal of Mn characters.
+    3. Split at spaces; each punctuation character and each CJK ideograph is a word.
+    4. A word over MAX_CHARS_PER_WORD characters is [UNK]; others go through greedy
+       longest-match-first WordPiece.
+    5. Truncation is the closed form of BERT's "pop from the longer segment" loop: with a
+       budget m = max_seq_length - 3, the first segment keeps min(la, max(m - lb,
+       ceil(m / 2))) tokens and the second the rest of m. An empty second segment means
+       no pair (no second [SEP]), as in classifier_data_lib's `if tokens_b:`.
+
+    Step 2 uses the Unicode versions of TensorFlow's and tensorflow_text's ICU, so the
+    words differ from FullTokenizer's for the characters in UNICODE_VERSION_DIFFERENCES.
+    """
+
+    kind = "tf_text"
+
+    def __init__(self, vocab_file: str, do_lower_case: bool, max_seq_length: int, *, wordpiece: str = "auto"):
+        """wordpiece: "fast" (FastWordpieceTokenizer), "classic" (WordpieceTokenizer over a hash
+        table of FullTokenizer's vocab dict) or "auto": fast unless a token FullTokenizer can
+        produce is over 256 bytes long, which FastWordpieceTokenizer cannot hold. Both give
+        FullTokenizer's ids."""
+        import tensorflow_text as tf_text  # a dependency; imported here to keep TF's start light
+
+        super().__init__(max_seq_length)
+        self.do_lower_case = bool(do_lower_case)
+        self.vocab = tokenization.load_vocab(vocab_file)  # FullTokenizer's own reading of the file
+        missing = [token for token in ("[CLS]", "[SEP]", "[UNK]") if token not in self.vocab]
+        if missing:
+            raise TfbertError(f"vocabulary {vocab_file} lacks {', '.join(missing)}")
+        self.cls_id, self.sep_id, self.unk_id = (self.vocab[t] for t in ("[CLS]", "[SEP]", "[UNK]"))
+        self._classes = _character_classes()
+        self._normalize_utf8 = tf_text.normalize_utf8
+        ordered = _fast_wordpiece_vocab(self.vocab)
+        if wordpiece == "auto":
+            wordpiece = "fast" if ordered is not None else "classic"
+        if wordpiece == "fast":
+            if ordered is None:
+                raise TfbertError(f"vocabulary {vocab_file} has a token too long for FastWordpieceTokenizer "
+                                  "(over 256 bytes); use wordpiece='classic'")
+            self.wordpiece = tf_text.FastWordpieceTokenizer(
+                vocab=ordered, suffix_indicator="##", max_bytes_per_word=4 * MAX_CHARS_PER_WORD,
+                token_out_type=tf.int32, unknown_token="[UNK]", no_pretokenization=True)
+        elif wordpiece == "classic":
+            table = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(list(self.vocab), tf.constant(list(self.vocab.values()), tf.int64)),
+                default_value=-1)
+            self.wordpiece = tf_text.WordpieceTokenizer(
+                table, suffix_indicator="##", max_bytes_per_word=4 * MAX_CHARS_PER_WORD,
+                token_out_type=tf.int64, unknown_token="[UNK]")
+        else:
+            raise TfbertError(f"wordpiece must be auto, fast or classic, not {wordpiece!r}")
+
+    def words(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """FullTokenizer's BasicTokenizer in the graph: tf.string [batch] -> [batch, (words)]."""
+        classes = self._classes
+        texts = tf.strings.regex_replace(texts, classes["control"], "")
+        texts = tf.strings.regex_replace(texts, classes["space"], " ")
+        if self.do_lower_case:
+            # ASCII first: ICU's lower-casing follows the process locale, and in a Turkish or
+            # Azeri one it would make I a dotless ı (str.lower's i); what it does to other
+            # letters there, or in a Lithuanian one, only adds accents that step 2 removes
+            texts = tf.strings.lower(tf.strings.lower(texts), encoding="utf-8")
+            texts = self._normalize_utf8(texts, "NFD")
+            texts = tf.strings.regex_replace(texts, classes["marks"], "")
+        texts = tf.strings.regex_replace(texts, classes["word"], r" \1 ")
+        return tf.strings.split(texts)  # at runs of ASCII whitespace, which only " " still is
+
+    def tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """WordPiece ids, int32 [batch, (tokens)], as FullTokenizer.tokenize + convert_tokens_to_ids."""
+        words = self.words(texts)
+        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
+        words = words.with_flat_values(tf.where(too_long, "[UNK]", words.flat_values))  # -> [UNK]'s id
+        pieces = self.wordpiece.tokenize(words)  # [batch, (words), (pieces)]
+        # merge the word level away (what merge_dims does, without its slower checks)
+        splits = tf.gather(pieces.values.row_splits, pieces.row_splits)
+        return tf.RaggedTensor.from_row_splits(tf.cast(pieces.values.values, tf.int32), splits, validate=False)
+
+    def __call__(self, texts: tf.Tensor, pairs: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        texts = tf.convert_to_tensor(texts, tf.string)
+        if pairs is None:
+            return self.pack(self.tokenize(texts))
+        both = self.tokenize(tf.concat([texts, tf.convert_to_tensor(pairs, tf.string)], axis=0))
+        rows = tf.shape(texts, out_type=tf.int64)[0]
+        return self.pack(both[:rows], both[rows:])
+
+    def pack(self, tokens_a: tf.RaggedTensor, tokens_b: tf.RaggedTensor | None = None) -> dict[str, tf.Tensor]:
+        """[CLS] a [SEP] (b [SEP]) from token ids, truncated as BERT does, zero padded to the longest.
+
+        Built densely over [batch, width] positions: each position takes [CLS], a token of
+        a, [SEP], a token of b, the last [SEP] or padding, from the kept lengths."""
+        length_a = tokens_a.row_lengths()
+        if tokens_b is None:
+            keep_a = tf.minimum(length_a, self.max_seq_length - 2)
+            keep_b = ends_b = tf.zeros_like(keep_a)
+        else:
+            length_b = tokens_b.row_lengths()
+            has_b = length_b > 0  # classifier_data_lib's `if tokens_b:`
+            budget = self.max_seq_length - 3
+            pair_a = tf.minimum(length_a, tf.maximum(budget - length_b, (budget + 1) // 2))
+            keep_a = tf.where(has_b, pair_a, tf.minimum(length_a, self.max_seq_length - 2))
+            keep_b = tf.minimum(length_b, tf.where(has_b, budget - pair_a, 0))
+            # at max_seq_length 3 or 4 truncation can empty the second segment: then, as in
+            # the reference (`if tokens_b:` after truncating), it has no [SEP] either
+            ends_b = tf.cast(keep_b > 0, tf.int64)
+        total = (keep_a + 2 + keep_b + ends_b)[:, None]
+        position = tf.range(tf.reduce_max(total), dtype=tf.int64)[None, :]
+        keep_a, keep_b = keep_a[:, None], keep_b[:, None]
+        in_a = (position >= 1) & (position <= keep_a)
+        source = tf.where(in_a, tokens_a.row_starts()[:, None] + position - 1, 0)
+        ids = tf.where(in_a, tf.gather(_with_zero(tokens_a.values), source), 0)
+        ids = tf.where(position == 0, self.cls_id, tf.where(position == keep_a + 1, self.sep_id, ids))
+        mask = position < total
+        if tokens_b is None:
+            type_ids = tf.zeros_like(ids)
+        else:
+            start_b = keep_a + 2
+            in_b = (position >= start_b) & (position < start_b + keep_b)
+            source = tf.where(in_b, tokens_b.row_starts()[:, None] + position - start_b, 0)
+            ids = tf.where(in_b, tf.gather(_with_zero(tokens_b.values), source), ids)
+            ids = tf.where((position == start_b + keep_b) & (keep_b > 0), self.sep_id, ids)
+            type_ids = tf.cast((position >= start_b) & mask, tf.int32)
+        return {"input_word_ids": ids, "input_mask": tf.cast(mask, tf.int32), "input_type_ids": type_ids}
+
+    def __repr__(self) -> str:
+        return (f"TfTextPacker(do_lower_case={self.do_lower_case}, max_seq_length={self.max_seq_length}, "
+                f"wordpiece={type(self.wordpiece).__name__})")
+
+
+def _with_zero(values: tf.Tensor) -> tf.Tensor:
+    """`values` and a 0, so that index 0 can be gathered even from a batch with no tokens."""
+    return tf.concat([values, tf.zeros([1], values.dtype)], axis=0)
+
+
+def make_packer(kind: str, vocab_file: str, do_lower_case: bool, max_seq_length: int) -> Packer:
+    """The packer for the config key `tokenizer`: tf_text (in the graph) or py_function (FullTokenizer)."""
+    if kind == "tf_text":
+        return TfTextPacker(vocab_file, do_lower_case, max_seq_length)
+    if kind == "py_function":
+        return PyFunctionPacker(load_tokenizer(vocab_file, do_lower_case), max_seq_length)
+    raise TfbertError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, not {kind!r}")
