@@ -23,7 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import tfbert  # noqa: E402,F401  (Keras 2 before TensorFlow)
-from tfbert import data, encoders, features, model  # noqa: E402
+from tfbert import data, datasets, encoders, model, packers, training  # noqa: E402
 from tfbert.config import build_config  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "sst2" / "train.tsv"
@@ -46,14 +46,14 @@ def main(argv=None) -> int:
     split = data.Split("valid", frame, frame["sentence"].astype(str).to_numpy(dtype=object), None,
                        frame["label"].to_numpy(np.int32))
     encoder = encoders.load_encoder(config.encoder)
-    packer = features.make_packer(config.tokenizer, *encoders.tokenizer_assets(encoder), config.max_seq_length)
+    packer = packers.make_packer(config.tokenizer, *encoders.tokenizer_assets(encoder), config.max_seq_length)
     classifier = model.build_classifier(encoder, label_map, config.dropout)
-    model.compile_classifier(classifier, label_map, config, num_train_steps=1)
+    training.compile_for(config, classifier, label_map, num_train_steps=1)
 
     speeds, losses = {"batch": [], "bucket": []}, {}
     for _ in range(args.repeats):
         for padding in speeds:
-            dataset = features.make_dataset(split, packer, config.eval_batch_size, padding=padding)
+            dataset = datasets.make_dataset(split, packer, config.eval_batch_size, padding=padding)
             classifier.evaluate(dataset.take(2), verbose=0)  # traces the shapes' functions
             start = time.perf_counter()
             losses[padding] = classifier.evaluate(dataset, verbose=0, return_dict=True)["loss"]

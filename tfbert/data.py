@@ -324,10 +324,10 @@ class DataSpec:
 
 def read_labelled(path: DataSource, columns: Columns) -> pd.DataFrame:
     """A labelled file's rows, checked for the configured columns and missing values."""
-    frame = read_table(path)
-    _require_columns(frame, columns.by_key(), source_name(path))
-    for column in columns.by_key().values():
-        _require_no_missing(frame, column, source_name(path))
+    frame, required, source = read_table(path), columns.by_key(), source_name(path)
+    _require_columns(frame, required, source)
+    for column in required.values():
+        _require_no_missing(frame, column, source)
     return frame.reset_index(drop=True)
 
 

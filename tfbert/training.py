@@ -126,6 +126,13 @@ def _curves_and_data_plots(run_dir: Path, stats: dict, splits: dict[str, data.Sp
     return curves | plots.save_data_plots(folder, stats, {name: split.texts for name, split in splits.items()})
 
 
+def compile_for(config: Config, classifier: tf_keras.Model, label_map: data.LabelMap, num_train_steps: int) -> None:
+    """Compile `classifier` with the config's optimizer (scheduled over `num_train_steps`) and jit_compile."""
+    optimizer = model.make_optimizer(config.optimizer, config.learning_rate, num_train_steps, config.warmup_fraction,
+                                     config.weight_decay)
+    model.compile_classifier(classifier, label_map, optimizer, config.jit_compile)
+
+
 def prepare(config: Config, tracker: tracking.Tracker, timings: Timings) -> Job:
     """Data, encoder and tokenizer, and the run directory's config, label map and data stats."""
     with timings.phase("data"):
@@ -155,9 +162,7 @@ def fit(job: Job) -> tf_keras.Model:
         model.set_precision(config.mixed_precision)
         classifier = model.build_classifier(job.encoder, job.label_map, config.dropout)
         steps_per_epoch = math.ceil(len(splits["train"]) / config.train_batch_size)
-        optimizer = model.make_optimizer(config.optimizer, config.learning_rate, steps_per_epoch * config.epochs,
-                                         config.warmup_fraction, config.weight_decay)
-        model.compile_classifier(classifier, job.label_map, optimizer, config.jit_compile)
+        compile_for(config, classifier, job.label_map, steps_per_epoch * config.epochs)
 
     checkpoint = job.run.path / "checkpoints" / "best.weights"
     with job.timings.phase("fit"):

@@ -51,7 +51,7 @@ def run(spec: dict, flip_jit: bool = False) -> dict:
     # isort: split
     import tf_keras
 
-    from tfbert import data, datasets, encoders, model, packers
+    from tfbert import data, datasets, encoders, model, packers, training
 
     config = build_config(spec, flip_jit)
     tf_keras.utils.set_random_seed(spec["seed"])
@@ -76,9 +76,7 @@ def run(spec: dict, flip_jit: bool = False) -> dict:
 
     model.set_precision(config.mixed_precision)
     classifier = model.build_classifier(encoder, label_map, config.dropout)
-    optimizer = model.make_optimizer(config.optimizer, config.learning_rate, spec["warmup"] + spec["steps"],
-                                     config.warmup_fraction, config.weight_decay)
-    model.compile_classifier(classifier, label_map, optimizer, config.jit_compile)
+    training.compile_for(config, classifier, label_map, spec["warmup"] + spec["steps"])
     result |= keras_train(classifier, train_batches(), spec, config.train_batch_size)
     result |= width_stats(widths[: spec["warmup"] + spec["steps"]], spec["real_tokens"])
 
