@@ -53,6 +53,7 @@ WANDB_MODES = ("online", "offline", "disabled")
 TOKENIZERS = ("tf_text", "py_function")  # the packers (tfbert.packers.make_packer)
 PADDINGS = ("bucket", "batch", "max")  # tfbert.datasets.make_dataset's padding modes
 PRECISIONS = ("mixed_float16", "mixed_bfloat16")
+BAD_ROW_POLICIES = ("error", "drop")
 
 KEYS: tuple[Key, ...] = (
     # Data.
@@ -64,6 +65,8 @@ KEYS: tuple[Key, ...] = (
     Key("label_column", "label", "str", "Column holding the label: int, bool, string, or a list of labels (multi-label)."),
     Key("label_list", None, "list", "Labels in id order; default: sorted unique labels of the training data.", optional=True),
     Key("clean_text", False, "bool", "Replace HTML <br /> tags with spaces and collapse runs of whitespace."),
+    Key("on_bad_rows", "error", "str", "Rows with a missing, empty or whitespace-only text or a missing label: error (name the first rows) or drop (report how many and which).",
+        check=lambda v: v in BAD_ROW_POLICIES, rule="one of " + ", ".join(BAD_ROW_POLICIES)),
     Key("train_split", 0.9, "float", "Fraction of data_path used for training (stratified on the label, seeded).", check=_fraction, rule="in (0, 1]"),
     Key("valid_split", 1.0, "float", "Fraction of the rows left after train_split used for validation (the report's meaning).", check=_fraction, rule="in (0, 1]"),
     # Encoder and features.
@@ -90,6 +93,8 @@ KEYS: tuple[Key, ...] = (
     Key("eval_batch_size", 64, "int", "Examples per step when evaluating and predicting.", check=_positive, rule=">= 1"),
     Key("early_stopping_patience", 2, "int", "Epochs without a better validation loss before stopping; 0 turns early stopping off.", check=_non_negative, rule=">= 0"),
     Key("seed", 42, "int", "Seed for the split, shuffling and weight initialisation."),
+    Key("deterministic", False, "bool", "Deterministic TensorFlow ops: two runs with the same seed, data and config give bit-identical results on the same machine (costs speed: see the README)."),
+    Key("backup_every_steps", 500, "int", "Back up the training state every this many steps (and every epoch) so a killed run resumes; 0 backs up at epoch ends only.", check=_non_negative, rule=">= 0"),
     # Output.
     Key("output_dir", "runs", "str", "Folder that receives the run directory (and W&B's local files, under wandb/)."),
     Key("run_name", None, "str", "Run directory and W&B run name; default: <config name>-<timestamp>.", optional=True),
