@@ -290,3 +290,21 @@ def by_label(feats: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, np.n
     order = np.argsort(labels, kind="stable")
     np.testing.assert_array_equal(labels[order], np.arange(len(labels)))  # each example exactly once
     return {name: value[order] for name, value in feats.items()}
+
+
+def nan_weights_at(epoch: int, batch: int):
+    """A Keras callback that sets the model's last weight to NaN as step `batch` of
+    `epoch` begins (0-based), so that step's loss is NaN."""
+    import tensorflow as tf
+    import tf_keras
+
+    class NanWeights(tf_keras.callbacks.Callback):
+        def on_epoch_begin(self, current: int, logs=None) -> None:
+            self.epoch = current
+
+        def on_train_batch_begin(self, current: int, logs=None) -> None:
+            if (self.epoch, current) == (epoch, batch):
+                weight = self.model.trainable_weights[-1]
+                weight.assign(tf.fill(weight.shape, float("nan")))
+
+    return NanWeights()

@@ -69,3 +69,43 @@ def test_runs_of_other_names_do_not_interfere(tmp_path):
     assert sorted(os.listdir(tmp_path)) == [".a.incomplete", "b"]
     first.finish()
     assert sorted(os.listdir(tmp_path)) == ["a", "b"]
+
+
+def test_a_killed_runs_staging_is_kept_to_resume_in(tmp_path):
+    stale = tmp_path / ".again.incomplete"
+    (stale / "backup").mkdir(parents=True)
+    (stale / "history.csv").write_text("epoch,loss\n0,0.7\n")
+    run = RunDirectory(tmp_path, "again", keep_unfinished=True)
+    assert run.resumed and run.path == stale
+    assert sorted(os.listdir(stale)) == ["backup", "history.csv"]
+    assert not RunDirectory(tmp_path, "fresh", keep_unfinished=True).resumed
+
+
+def test_a_write_that_fails_midway_leaves_the_previous_file_and_no_temporary(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    run = RunDirectory(tmp_path, "r")
+    run.write_json("metrics.json", {"accuracy": 0.5})
+    real_write_text = Path.write_text
+
+    def half_then_fail(self, text, *args, **kwargs):
+        real_write_text(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_then_fail)
+    with pytest.raises(OSError, match="No space"):
+        run.write_json("metrics.json", {"accuracy": 0.9, "f1": 0.9})
+    assert json.loads((run.path / "metrics.json").read_text()) == {"accuracy": 0.5}
+    assert os.listdir(run.path) == ["metrics.json"]
+
+
+def test_unfinished_runs_are_told_from_finished_ones(tmp_path):
+    from tfbert.run_directory import final_path_of, is_unfinished, unfinished_runs
+
+    (tmp_path / "done").mkdir()
+    (tmp_path / ".killed.incomplete").mkdir()
+    (tmp_path / ".tiny-2.incomplete").mkdir()
+    assert is_unfinished(tmp_path / ".killed.incomplete") and is_unfinished(tmp_path / "killed")
+    assert not is_unfinished(tmp_path / "done") and not is_unfinished(tmp_path / "never")
+    assert final_path_of(tmp_path / ".killed.incomplete") == tmp_path / "killed"
+    assert [path.name for path in unfinished_runs(tmp_path, prefix="tiny-")] == [".tiny-2.incomplete"]

@@ -17,13 +17,14 @@ import pytest
 import yaml
 
 import tfbert  # noqa: F401
+import tf_keras
 import wandb
 from wandb.proto import wandb_internal_pb2 as pb
 
 from tfbert import evaluation, export, tracking, training
 from tfbert.config import build_config
 
-from conftest import RUN_FILES
+from conftest import RUN_FILES, nan_weights_at
 
 REPO = Path(__file__).parents[1]
 BLOCK = 32768  # the .wandb file is a LevelDB-style log: 32 KiB blocks of 7-byte-headed chunks
@@ -72,11 +73,11 @@ class LoggedRun:
 
     def __init__(self, run_dir: Path):
         self.config, self.history, self.summary, self.artifacts = {}, [], {}, []
-        self.job_type = self.group = None
+        self.job_type = self.group = self.run_id = None
         for record in finished_log(run_dir):
             kind = record.WhichOneof("record_type")
             if kind == "run":
-                self.job_type, self.group = record.run.job_type, record.run.run_group
+                self.job_type, self.group, self.run_id = record.run.job_type, record.run.run_group, record.run.run_id
             if kind in ("run", "config"):  # the run record holds wandb.init's config, later records updates
                 updates = record.run.config.update if kind == "run" else record.config.update
                 self.config.update({item.key: json.loads(item.value_json) for item in updates})
@@ -232,6 +233,51 @@ def test_wandb_init_failing_online_falls_back_to_offline(tmp_path, tiny_encoder,
     assert "invalid API key" in capsys.readouterr().err
     assert list((tmp_path / "runs" / "wandb").glob("offline-run-*"))
     assert (result.run_dir / "model" / "saved_model.pb").is_file()
+
+
+def test_a_resumed_run_logs_to_the_same_wandb_run_and_continues_its_steps(tmp_path, tiny_encoder, monkeypatch):
+    from tfbert import callbacks
+    from tfbert.errors import TfbertError
+
+    config = _config(tmp_path, tiny_encoder, epochs=3, backup_every_steps=0)  # 6 steps per epoch
+    original = callbacks.training_callbacks
+    monkeypatch.setattr(callbacks, "training_callbacks", lambda *args: original(*args) + [nan_weights_at(2, 2)])
+    with pytest.raises(TfbertError, match="epoch 3, step 3"):
+        training.train(config)
+    monkeypatch.setattr(callbacks, "training_callbacks", original)
+    training.train(config)
+
+    first, second = (LoggedRun(path) for path in sorted((tmp_path / "runs" / "wandb").glob("offline-run-*")))
+    assert first.run_id == second.run_id
+    # Offline, W&B cannot say which steps the killed run logged after its last backup
+    # (end of epoch 2); the resumed run numbers its steps from that backup on, not from 0.
+    steps = [[row["batch/batch_step"] for row in run.history if "batch/loss" in row] for run in (first, second)]
+    epochs = [[row["epoch/epoch"] for row in run.history if "epoch/loss" in row] for run in (first, second)]
+    assert (steps, epochs) == ([[0, 10, 20], [20]], [[0, 1], [2]])
+
+
+def test_a_resumed_online_run_skips_the_steps_it_already_holds():
+    logged = []
+
+    class Logger(tf_keras.callbacks.Callback):  # the counters WandbMetricsLogger keeps
+        log_freq, global_step, global_batch = 10, 60, 60
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.global_step += 1
+            if batch % self.log_freq == 0:
+                logged.append(self.global_batch)
+                self.global_batch += self.log_freq
+
+    class Run:  # a run W&B resumed: its summary holds the last step the killed run logged
+        resumed, summary = True, {"batch/batch_step": 80}
+
+    tracker = tracking.Tracker(Run())
+    logger = Logger()
+    callback = tracking.SafeCallback(tracker, logger, skip_batch_steps_up_to=tracker._last_logged_batch_step())
+    for batch in range(45):
+        callback.on_train_batch_end(batch % 30)
+    assert logged == [90, 100] and logger.global_step == 105
+    assert tracking.logged_batch_steps(6, 6) == 1 and tracking.logged_batch_steps(33, 30) == 4
 
 
 def test_disabled_writes_nothing_for_wandb(tmp_path, tiny_encoder, monkeypatch):

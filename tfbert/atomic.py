@@ -23,10 +23,16 @@ from pathlib import Path
 from typing import Iterator
 
 
-def temporary_name(path: str | Path) -> Path:
-    """A hidden, unique sibling of `path` (same folder, so the final rename is atomic)."""
+def temporary_name(path: str | Path, keep_suffix: bool = False) -> Path:
+    """A hidden, unique sibling of `path` (same folder, so the final rename is atomic);
+    with `keep_suffix` it ends in `path`'s suffix too, for writers that pick their format
+    or compression from the name (pandas' to_csv, to_parquet).
+
+    >>> temporary_name("out/predictions.csv.gz", keep_suffix=True).name  # doctest: +ELLIPSIS
+    '.predictions.csv.gz....tmp.gz'
+    """
     path = Path(path)
-    return path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    return path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{path.suffix if keep_suffix else ''}"
 
 
 def _remove(path: Path) -> None:
@@ -37,12 +43,13 @@ def _remove(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def staged(path: str | Path) -> Iterator[Path]:
-    """Yields a temporary path to write a file or folder at; on success it replaces
-    `path` (an existing folder there is replaced too), on an error it is removed."""
+def staged(path: str | Path, keep_suffix: bool = False) -> Iterator[Path]:
+    """Yields a temporary path to write a file or folder at (ending in `path`'s suffix
+    with `keep_suffix`); on success it replaces `path` (an existing folder there is
+    replaced too), on an error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_name(path)
+    temporary = temporary_name(path, keep_suffix)
     try:
         yield temporary
         if path.is_dir() and temporary.is_dir():

@@ -119,6 +119,39 @@ def trim_batch(label_shape: tf.TensorShape, fixed_width: int | None, feats: dict
     return feats, labels
 
 
+def _check(padding: str, batch_size: int) -> None:
+    if padding not in PADDINGS:
+        raise TfbertError(f"padding must be one of {', '.join(PADDINGS)}, not {padding!r}")
+    if batch_size < 1:
+        raise TfbertError(f"batch_size must be positive, not {batch_size}")
+
+
+def _rows(split: Split) -> tf.data.Dataset:
+    """The split's (text[, pair], label) rows, in order."""
+    columns = (as_strings(split.texts),) if split.pairs is None else (as_strings(split.texts), as_strings(split.pairs))
+    labels = split.labels.astype(np.float32) if split.labels.ndim == 2 else split.labels
+    return tf.data.Dataset.from_tensor_slices((*columns, labels))
+
+
+def _batched(rows: tf.data.Dataset, num_rows: int, packer: Packer, batch_size: int, shuffle: bool, seed: int | None,
+             padding: str) -> tf.data.Dataset:
+    """One pass over `rows` as packed batches (see make_dataset)."""
+    if shuffle:
+        rows = rows.shuffle(num_rows, seed=seed, reshuffle_each_iteration=True)
+    label_shape = rows.element_spec[-1].shape  # [] or [num_labels]
+    fixed_width = packer.max_seq_length if padding == "max" else None
+    windows = window_batches(batch_size)
+    dataset = rows.batch(batch_size * windows)
+    dataset = dataset.map(functools.partial(pack_window, packer, batch_size, padding),
+                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.unbatch().map(functools.partial(trim_batch, label_shape, fixed_width),
+                                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-num_rows // batch_size)))
+    if shuffle and padding == "bucket":  # or each window's batches would come shortest first
+        dataset = dataset.shuffle(windows, seed=seed, reshuffle_each_iteration=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
 def make_dataset(split: Split, packer: Packer, batch_size: int, *, shuffle: bool = False, seed: int | None = None,
                  padding: str = "bucket") -> tf.data.Dataset:
     """Batches of (features dict, labels) for model.fit / evaluate / predict.
@@ -131,24 +164,44 @@ def make_dataset(split: Split, packer: Packer, batch_size: int, *, shuffle: bool
     the batches are shuffled too, within a window's worth). Every example appears
     exactly once per epoch.
     """
-    if padding not in PADDINGS:
-        raise TfbertError(f"padding must be one of {', '.join(PADDINGS)}, not {padding!r}")
-    if batch_size < 1:
-        raise TfbertError(f"batch_size must be positive, not {batch_size}")
-    columns = (as_strings(split.texts),) if split.pairs is None else (as_strings(split.texts), as_strings(split.pairs))
-    labels = split.labels.astype(np.float32) if split.labels.ndim == 2 else split.labels
-    dataset = tf.data.Dataset.from_tensor_slices((*columns, labels))
-    if shuffle:
-        dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-    label_shape = dataset.element_spec[-1].shape  # [] or [num_labels]
-    fixed_width = packer.max_seq_length if padding == "max" else None
-    windows = window_batches(batch_size)
-    dataset = dataset.batch(batch_size * windows)
-    dataset = dataset.map(functools.partial(pack_window, packer, batch_size, padding),
-                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    dataset = dataset.unbatch().map(functools.partial(trim_batch, label_shape, fixed_width),
-                                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-len(split) // batch_size)))
-    if shuffle and padding == "bucket":  # or each window's batches would come shortest first
-        dataset = dataset.shuffle(windows, seed=seed, reshuffle_each_iteration=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    _check(padding, batch_size)
+    return _batched(_rows(split), len(split), packer, batch_size, shuffle, seed, padding)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The shuffle seed of one training epoch: a function of the run's seed and the epoch alone."""
+    return (seed * 1_000_003 + epoch) % 2**31
+
+
+def training_batches(split: Split, packer: Packer, batch_size: int, seed: int, padding: str, epochs: int,
+                     start_epoch: int = 0, start_batch: int = 0) -> tf.data.Dataset:
+    """Shuffled training batches for epochs start_epoch .. epochs - 1, one after another,
+    beginning at batch `start_batch` of the first: for model.fit with steps_per_epoch.
+
+    Each epoch's order depends only on `seed` and the epoch's number (`epoch_seed`), so
+    a resumed run sees the batches an uninterrupted run would, from the next one on.
+    Keras' fit restarts its input at the beginning when it resumes from a backup; this
+    dataset starts where the backup left off instead.
+
+    >>> import numpy as np, pandas as pd, tempfile, pathlib
+    >>> from tfbert import datasets, hub_format, packers
+    >>> from tfbert.data import Split
+    >>> vocab = pathlib.Path(tempfile.mkdtemp()) / "vocab.txt"
+    >>> _ = vocab.write_text("\\n".join(hub_format.tiny_vocabulary()) + "\\n")
+    >>> packer = packers.make_packer("tf_text", str(vocab), do_lower_case=True, max_seq_length=8)
+    >>> texts = np.array(["good", "bad", "a movie", "the plot"], dtype=object)
+    >>> split = Split("train", pd.DataFrame({"text": texts}), texts, None, np.arange(4))
+    >>> def labels(dataset):
+    ...     return [batch.numpy().tolist() for _, batch in dataset]
+    >>> whole = labels(datasets.training_batches(split, packer, 2, seed=1, padding="batch", epochs=2))
+    >>> len(whole), labels(datasets.training_batches(split, packer, 2, 1, "batch", 2, start_epoch=1, start_batch=1)) == whole[3:]
+    (4, True)
+    """
+    _check(padding, batch_size)
+    if not 0 <= start_epoch < epochs:
+        raise TfbertError(f"start_epoch must be in [0, {epochs}), not {start_epoch}")
+    rows = _rows(split)
+    dataset = _batched(rows, len(split), packer, batch_size, True, epoch_seed(seed, start_epoch), padding).skip(start_batch)
+    for epoch in range(start_epoch + 1, epochs):
+        dataset = dataset.concatenate(_batched(rows, len(split), packer, batch_size, True, epoch_seed(seed, epoch), padding))
+    return dataset

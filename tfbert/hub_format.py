@@ -99,13 +99,15 @@ def save_hub_encoder(network: tf_keras.Model, vocab_file: str | Path, do_lower_c
 
 
 def write_tiny_encoder(export_dir: str | Path, seed: int = 0, hidden_size: int = 32,
-                       num_layers: int = 2) -> Path:
-    """A randomly initialised small BERT encoder in TF Hub format, for offline runs."""
+                       num_layers: int = 2, dropout_rate: float = 0.1) -> Path:
+    """A randomly initialised small BERT encoder in TF Hub format, for offline runs
+    (`dropout_rate` inside it, on attention and hidden layers, when training)."""
     tf_keras.utils.set_random_seed(seed)
     vocab = tiny_vocabulary()
     with tempfile.TemporaryDirectory() as scratch:
         vocab_file = Path(scratch) / "vocab.txt"
         vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
         network = build_bert_network(len(vocab), hidden_size=hidden_size, num_layers=num_layers,
-                                     num_attention_heads=2, inner_dim=2 * hidden_size)
+                                     num_attention_heads=2, inner_dim=2 * hidden_size, dropout_rate=dropout_rate,
+                                     attention_dropout_rate=dropout_rate)
         return save_hub_encoder(network, vocab_file, True, export_dir)

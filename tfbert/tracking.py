@@ -95,12 +95,28 @@ class SafeCallback(tf_keras.callbacks.Callback):
     HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
              "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end")
 
-    def __init__(self, tracker: "Tracker", callback: tf_keras.callbacks.Callback):
+    def __init__(self, tracker: "Tracker", callback: tf_keras.callbacks.Callback,
+                 skip_batch_steps_up_to: int | None = None):
         super().__init__()
         self._tracker = tracker
         self._callback = callback
         for hook in self.HOOKS:
             setattr(self, hook, self._guarded(hook))
+        if skip_batch_steps_up_to is not None:
+            self.on_train_batch_end = self._skipping(self.on_train_batch_end, skip_batch_steps_up_to)
+
+    def _skipping(self, hook: Callable[..., None], last_logged: int) -> Callable[..., None]:
+        """`hook`, except for the steps a resumed W&B run already holds: those only advance
+        WandbMetricsLogger's counters (global_step, and global_batch when it would log)."""
+        logger = self._callback
+
+        def call(batch: int, logs: dict | None = None) -> None:
+            if logger.global_batch > last_logged:
+                return hook(batch, logs)
+            logger.global_step += 1
+            if batch % logger.log_freq == 0:
+                logger.global_batch += logger.log_freq
+        return call
 
     def _guarded(self, hook: str) -> Callable[..., None]:
         def call(*args: Any, **kwargs: Any) -> None:
@@ -127,6 +143,10 @@ class Tracker:
     def active(self) -> bool:
         return self.run is not None
 
+    @property
+    def run_id(self) -> str | None:
+        return getattr(self.run, "id", None) if self.active else None
+
     def safely(self, what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """function(*args, **kwargs); on any error, warn once and stop tracking."""
         if not self.active:
@@ -140,14 +160,30 @@ class Tracker:
 
     # --- the parts of a job -------------------------------------------------
 
-    def keras_callbacks(self) -> list[tf_keras.callbacks.Callback]:
-        """W&B's metrics logger: every BATCH_LOG_EVERY steps (batch/*) and every epoch (epoch/*)."""
+    def keras_callbacks(self, initial_step: int = 0, steps_per_epoch: int = 1) -> list[tf_keras.callbacks.Callback]:
+        """W&B's metrics logger: every BATCH_LOG_EVERY steps (batch/*) and every epoch (epoch/*).
+
+        A run resumed at global step `initial_step` continues the step counts where the
+        killed run's backup left them, and skips the steps the killed run already logged
+        after that backup, so its charts have no gap and no step twice."""
         if not self.active:
             return []
         from wandb.integration.keras import WandbMetricsLogger
 
-        logger = self.safely("setting up the Keras logger", WandbMetricsLogger, log_freq=BATCH_LOG_EVERY)
-        return [SafeCallback(self, logger)] if logger is not None else []
+        logger = self.safely("setting up the Keras logger", WandbMetricsLogger, log_freq=BATCH_LOG_EVERY,
+                             initial_global_step=initial_step)
+        if logger is None:
+            return []
+        logger.global_batch = logged_batch_steps(initial_step, steps_per_epoch) * BATCH_LOG_EVERY
+        last_logged = self.safely("reading the resumed run's last step", self._last_logged_batch_step)
+        return [SafeCallback(self, logger, skip_batch_steps_up_to=last_logged)]
+
+    def _last_logged_batch_step(self) -> int | None:
+        """The last batch/batch_step a resumed W&B run holds (None for a new run)."""
+        if not getattr(self.run, "resumed", False):
+            return None
+        value = self.run.summary.get("batch/batch_step")
+        return None if value is None else int(value)
 
     def log_data(self, config: Config, splits: Mapping[str, data.Split], label_map: data.LabelMap,
                  stats: Mapping[str, Any]) -> None:
@@ -273,8 +309,16 @@ def _label_names(labels: np.ndarray, label_map: data.LabelMap) -> list[str]:
     return [names[int(i)] for i in labels]
 
 
-def start(config: Config, job_type: str = "train") -> tuple[Tracker, Config]:
-    """Open the job's W&B run; returns the tracker and the config with any sweep values applied."""
+def logged_batch_steps(step: int, steps_per_epoch: int) -> int:
+    """How many per-step logs WandbMetricsLogger makes in the first `step` steps of fit
+    (it logs a step whose index within its epoch is a multiple of BATCH_LOG_EVERY)."""
+    epochs, within = divmod(step, steps_per_epoch)
+    return epochs * -(-steps_per_epoch // BATCH_LOG_EVERY) + -(-within // BATCH_LOG_EVERY)
+
+
+def start(config: Config, job_type: str = "train", run_id: str | None = None) -> tuple[Tracker, Config]:
+    """Open the job's W&B run (resuming the run `run_id` when it exists); returns the
+    tracker and the config with any sweep values applied."""
     mode = resolve_mode(config)
     if mode == "disabled":
         return Tracker(None), config
@@ -285,7 +329,7 @@ def start(config: Config, job_type: str = "train") -> tuple[Tracker, Config]:
         return Tracker(None), config
     tracker = Tracker(None)
     for attempt in ((mode,) if mode == "offline" else (mode, "offline")):
-        tracker = Tracker(_init_run(wandb, config, attempt, job_type))
+        tracker = Tracker(_init_run(wandb, config, attempt, job_type, run_id))
         if tracker.active:
             break
     if not tracker.active:
@@ -297,7 +341,7 @@ def start(config: Config, job_type: str = "train") -> tuple[Tracker, Config]:
     return tracker, config
 
 
-def _init_run(wandb: Any, config: Config, mode: str, job_type: str) -> Any:
+def _init_run(wandb: Any, config: Config, mode: str, job_type: str, run_id: str | None = None) -> Any:
     """wandb.init for this job in `mode`, or None (with a warning) when it fails."""
     directory = Path(config.output_dir).resolve()  # absolute: a shared W&B service may run elsewhere
     try:
@@ -305,7 +349,8 @@ def _init_run(wandb: Any, config: Config, mode: str, job_type: str) -> Any:
         return wandb.init(
             project=config.wandb_project, entity=config.wandb_entity, group=config.wandb_group or default_group(config),
             tags=config.wandb_tags, job_type=job_type, name=config.run_name, config=config.to_dict(), mode=mode,
-            dir=str(directory), reinit="finish_previous", settings=wandb.Settings(init_timeout=60, console="off"),
+            dir=str(directory), reinit="finish_previous", id=run_id, resume="allow" if run_id else None,
+            settings=wandb.Settings(init_timeout=60, console="off"),
         )
     except Exception as err:  # noqa: BLE001  (no network, bad key, W&B down: train anyway)
         fallback = "trying offline" if mode == "online" else "training goes on without W&B"
@@ -314,10 +359,11 @@ def _init_run(wandb: Any, config: Config, mode: str, job_type: str) -> Any:
 
 
 @contextlib.contextmanager
-def tracked_job(config: Config, job_type: str = "train") -> Iterator[tuple[Tracker, Config]]:
-    """A W&B run around a job: yields the tracker and the config with any sweep values
-    applied; the run finishes with exit code 1 if the job raises (Ctrl-C included), else 0."""
-    tracker, config = start(config, job_type)
+def tracked_job(config: Config, job_type: str = "train", run_id: str | None = None) -> Iterator[tuple[Tracker, Config]]:
+    """A W&B run around a job (the run `run_id`, resumed when it exists): yields the tracker
+    and the config with any sweep values applied; the run finishes with exit code 1 if the
+    job raises (Ctrl-C included), else 0."""
+    tracker, config = start(config, job_type, run_id)
     try:
         yield tracker, config
     except BaseException:

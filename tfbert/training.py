@@ -2,10 +2,11 @@
 
 The job is four steps, each a function below: `prepare` (data, encoder, tokenizer and
 the run directory's first files), `fit` (the classifier and model.fit with the usual
-Keras callbacks), `evaluate_splits` (the best epoch on the validation and test splits,
-with the report files) and `save` (the model, the serving export, then the finished run
-directory moved into place). `tfbert.train` is this module's `train`;
-`python -m tfbert.train` is its command.
+Keras callbacks and backups), `evaluate_splits` (the best epoch on the validation and
+test splits, with the report files) and `save` (the model, the serving export, then the
+finished run directory moved into place). A run killed midway resumes from its last
+backup when the same command runs again (see `tfbert.resume`). `tfbert.train` is this
+module's `train`; `python -m tfbert.train` is its command.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from tfbert import data, datasets, encoders, export, model, packers, plots, scoring, tracking
+from tfbert import callbacks, data, datasets, encoders, export, model, packers, plots, progress, resume, scoring, tracking
 from tfbert.config import Config, ConfigSource, dump_config, load_config
 from tfbert.errors import TfbertError
-from tfbert.run_directory import RunDirectory
+from tfbert.run_directory import RunDirectory, staging_path
 from tfbert.timings import FitTimer, Timings
 
 SPLIT_TITLES = {"valid": "validation", "test": "test"}
@@ -61,14 +62,26 @@ class Job:
     class_weight: dict[int, float] | None
     timings: Timings
 
-    def batches(self, split: data.Split, training: bool = False, in_order: bool = True) -> tf.data.Dataset:
-        """Training batches (shuffled, seeded), or evaluation batches; the final evaluation
-        keeps the rows' order, so predictions line up with them, while fit's per-epoch
-        validation only sums loss and metrics, so it may bucket like training."""
+    @property
+    def backup_dir(self) -> Path:
+        return self.run.path / resume.BACKUP
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.splits["train"]) / self.config.train_batch_size)
+
+    def training_batches(self, start_epoch: int, start_batch: int) -> tf.data.Dataset:
+        """The training batches of every epoch from (start_epoch, start_batch) on, each
+        epoch shuffled by the seed and its number (see datasets.training_batches)."""
         config = self.config
-        if training:
-            return datasets.make_dataset(split, self.packer, config.train_batch_size, shuffle=True, seed=config.seed,
-                                         padding=config.padding)
+        return datasets.training_batches(self.splits["train"], self.packer, config.train_batch_size, config.seed,
+                                         config.padding, config.epochs, start_epoch, start_batch)
+
+    def batches(self, split: data.Split, in_order: bool = True) -> tf.data.Dataset:
+        """Evaluation batches: the final evaluation keeps the rows' order, so predictions
+        line up with them, while fit's per-epoch validation only sums loss and metrics,
+        so it may bucket like training."""
+        config = self.config
         padding = config.padding if not in_order or config.padding == "max" else "batch"
         return datasets.make_dataset(split, self.packer, config.eval_batch_size, padding=padding)
 
@@ -98,26 +111,6 @@ def class_weights(config: Config, labels: np.ndarray, label_map: data.LabelMap) 
     return weights
 
 
-def training_callbacks(run_dir: Path, checkpoint: Path, patience: int) -> list[tf_keras.callbacks.Callback]:
-    """Best-on-validation-loss checkpoint, early stopping, NaN guard and CSV history."""
-    callbacks = [
-        tf_keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True,
-                                           save_weights_only=True),
-        tf_keras.callbacks.TerminateOnNaN(),
-        tf_keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
-    ]
-    if patience > 0:
-        callbacks.append(tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                                          restore_best_weights=True))
-    return callbacks
-
-
-def _check_finite(history: tf_keras.callbacks.History) -> None:
-    losses = history.history.get("loss", [])
-    if losses and not math.isfinite(losses[-1]):
-        raise TfbertError("training diverged (the loss became NaN); lower learning_rate and try again")
-
-
 def _curves_and_data_plots(run_dir: Path, stats: dict, splits: dict[str, data.Split]) -> dict[str, Path]:
     """Training curves and the report's data plots, as PNGs."""
     folder = run_dir / "plots"
@@ -143,8 +136,10 @@ def prepare(config: Config, tracker: tracking.Tracker, timings: Timings) -> Job:
         packer = packers.make_packer(config.tokenizer, *assets, config.max_seq_length)
     with timings.phase("data"):
         weights = class_weights(config, splits["train"].labels, label_map)
-        run = RunDirectory(config.output_dir, config.run_name)
+        run = RunDirectory(config.output_dir, config.run_name, keep_unfinished=True)
         stats = data.dataset_stats(splits, label_map)
+        if tracker.run_id:  # so that a resumed run logs to the same W&B run
+            resume.save_wandb_run_id(run.path / resume.BACKUP, tracker.run_id)
         run.write_text("config.yaml", dump_config(config))
         run.write_json("label_map.json", label_map.to_json())
         run.write_json("data_stats.json", stats)
@@ -152,36 +147,61 @@ def prepare(config: Config, tracker: tracking.Tracker, timings: Timings) -> Job:
     return Job(config, tracker, run, splits, label_map, stats, encoder, assets, packer, weights, timings)
 
 
+def set_determinism(deterministic: bool) -> None:
+    """Deterministic TensorFlow ops on or off (a process-wide switch)."""
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        from tensorflow.python.framework import config as framework_config  # the switch's other half, not public
+
+        framework_config.disable_op_determinism()
+
+
 def fit(job: Job) -> tf_keras.Model:
-    """The classifier, trained; its weights are the best epoch's on validation loss."""
-    config, splits = job.config, job.splits
+    """The classifier, trained; its weights are the best epoch's on validation loss.
+    Resumes from the run's backup when there is one."""
+    config = job.config
     with job.timings.phase("model_build"):
         # Seeded here, after the encoder is loaded: a first run that fetches and converts it
         # builds TensorFlow ops the later runs do not, which would shift the seeded streams.
         tf_keras.utils.set_random_seed(config.seed)
+        set_determinism(config.deterministic)
         model.set_precision(config.mixed_precision)
         classifier = model.build_classifier(job.encoder, job.label_map, config.dropout)
-        steps_per_epoch = math.ceil(len(splits["train"]) / config.train_batch_size)
-        compile_for(config, classifier, job.label_map, steps_per_epoch * config.epochs)
+        compile_for(config, classifier, job.label_map, job.steps_per_epoch * config.epochs)
 
     checkpoint = job.run.path / "checkpoints" / "best.weights"
-    with job.timings.phase("fit"):
-        history = classifier.fit(
-            job.batches(splits["train"], training=True),
-            validation_data=job.batches(splits["valid"], in_order=False),
-            epochs=config.epochs,
-            class_weight=job.class_weight,
-            callbacks=training_callbacks(job.run.path, checkpoint, config.early_stopping_patience)
-            + [FitTimer(job.timings)] + job.tracker.keras_callbacks(),
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
-        _check_finite(history)
-        if not Path(f"{checkpoint}.index").is_file():
-            raise TfbertError("no epoch reached a finite validation loss, so there is no best model to keep; "
-                              "check the validation data and lower learning_rate")
-        classifier.load_weights(str(checkpoint))  # the best epoch on validation loss
-        shutil.rmtree(checkpoint.parent)
+    start = resume.resume_point(job.backup_dir, job.steps_per_epoch)
+    if start is not None and start[0] < config.epochs:
+        with job.timings.phase("fit"):
+            _fit_from(job, classifier, checkpoint, *start)
+    resume.mark_fit_ended(job.backup_dir)
+    if not Path(f"{checkpoint}.index").is_file():
+        raise TfbertError("no epoch reached a finite validation loss, so there is no best model to keep; "
+                          "check the validation data and lower learning_rate")
+    classifier.load_weights(str(checkpoint))  # the best epoch on validation loss
     return classifier
+
+
+def _fit_from(job: Job, classifier: tf_keras.Model, checkpoint: Path, start_epoch: int, start_batch: int) -> None:
+    """model.fit from step `start_batch` of epoch `start_epoch`, with the run's callbacks."""
+    config = job.config
+    if (start_epoch, start_batch) != (0, 0):
+        print(f"tfbert: resuming training at epoch {start_epoch + 1}, step {start_batch + 1}", file=sys.stderr)
+    earlier = resume.earlier_val_losses(job.run.path / "history.csv", start_epoch)
+    classifier.fit(
+        job.training_batches(start_epoch, start_batch),
+        steps_per_epoch=job.steps_per_epoch,
+        validation_data=job.batches(job.splits["valid"], in_order=False),
+        epochs=config.epochs,
+        class_weight=job.class_weight,
+        callbacks=[callbacks.StopOnNonFiniteLoss()]
+        + callbacks.training_callbacks(job.run.path, checkpoint, config.early_stopping_patience, earlier)
+        + [FitTimer(job.timings)]
+        + job.tracker.keras_callbacks(start_epoch * job.steps_per_epoch + start_batch, job.steps_per_epoch)
+        + [callbacks.EpochAndStepBackup(job.backup_dir, config.backup_every_steps, job.steps_per_epoch)],
+        verbose=progress.keras_verbose(),
+    )
 
 
 def evaluate_splits(job: Job, classifier: tf_keras.Model) -> tuple[dict[str, dict[str, Any]], float]:
@@ -214,6 +234,8 @@ def save(job: Job, classifier: tf_keras.Model, threshold: float) -> Path:
         export.save_serving_model(classifier, serving_packer, job.label_map, threshold, job.run.path / "export",
                                   with_pairs=job.splits["train"].pairs is not None, clean_text=config.clean_text)
     job.run.write_json("timings.json", job.timings.to_json())
+    shutil.rmtree(job.run.path / "checkpoints", ignore_errors=True)
+    shutil.rmtree(job.backup_dir)
     return job.run.finish()
 
 
@@ -224,11 +246,15 @@ def reset_state() -> None:
     model.set_precision(None)
 
 
-def train(config: ConfigSource, /, **overrides: Any) -> RunResult:
+def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = None, **overrides: Any) -> RunResult:
     """Run the whole training job, as `python -m tfbert.train` does: a config file's path,
     a dict or a Config, with config keys as `overrides` (data_path, valid_path and
     test_path may be pandas DataFrames). Returns the finished run directory, the metrics
     by split and the trained model; a problem with the config or data raises TfbertError.
+
+    An unfinished run of the same run_name is resumed from its last backup. With the
+    default timestamped name, `resume_run=True` resumes the latest unfinished run of this
+    config in output_dir, and `resume_run=PATH` the run in that folder.
 
     >>> import tfbert
     >>> result = tfbert.train("configs/tiny.yaml", epochs=1, wandb_mode="disabled", output_dir=tmp)
@@ -238,9 +264,11 @@ def train(config: ConfigSource, /, **overrides: Any) -> RunResult:
     """
     timings = Timings()
     config = load_config(config, **overrides)
-    config = config.replace(run_name=config.run_name or default_run_name(config))
+    config = resume.resolve_run(config, resume_run, default_run_name(config))
     reset_state()
-    with tracking.tracked_job(config) as (tracker, config):  # a sweep agent's values arrive here
+    backup_dir = staging_path(Path(config.output_dir) / config.run_name) / resume.BACKUP
+    # A sweep agent's values arrive in the config tracked_job yields.
+    with tracking.tracked_job(config, run_id=resume.wandb_run_id(backup_dir)) as (tracker, config):
         job = prepare(config, tracker, timings)
         classifier = fit(job)
         metrics, threshold = evaluate_splits(job, classifier)

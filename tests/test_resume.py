@@ -1,0 +1,225 @@
+"""Resuming a killed training run: backups, the same batches in the same order, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tensorflow as tf
+import tf_keras
+
+from conftest import command_error, nan_weights_at
+from tfbert import callbacks, hub_format, resume
+from tfbert.config import load_config
+from tfbert.errors import TfbertError, run_command
+from tfbert.train import main
+
+ROOT = Path(__file__).parents[1]
+STEPS_PER_EPOCH, EPOCHS = 12, 3  # 240 rows, train_split 0.8, batches of 16
+
+# `python -m tfbert.train` with two test hooks: every training batch's rows are appended
+# to $EXAMPLE_LOG as the pipeline hands them to fit, and $KILL_AT=epoch,step sends the
+# process SIGKILL at the end of that step (no cleanup of any kind).
+COMMAND = """
+import json, os, signal, sys
+import tfbert
+import tensorflow as tf, tf_keras
+from tfbert import callbacks, datasets
+from tfbert.errors import run_command
+from tfbert.train import main
+
+def write(ids):
+    rows = [" ".join(str(i) for i in row if i > 0) for row in ids.numpy().tolist()]
+    with open(os.environ["EXAMPLE_LOG"], "a") as log:
+        log.write(json.dumps(rows) + "\\n")
+    return 0
+
+def tap(feats, labels):
+    done = tf.py_function(write, [feats["input_word_ids"]], tf.int32)
+    with tf.control_dependencies([done]):
+        return feats, tf.identity(labels)
+
+training_batches = datasets.training_batches
+datasets.training_batches = lambda *args: training_batches(*args).map(tap)
+
+class Kill(tf_keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+    def on_train_batch_end(self, batch, logs=None):
+        if os.environ.get("KILL_AT") == f"{self.epoch},{batch}":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+training_callbacks = callbacks.training_callbacks
+callbacks.training_callbacks = lambda *args: training_callbacks(*args) + [Kill()]
+sys.exit(run_command(main))
+"""
+
+
+def _numbered_rows(path: Path, rows: int = 240) -> Path:
+    """A labelled CSV whose texts are told apart by their digits (the tiny vocabulary spells numbers digit by digit)."""
+    texts = [" ".join(str(i)) + (" good movie" if i % 2 else " bad movie") for i in range(rows)]
+    pd.DataFrame({"text": texts, "label": [i % 2 for i in range(rows)]}).to_csv(path, index=False)
+    return path
+
+
+def _train(script: Path, args: list[str], log: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "EXAMPLE_LOG": str(log), "PYTHONPATH": str(ROOT)}
+    env.pop("KILL_AT", None)
+    if kill_at:
+        env["KILL_AT"] = kill_at
+    return subprocess.run([sys.executable, str(script), *args], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+
+
+def _batches(log: Path) -> list[list[str]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def _weights(run_dir: Path) -> dict[str, np.ndarray]:
+    reader = tf.train.load_checkpoint(str(run_dir / "model" / "variables" / "variables"))
+    tensors = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map() if "optimizer" not in name}
+    return {name: value for name, value in tensors.items() if np.asarray(value).dtype.kind == "f"}
+
+
+def test_a_killed_run_resumes_at_the_next_batch_and_ends_with_the_uninterrupted_weights(tmp_path):
+    script = tmp_path / "train_with_hooks.py"
+    script.write_text(COMMAND)
+    data = _numbered_rows(tmp_path / "rows.csv")
+    encoder = hub_format.write_tiny_encoder(tmp_path / "encoder", dropout_rate=0.0)  # no dropout anywhere
+    common = ["--config", "configs/tiny.yaml", f"--data_path={data}", f"--encoder={encoder}", "--epochs", str(EPOCHS),
+              "--dropout=0",
+              "--train_batch_size=16", "--backup_every_steps=4", "--wandb_mode=disabled"]
+
+    whole = _train(script, common + [f"--output_dir={tmp_path / 'whole'}", "--run_name=r"], tmp_path / "whole.log")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    args = common + [f"--output_dir={tmp_path / 'killed'}", "--run_name=r"]
+    killed = _train(script, args, tmp_path / "killed.log", kill_at="1,9")  # backups after steps 4 and 8 of epoch 2
+    assert killed.returncode == -signal.SIGKILL
+    staging = tmp_path / "killed" / ".r.incomplete"
+    assert not (tmp_path / "killed" / "r").exists()
+    assert resume.resume_point(staging / resume.BACKUP, STEPS_PER_EPOCH) == (1, 8)  # mid-epoch
+
+    resumed = _train(script, args, tmp_path / "resumed.log")  # the same command
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming training at epoch 2, step 9" in resumed.stderr
+    run = tmp_path / "killed" / "r"
+    assert run.is_dir() and not staging.exists() and not (run / resume.BACKUP).exists()
+
+    # Every batch an uninterrupted run trains on, in its order: the killed run's up to its
+    # last backup (its log may run ahead: tf.data prepares batches before fit asks), then the resumed run's.
+    expected = _batches(tmp_path / "whole.log")
+    assert len(expected) == EPOCHS * STEPS_PER_EPOCH
+    after_backup = _batches(tmp_path / "resumed.log")
+    assert len(after_backup) == EPOCHS * STEPS_PER_EPOCH - (STEPS_PER_EPOCH + 8)
+    trained = _batches(tmp_path / "killed.log")[:STEPS_PER_EPOCH + 8] + after_backup
+    assert trained == expected
+    for epoch in range(EPOCHS):
+        rows = [row for batch in trained[epoch * STEPS_PER_EPOCH:(epoch + 1) * STEPS_PER_EPOCH] for row in batch]
+        assert len(rows) == len(set(rows)) == 192  # each training example exactly once per epoch
+    assert trained[:STEPS_PER_EPOCH] != trained[STEPS_PER_EPOCH:2 * STEPS_PER_EPOCH]  # reshuffled each epoch
+
+    want, got = _weights(tmp_path / "whole" / "r"), _weights(run)
+    assert want.keys() == got.keys() and len(want) > 10
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], atol=1e-5, err_msg=name)
+    history = pd.read_csv(run / "history.csv")
+    assert history["epoch"].tolist() == list(range(EPOCHS))  # no epoch twice, none missing
+
+
+def test_a_nan_loss_stops_at_once_and_keeps_the_run_resumable(tmp_path, capsys, monkeypatch):
+    argv = ["--config", "configs/tiny.yaml", "--epochs=2", "--wandb_mode=disabled", f"--output_dir={tmp_path}",
+            "--run_name=n", "--backup_every_steps=0"]
+    original = callbacks.training_callbacks
+    monkeypatch.setattr(callbacks, "training_callbacks", lambda *args: original(*args) + [nan_weights_at(1, 2)])
+    message = command_error(run_command(main, argv), capsys.readouterr().err)
+    assert message.startswith("the training loss became nan at epoch 2, step 3; ")
+    assert "learning_rate" in message and "mixed_float16" in message and "labels" in message
+    staging = tmp_path / ".n.incomplete"
+    assert not (tmp_path / "n").exists()
+    assert (staging / "checkpoints" / "best.weights.index").is_file()  # epoch 1's
+    assert resume.resume_point(staging / resume.BACKUP, 15) == (1, 0)  # epoch 1's backup, not the poisoned weights
+    assert len(pd.read_csv(staging / "history.csv")) == 1
+
+    monkeypatch.setattr(callbacks, "training_callbacks", original)
+    assert run_command(main, argv + ["--learning_rate=1e-4"]) == 0  # a lower learning rate resumes it
+    assert "resuming training at epoch 2, step 1" in capsys.readouterr().err
+    assert pd.read_csv(tmp_path / "n" / "history.csv")["epoch"].tolist() == [0, 1]
+
+
+def test_non_finite_weights_are_never_backed_up(tmp_path):
+    model = tf_keras.Sequential([tf_keras.layers.Dense(1, input_shape=(1,))])
+    model.compile("sgd", "mse")
+    backup = callbacks.EpochAndStepBackup(tmp_path / "backup", every_steps=1, steps_per_epoch=4)
+    with pytest.raises(TfbertError, match="weights became non-finite at epoch 1, step 1"):
+        model.fit(np.ones((4, 1)), np.ones(4), batch_size=1, verbose=0, callbacks=[nan_weights_at(0, 0), backup])
+    assert resume.resume_point(tmp_path / "backup", 4) == (0, 0)
+
+
+def _unfinished(folder: Path, name: str, **config) -> Path:
+    """A staging folder as a killed run of configs/tiny.yaml with `config` leaves it."""
+    from tfbert.config import dump_config
+
+    staging = folder / f".{name}.incomplete"
+    staging.mkdir(parents=True)
+    (staging / "config.yaml").write_text(dump_config(load_config("configs/tiny.yaml", **config)))
+    return staging
+
+
+def test_the_same_command_resumes_a_named_run_and_refuses_other_values(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    _unfinished(tmp_path, "named", output_dir=str(tmp_path))
+    same = load_config("configs/tiny.yaml", output_dir=str(tmp_path), run_name="named", learning_rate=1e-4,
+                       wandb_mode="offline", backup_every_steps=7)  # keys a resume may change
+    assert resume.resolve_run(same, None, "unused").run_name == "named"
+    other = same.replace(epochs=9, max_seq_length=16)
+    with pytest.raises(TfbertError, match=r"other values of max_seq_length, epochs; .*its own config"):
+        resume.resolve_run(other, None, "unused")
+
+
+def test_resume_finds_the_latest_unfinished_run_of_the_config_or_a_given_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    config = load_config("configs/tiny.yaml", output_dir=str(tmp_path))
+    older = _unfinished(tmp_path, "tiny-20260101-000000", output_dir=str(tmp_path))
+    newer = _unfinished(tmp_path, "tiny-20260102-000000", output_dir=str(tmp_path))
+    _unfinished(tmp_path, "other-20260103-000000", output_dir=str(tmp_path))
+    os.utime(older, (1, 1))
+    assert resume.resolve_run(config, True, "tiny-new").run_name == "tiny-20260102-000000"
+    by_path = resume.resolve_run(load_config("configs/tiny.yaml"), str(older), "tiny-new")
+    assert (by_path.output_dir, by_path.run_name) == (str(tmp_path), "tiny-20260101-000000")
+    assert resume.resolve_run(config, None, "tiny-new").run_name == "tiny-new"  # without --resume: a new run
+    assert newer.is_dir()
+
+
+@pytest.mark.parametrize("case, match", [
+    ("none", r"--resume: no unfinished run of config 'tiny' in .*; run without --resume"),
+    ("finished", r"--resume .*done: the run .*done has finished; give an unfinished run's folder"),
+    ("missing", r"--resume .*nowhere: the run .*nowhere does not exist"),
+])
+def test_resume_refuses_what_it_cannot_resume(tmp_path, capsys, case, match):
+    (tmp_path / "done").mkdir()
+    flag = {"none": ["--resume"], "finished": ["--resume", str(tmp_path / "done")],
+            "missing": ["--resume", str(tmp_path / "nowhere")]}[case]
+    argv = ["--config", "configs/tiny.yaml", "--wandb_mode=disabled", f"--output_dir={tmp_path}", *flag]
+    message = command_error(run_command(main, argv), capsys.readouterr().err)
+    assert re.search(match, message), message
+    assert sorted(os.listdir(tmp_path)) == ["done"]
+
+
+def test_a_finished_run_is_never_resumed_or_overwritten(tmp_path, capsys):
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / "metrics.json").write_text("{}")
+    argv = ["--config", "configs/tiny.yaml", "--wandb_mode=disabled", f"--output_dir={tmp_path}", "--run_name=done"]
+    message = command_error(run_command(main, argv), capsys.readouterr().err)
+    assert "already exists and is finished" in message
+    assert os.listdir(tmp_path) == ["done"] and (tmp_path / "done" / "metrics.json").read_text() == "{}"

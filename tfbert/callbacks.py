@@ -1,0 +1,120 @@
+"""The Keras callbacks of a training run: the best checkpoint, early stopping, history,
+backups a killed run resumes from, and a stop at the first non-finite loss.
+
+Backups are tf_keras' BackupAndRestore (weights, optimizer slots, epoch and step), taken
+every epoch and every `backup_every_steps` steps; `tfbert.resume` reads where one left
+off, so the training data can start there (fit itself restarts its input at the start).
+
+>>> import numpy as np, tf_keras
+>>> from tfbert.callbacks import StopOnNonFiniteLoss
+>>> from tfbert.errors import TfbertError
+>>> model = tf_keras.Sequential([tf_keras.layers.Dense(1, input_shape=(1,))])
+>>> model.compile("sgd", "mse")
+>>> try:
+...     model.fit(np.array([[1.0], [np.nan]]), np.zeros(2), batch_size=1, verbose=0, callbacks=[StopOnNonFiniteLoss()])
+... except TfbertError as err:
+...     print(str(err)[:47])
+the training loss became nan at epoch 1, step 2
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tensorflow as tf
+import tf_keras
+
+from tfbert.errors import TfbertError
+
+
+class StopOnNonFiniteLoss(tf_keras.callbacks.Callback):
+    """Raises a TfbertError at the first step whose loss is NaN or infinite, before any
+    later callback runs (place it first), so no backup or checkpoint takes the bad weights."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TfbertError(_non_finite_message(f"the training loss became {float(loss)}", self._epoch, batch))
+
+
+def _non_finite_message(what: str, epoch: int, batch: int) -> str:
+    return (f"{what} at epoch {epoch + 1}, step {batch + 1}; usual causes: learning_rate too high, mixed_float16 "
+            "without loss scaling, or bad labels; the run is kept unfinished with its last backup and best "
+            "checkpoint: lower learning_rate and run the same command to resume")
+
+
+class EpochAndStepBackup(tf_keras.callbacks.BackupAndRestore):
+    """BackupAndRestore at every epoch's end and every `every_steps` steps within an epoch
+    (0: epoch ends only). Place it last, so an epoch's backup follows its checkpoint and
+    history row. The backup is kept when fit ends; the run deletes it when it finishes."""
+
+    def __init__(self, backup_dir: str | Path, every_steps: int, steps_per_epoch: int):
+        # An integer save_freq makes BackupAndRestore record the step, so fit resumes mid-epoch.
+        super().__init__(str(backup_dir), save_freq=every_steps or steps_per_epoch, delete_checkpoint=False)
+        self._every_steps = every_steps
+        self._steps_per_epoch = steps_per_epoch
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_begin(epoch, logs)
+        self._batches_count = 0  # count steps within the epoch, not across epochs
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if batch + 1 < self._steps_per_epoch and self._every_steps:  # the epoch's last step: see on_epoch_end
+            super().on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        # Recorded as the epoch's last step, which resumes at the next epoch's first.
+        self._training_state._ckpt_saved_batch.assign(self._steps_per_epoch - 1)
+        self._backup(epoch=epoch, batch=self._steps_per_epoch - 1)
+
+    def _backup(self, epoch: int, batch: int = 0) -> None:
+        # A step's reported loss is computed before its update, so an update that made
+        # the weights non-finite shows only in the next step's loss: check before saving.
+        if not all(bool(tf.reduce_all(tf.math.is_finite(weight))) for weight in self.model.trainable_weights):
+            raise TfbertError(_non_finite_message("the weights became non-finite", epoch, batch))
+        super()._backup(epoch=epoch, batch=batch)
+
+
+class ResumingEarlyStopping(tf_keras.callbacks.EarlyStopping):
+    """EarlyStopping on val_loss that starts from the validation losses of the epochs a
+    resumed run already trained (its best and its patience count), not from scratch."""
+
+    def __init__(self, patience: int, earlier_val_losses: Sequence[float] = ()):
+        super().__init__(monitor="val_loss", patience=patience)
+        self._earlier = list(earlier_val_losses)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        for epoch, val_loss in enumerate(self._earlier):
+            self.wait += 1
+            if self._is_improvement(val_loss, self.best):
+                self.best, self.best_epoch, self.wait = val_loss, epoch, 0
+
+
+def best_so_far(val_losses: Sequence[float]) -> float | None:
+    """The lowest finite validation loss, or None."""
+    finite = [value for value in val_losses if math.isfinite(value)]
+    return float(np.min(finite)) if finite else None
+
+
+def training_callbacks(run_dir: Path, checkpoint: Path, patience: int,
+                       earlier_val_losses: Sequence[float] = ()) -> list[tf_keras.callbacks.Callback]:
+    """Best-on-validation-loss checkpoint, early stopping and CSV history, continuing a
+    resumed run's (`earlier_val_losses`: its finished epochs' validation losses)."""
+    callbacks = [
+        tf_keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True,
+                                           save_weights_only=True,
+                                           initial_value_threshold=best_so_far(earlier_val_losses)),
+        tf_keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=bool(earlier_val_losses)),
+    ]
+    if patience > 0:
+        callbacks.append(ResumingEarlyStopping(patience, earlier_val_losses))
+    return callbacks
