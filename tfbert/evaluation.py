@@ -7,9 +7,11 @@ report files written to a new folder (default RUN_DIR/evaluations/<file name>).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 
@@ -19,6 +21,7 @@ from tfbert import data, export, plots, scoring, tracking
 from tfbert.config import Config, load_config
 from tfbert.data import DataSource
 from tfbert.errors import TfbertError
+from tfbert.predictor import Predictor
 from tfbert.run_directory import RunDirectory
 
 REPORT_TITLE = "evaluation"  # the split title of a file evaluated after training
@@ -63,6 +66,19 @@ def report_folder(run_dir: Path, source: DataSource, output: str | Path | None) 
     return folder
 
 
+@contextlib.contextmanager
+def staged_report(folder: Path) -> Iterator[RunDirectory]:
+    """The report, written in a staging folder that is renamed to `folder` once complete
+    and removed on an error (an evaluation has nothing to resume)."""
+    report = RunDirectory(folder.parent, folder.name)
+    try:
+        yield report
+        report.finish()
+    except BaseException:
+        shutil.rmtree(report.path, ignore_errors=True)
+        raise
+
+
 def evaluate(run_dir: str | Path, data_source: DataSource, /, output: str | Path | None = None,
              **overrides: Any) -> EvaluationResult:
     """Score a finished run on labelled data (a file or a DataFrame) through its serving
@@ -76,6 +92,7 @@ def evaluate(run_dir: str | Path, data_source: DataSource, /, output: str | Path
     ('toy-sentiment', 600, True)
     """
     run_dir = Path(run_dir)
+    export.refuse_unfinished(run_dir)
     config = evaluation_config(run_dir, overrides)
     folder = report_folder(run_dir, data_source, output)
     serving = export.load_serving_model(run_dir)
@@ -83,14 +100,13 @@ def evaluate(run_dir: str | Path, data_source: DataSource, /, output: str | Path
     columns = data.Columns.from_config(config)
     frame = data.read_labelled(data_source, columns)
     split = data.make_split(REPORT_TITLE, frame, label_map, columns, data.source_name(data_source))
-    names, served = export.serve_in_batches(serving, split.texts, split.pairs, config.eval_batch_size)
+    names, served = Predictor(serving, config.eval_batch_size).serve(split.texts, split.pairs)
     probabilities = scoring.model_probabilities(served, label_map)
     outputs = scoring.ModelOutputs(scoring.keras_results(label_map, split.labels, probabilities), probabilities)
     result = scoring.score(outputs, split.labels, label_map, serving.threshold)
 
     tracked = config.replace(run_name=f"{config.run_name}-evaluate-{folder.name}", output_dir=str(run_dir.parent))
-    with tracking.tracked_job(tracked, job_type="evaluate") as (tracker, _):
-        report = RunDirectory(folder.parent, folder.name)
+    with tracking.tracked_job(tracked, job_type="evaluate") as (tracker, _), staged_report(folder) as report:
         stats = data.dataset_stats({REPORT_TITLE: split}, label_map)
         report.write_json("data_stats.json", stats)
         figures = scoring.write_report(report, {REPORT_TITLE: (result, split)}, label_map, serving.threshold)
@@ -98,5 +114,4 @@ def evaluate(run_dir: str | Path, data_source: DataSource, /, output: str | Path
         export.with_predictions(frame, names, served, label_map).to_csv(report.path / "predictions.csv", index=False)
         tracker.log_evaluation(REPORT_TITLE, result, split, label_map)
         tracker.log_images(figures)
-        finished = report.finish()
-    return EvaluationResult(finished, result.metrics)
+    return EvaluationResult(folder, result.metrics)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import sys
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -16,26 +15,31 @@ import pandas as pd
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tf_keras
-from tqdm import tqdm
 
+from tfbert import atomic
 from tfbert.data import BREAK_TAG, LabelMap
-from tfbert.datasets import as_strings, length_order
 from tfbert.packers import TfTextPacker
 from tfbert.errors import TfbertError
+from tfbert.run_directory import UNFINISHED_SUFFIX, final_path_of, is_unfinished, staging_path
 
 LABEL_MAP_FILE = "label_map.json"
+
+
+def _write_label_map(directory: Path, payload: dict[str, Any]) -> None:
+    (directory / LABEL_MAP_FILE).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
 def save_model(model: tf_keras.Model, directory: str | Path, label_map: LabelMap) -> Path:
     """The trained classifier as a SavedModel, with its label map beside the weights.
 
     The SavedModel holds the encoder's variables and functions, so it reloads without
-    the original TF Hub handle and without custom_objects.
+    the original TF Hub handle and without custom_objects. It is written beside `directory`
+    and renamed into place, so `directory` never holds half a model.
     """
-    directory = Path(directory)
-    model.save(str(directory), include_optimizer=False, save_format="tf")
-    (directory / LABEL_MAP_FILE).write_text(json.dumps(label_map.to_json(), indent=2) + "\n", encoding="utf-8")
-    return directory
+    with atomic.staged(directory) as staging:
+        model.save(str(staging), include_optimizer=False, save_format="tf")
+        _write_label_map(staging, label_map.to_json())
+    return Path(directory)
 
 
 def load_model(directory: str | Path) -> tuple[tf_keras.Model, LabelMap]:
@@ -110,17 +114,28 @@ def save_serving_model(classifier: tf_keras.Model, packer: TfTextPacker, label_m
                                 input_signature=[text, tf.TensorSpec([None], tf.string, name="text_pair")])
     else:
         signature = tf.function(lambda text: serving.predict(text), input_signature=[text])
-    directory = Path(directory)
-    with without_optimizer(classifier):
-        tf.saved_model.save(serving, str(directory), signatures={SERVING_SIGNATURE: signature})
-    (directory / LABEL_MAP_FILE).write_text(json.dumps({**label_map.to_json(), "threshold": threshold}, indent=2) + "\n",
-                                            encoding="utf-8")
-    return directory
+    with without_optimizer(classifier), atomic.staged(directory) as staging:
+        tf.saved_model.save(serving, str(staging), signatures={SERVING_SIGNATURE: signature})
+        _write_label_map(staging, {**label_map.to_json(), "threshold": threshold})
+    return Path(directory)
+
+
+def refuse_unfinished(path: str | Path) -> None:
+    """Raise when `path` is an unfinished run (its staging folder, a folder in it, or a run
+    name whose staging folder exists while the run directory does not)."""
+    path = Path(path)
+    for run in (path, path.parent):
+        if is_unfinished(run):
+            staging = run if run.name.endswith(UNFINISHED_SUFFIX) else staging_path(run)
+            raise TfbertError(f"run directory {final_path_of(staging)} has not finished (training was interrupted "
+                              f"or is still running); resume it with python -m tfbert.train --config "
+                              f"{staging / 'config.yaml'} or use a finished run")
 
 
 def find_export(path: str | Path) -> Path:
-    """The serving export of a run directory, or `path` itself when it is one."""
+    """The serving export of a finished run directory, or `path` itself when it is one."""
     path = Path(path)
+    refuse_unfinished(path)
     for candidate in (path / "export", path):
         if (candidate / "saved_model.pb").is_file() and (candidate / LABEL_MAP_FILE).is_file():
             return candidate
@@ -146,33 +161,6 @@ def load_serving_model(path: str | Path) -> LoadedExport:
     signature = tf.saved_model.load(str(directory)).signatures[SERVING_SIGNATURE]
     return LoadedExport(signature, LabelMap.from_json(payload), float(payload["threshold"]),
                         "text_pair" in signature.structured_input_signature[1])
-
-
-def serve_in_batches(serving: LoadedExport, texts: Sequence[str], pairs: Sequence[str] | None,
-                     batch_size: int) -> tuple[list[str], np.ndarray]:
-    """(predicted label names, probabilities [n, num_labels]) from the export, in the order given.
-
-    Texts run shortest first, so that each batch, padded to its longest text, carries
-    little padding; a progress bar shows on a terminal.
-    """
-    if serving.takes_pairs and pairs is None:
-        raise TfbertError("this model was trained on text pairs; give the second segment too")
-    texts = as_strings(texts)
-    pairs = as_strings(pairs) if serving.takes_pairs else None
-    order = length_order(texts, pairs)
-    labels = np.empty(len(texts), dtype=object)
-    probabilities = np.zeros((len(texts), serving.label_map.num_labels), dtype=np.float32)
-    with tqdm(total=len(texts), unit="text", file=sys.stderr, disable=None) as progress:  # None: only on a terminal
-        for start in range(0, len(texts), batch_size):
-            rows = order[start:start + batch_size]
-            inputs = {"text": tf.constant(texts[rows])}
-            if pairs is not None:
-                inputs["text_pair"] = tf.constant(pairs[rows])
-            outputs = serving.signature(**inputs)
-            labels[rows] = [label.decode("utf-8") for label in outputs["label"].numpy()]
-            probabilities[rows] = outputs["probabilities"].numpy()
-            progress.update(len(rows))
-    return labels.tolist(), probabilities
 
 
 def with_predictions(frame: pd.DataFrame, labels: Sequence[str], probabilities: np.ndarray,

@@ -13,17 +13,15 @@ file and renamed, so a failed run leaves no half-written output.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
-from tfbert import data, export
+from tfbert import atomic, data, export
 from tfbert.predictor import DEFAULT_BATCH_SIZE, Predictor
 from tfbert.errors import ArgumentParser, TfbertError, run_command
 
@@ -51,19 +49,20 @@ def read_inputs(source: str, text_column: str, pair_column: str | None) -> pd.Da
     return frame
 
 
-def write_atomically(frame: pd.DataFrame, path: Path) -> None:
+def writer_for(path: Path) -> Callable[[pd.DataFrame, str], None]:
+    """The writer of `path`'s format, chosen by its extension."""
     writer = WRITERS.get(path.suffix.lower())
     if writer is None:
         raise TfbertError(f"cannot write {path}: use one of {', '.join(WRITERS)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    try:
-        writer(frame, staging)
-        os.replace(staging, path)
-    finally:
-        if os.path.exists(staging):
-            os.unlink(staging)
+    return writer
+
+
+def write_atomically(frame: pd.DataFrame, path: Path) -> None:
+    """`frame` written to `path` in the format of its extension, under a temporary name
+    then renamed, so a failed write leaves any earlier file at `path` as it was."""
+    writer = writer_for(path)
+    with atomic.staged(path, keep_suffix=True) as staging:  # the writer reads the format from the suffix
+        writer(frame, str(staging))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,7 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.batch_size < 1:
         raise TfbertError("--batch-size must be at least 1")
 
-    directory = export.find_export(args.model)  # a wrong --model fails before the input is read
+    directory = export.find_export(args.model)  # a wrong --model or --output fails before the input is read
+    if args.output:
+        writer_for(Path(args.output))
     frame = read_inputs(args.input, args.text_column, args.pair_column)
     predictor = Predictor.load(directory, args.batch_size)
     if predictor.takes_pairs and args.pair_column is None:

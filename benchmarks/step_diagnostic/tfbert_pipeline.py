@@ -32,14 +32,16 @@ def build_config(spec: dict, flip_jit: bool):
 def serving_inference(classifier, packer, label_map, batch_size: int, texts) -> dict:
     """Texts per second through the run's serving export, as tfbert.predict and tfbert.evaluate run it."""
     from tfbert import export
+    from tfbert.predictor import Predictor
 
     with tempfile.TemporaryDirectory(prefix="tfbert-bench-export-") as folder:
         directory = export.save_serving_model(classifier, packer, label_map, 0.5, Path(folder) / "export",
                                               with_pairs=False)
         serving = export.load_serving_model(directory)
-        export.serve_in_batches(serving, texts[:batch_size], None, batch_size)  # warm-up
+        predictor = Predictor(serving, batch_size)
+        predictor.serve(texts[:batch_size])  # warm-up
         timer = Timer()
-        _, probabilities = export.serve_in_batches(serving, texts, None, batch_size)
+        _, probabilities = predictor.serve(texts)
         seconds = timer.seconds
     assert len(probabilities) == len(texts)
     return {"predict_ex_per_s": len(texts) / seconds}
