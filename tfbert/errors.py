@@ -1,10 +1,13 @@
-"""User-facing errors: one line on stderr and exit status 2, never a traceback."""
+"""User-facing errors: one line on stderr and exit status 2; the traceback only with --verbose."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from typing import Callable, NoReturn, Sequence
+
+from tfbert import progress
 
 
 class TfbertError(Exception):
@@ -15,7 +18,6 @@ def first_line(err: BaseException) -> str:
     """The first line of `err`'s message, or its type name when the message is blank.
 
     >>> from tfbert.errors import first_line
-    >>> from tfbert.errors import first_line
     >>> first_line(ValueError("  bad value\\n  at line 3"))
     'bad value'
     >>> first_line(OSError())
@@ -24,17 +26,57 @@ def first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
+def full_traceback(err: BaseException) -> str:
+    """`err`'s traceback with every exception it chains, the context that `raise ... from None` hides included.
+
+    >>> from tfbert.errors import TfbertError, full_traceback
+    >>> try:
+    ...     try:
+    ...         {}["epochs"]
+    ...     except KeyError:
+    ...         raise TfbertError("the config has no epochs") from None
+    ... except TfbertError as err:
+    ...     shown = full_traceback(err)
+    >>> shown.splitlines()[-1], "KeyError: 'epochs'" in shown
+    ('tfbert.errors.TfbertError: the config has no epochs', True)
+    """
+    shown = traceback.TracebackException.from_exception(err)
+    link: traceback.TracebackException | None = shown
+    while link is not None:
+        link.__suppress_context__ = False
+        link = link.__cause__ or link.__context__
+    return "".join(shown.format())
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports usage mistakes as a TfbertError (one line, exit 2)."""
+    """argparse that reports usage mistakes as a TfbertError (one line, exit 2), with the
+    --quiet and --verbose every command takes: parsing them sets `progress`' verbosity."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        amount = self.add_mutually_exclusive_group()
+        # SUPPRESS: a subcommand's parser, which leaves them out, keeps the main parser's choice
+        amount.add_argument("--quiet", dest="verbosity", action="store_const", const=progress.QUIET,
+                            default=argparse.SUPPRESS, help="no progress bars or progress lines")
+        amount.add_argument("--verbose", dest="verbosity", action="store_const", const=progress.VERBOSE,
+                            default=argparse.SUPPRESS, help="on failure, the underlying traceback too")
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, rest = super().parse_known_args(args, namespace)
+        progress.set_verbosity(getattr(parsed, "verbosity", progress.NORMAL))
+        return parsed, rest
 
     def error(self, message: str) -> NoReturn:
         raise TfbertError(f"{message} (see {self.prog} --help)")
 
 
 def run_command(command: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
-    """Run a command-line entry point, turning a TfbertError into 'tfbert: error: ...' and 2."""
+    """Run a command-line entry point, turning a TfbertError into 'tfbert: error: ...' and 2
+    (after the full traceback when the command ran with --verbose)."""
     try:
         return command(argv)
     except TfbertError as err:
+        if progress.verbosity() == progress.VERBOSE:
+            print(full_traceback(err), file=sys.stderr, end="")
         print(f"tfbert: error: {err}", file=sys.stderr)
         return 2

@@ -16,11 +16,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tensorflow as tf
 
-from tfbert import export
+from tfbert import export, progress
+from tfbert.datasets import as_strings, length_order
 from tfbert.errors import TfbertError
 
 DEFAULT_BATCH_SIZE = 256
@@ -66,5 +69,31 @@ class Predictor:
         """`frame` plus predicted_label and probability_<label> columns for its `text_column`."""
         texts = frame[text_column].fillna("").astype(str).to_numpy()
         pairs = frame[pair_column].fillna("").astype(str).to_numpy() if pair_column else None
-        labels, probabilities = export.serve_in_batches(self.serving, texts, pairs, self.batch_size)
+        labels, probabilities = self.serve(texts, pairs)
         return export.with_predictions(frame, labels, probabilities, self.serving.label_map)
+
+    def serve(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
+        """(predicted label names, probabilities [n, num_labels]) from the export, in the order given.
+
+        Texts run shortest first, so that each batch, padded to its longest text, carries
+        little padding. The export tokenizes each batch as it runs, so the progress that
+        tfbert.progress shows (counted in texts) covers tokenization too.
+        """
+        if self.takes_pairs and pairs is None:
+            raise TfbertError("this model was trained on text pairs; give the second segment too")
+        texts = as_strings(texts)
+        pairs = as_strings(pairs) if self.takes_pairs else None
+        order = length_order(texts, pairs)
+        labels = np.empty(len(texts), dtype=object)
+        probabilities = np.zeros((len(texts), self.serving.label_map.num_labels), dtype=np.float32)
+        with progress.meter(len(texts), "predicting", unit="text") as advance:
+            for start in range(0, len(texts), self.batch_size):
+                rows = order[start:start + self.batch_size]
+                inputs = {"text": tf.constant(texts[rows])}
+                if pairs is not None:
+                    inputs["text_pair"] = tf.constant(pairs[rows])
+                outputs = self.serving.signature(**inputs)
+                labels[rows] = [label.decode("utf-8") for label in outputs["label"].numpy()]
+                probabilities[rows] = outputs["probabilities"].numpy()
+                advance(len(rows))
+        return labels.tolist(), probabilities

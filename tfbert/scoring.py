@@ -30,7 +30,7 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tf_keras
 
-from tfbert import model, plots
+from tfbert import model, plots, progress
 from tfbert.data import LabelMap, Split
 from tfbert.datasets import length_order
 from tfbert.run_directory import RunDirectory
@@ -96,10 +96,30 @@ class ModelOutputs:
     probabilities: np.ndarray
 
 
+class ProgressCallback(tf_keras.callbacks.Callback):
+    """Advances a progress.meter by the examples of each batch model.predict finishes."""
+
+    def __init__(self, advance: Callable[[int], None]):
+        super().__init__()
+        self.advance = advance
+
+    def on_predict_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.advance(len(tf.nest.flatten(logs["outputs"])[0]))
+
+
+def predict_with_progress(model: tf_keras.Model, dataset: tf.data.Dataset, num_examples: int,
+                          description: str = "evaluating") -> np.ndarray:
+    """model.predict over `dataset` (`num_examples` examples), its progress counted in examples
+    as tfbert.progress shows it; the texts are tokenized inside the dataset, batch by batch,
+    so a large file's tokenization shows in it too."""
+    with progress.meter(num_examples, description) as advance:
+        return model.predict(dataset, verbose=0, callbacks=[ProgressCallback(advance)])
+
+
 def run_model(model: tf_keras.Model, dataset: tf.data.Dataset, truth: np.ndarray, label_map: LabelMap) -> ModelOutputs:
     """One pass over `dataset`: the model's probabilities, and Keras' loss and metrics
     computed from them against `truth` (what model.evaluate would report, without a second pass)."""
-    probabilities = model.predict(dataset, verbose=0)
+    probabilities = predict_with_progress(model, dataset, len(truth))
     return ModelOutputs(keras_results(label_map, truth, probabilities), probabilities)
 
 
@@ -108,7 +128,7 @@ def run_model_in_length_order(model: tf_keras.Model, split: Split, batches: Call
     """run_model over `split` shortest text first, so batches carry little padding;
     the probabilities come back in the split's own order."""
     order = length_order(split.texts, split.pairs)
-    in_length_order = model.predict(batches(split.rows(order)), verbose=0)
+    in_length_order = predict_with_progress(model, batches(split.rows(order)), len(order), f"evaluating {split.name}")
     probabilities = np.empty_like(in_length_order)
     probabilities[order] = in_length_order
     return ModelOutputs(keras_results(label_map, split.labels, probabilities), probabilities)

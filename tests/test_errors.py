@@ -1,0 +1,107 @@
+"""Every command's --quiet and --verbose, and what a failing command prints with and without --verbose."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from tfbert import progress
+from tfbert.errors import ArgumentParser, TfbertError, run_command
+
+from conftest import command_error
+
+REPO = Path(__file__).parents[1]
+COMMANDS = ["train", "evaluate", "predict", "encoders", "assets"]  # the modules with a main(argv)
+
+
+@pytest.fixture(autouse=True)
+def normal_verbosity():
+    progress.set_verbosity(progress.NORMAL)
+    yield
+    progress.set_verbosity(progress.NORMAL)
+
+
+def main_of(command: str):
+    return importlib.import_module(f"tfbert.{command}").main
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_takes_quiet_and_verbose(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main_of(command)(["--help"])
+    assert exit_info.value.code == 0
+    shown = capsys.readouterr().out
+    assert "--quiet" in shown and "--verbose" in shown
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_quiet_and_verbose_exclude_each_other(command, capsys):
+    status = run_command(main_of(command), ["--quiet", "--verbose"])
+    out, err = capsys.readouterr()
+    assert "not allowed with argument" in command_error(status, err, out)
+
+
+def test_parsing_sets_the_verbosity_and_a_subcommand_keeps_the_main_parsers_choice():
+    parser = ArgumentParser(prog="tool")
+    parser.add_subparsers(dest="command", required=True).add_parser("run")
+    for argv, level in [(["--quiet", "run"], "quiet"), (["run", "--verbose"], "verbose"), (["run"], "normal"),
+                        (["--verbose", "run"], "verbose")]:
+        parser.parse_args(argv)
+        assert progress.verbosity() == level, argv
+
+
+def test_train_consumes_the_flags_instead_of_passing_them_on_as_config_keys(monkeypatch, capsys):
+    from tfbert import training
+
+    def stop(config, **_):
+        raise TfbertError(f"stopped before training, epochs={config.epochs}")
+
+    monkeypatch.setattr(training, "train", stop)
+    status = run_command(main_of("train"), ["--config", str(REPO / "configs" / "tiny.yaml"), "--quiet", "--epochs=3"])
+    out, err = capsys.readouterr()
+    assert command_error(status, err, out) == "stopped before training, epochs=3"
+    assert progress.verbosity() == "quiet"
+
+
+def failing(argv):
+    """A command that hides an OSError behind a one-line TfbertError, as tfbert's readers do."""
+    ArgumentParser(prog="failing").parse_args(argv)
+    try:
+        open("/no/such/folder/data.csv", encoding="utf-8")
+    except OSError:
+        raise TfbertError("cannot read /no/such/folder/data.csv") from None
+
+
+def test_without_verbose_a_failure_is_one_line(capsys):
+    status = run_command(failing, [])
+    out, err = capsys.readouterr()
+    assert command_error(status, err, out) == "cannot read /no/such/folder/data.csv"
+
+
+def test_verbose_prints_the_hidden_traceback_then_the_one_line(capsys):
+    status = run_command(failing, ["--verbose"])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == ""
+    assert err.startswith("Traceback (most recent call last):")
+    assert "FileNotFoundError: [Errno 2] No such file or directory: '/no/such/folder/data.csv'" in err
+    assert "During handling of the above exception, another exception occurred" in err
+    lines = err.splitlines()
+    assert lines[-2] == "tfbert.errors.TfbertError: cannot read /no/such/folder/data.csv"
+    assert lines[-1] == "tfbert: error: cannot read /no/such/folder/data.csv"
+
+
+def test_verbose_predict_shows_the_pandas_error_behind_an_empty_file(pair_export, tmp_path, capsys):
+    (tmp_path / "empty.csv").write_text("")
+    argv = ["--model", str(pair_export[3]), "--input", str(tmp_path / "empty.csv"), "--pair-column", "other"]
+    status = run_command(main_of("predict"), ["--verbose", *argv])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == ""
+    assert "Traceback" in err and "EmptyDataError" in err
+    assert err.splitlines()[-1].startswith(f"tfbert: error: data file {tmp_path / 'empty.csv'} is empty")
+
+    status = run_command(main_of("predict"), argv)
+    out, err = capsys.readouterr()
+    assert command_error(status, err, out).startswith(f"data file {tmp_path / 'empty.csv'} is empty")
