@@ -2,6 +2,7 @@
 
     pip install -e ".[bench]"        # PyTorch (CPU), transformers and accelerate: the peer only
     python benchmarks/whole_job.py [--seeds 1,2,3] [--train-rows 8000] [--jobs tfbert,hf_grouped,hf_naive]
+    python benchmarks/whole_job.py --jobs tfbert,tfbert_deterministic,tfbert_backup_25   # what they cost
 
 Rows, each its own process, one after another per seed on the same machine, on the same
 files (SST-2 sentences from ../shared/data/sst2/train.tsv: --train-rows for training, 500
@@ -14,6 +15,10 @@ tfbert       `python -m tfbert.train --config <generated yaml>`, exactly as a us
 hf_grouped   benchmarks/hf_trainer_job.py: Trainer with group_by_length=True, the strongest
              thing a user would run instead.
 hf_naive     the same without group_by_length (random batches, each padded to its longest).
+
+Variants of tfbert's job, for what an option costs (not run by default):
+tfbert_deterministic   deterministic: true (TensorFlow's op determinism).
+tfbert_backup_25       backup_every_steps: 25 (ten backups in the epoch instead of the default's one).
 
 Each job: whole-process wall time (start-up, data, training, validation, held-out scoring
 and saving included), training time (fit without its validation), training examples/s,
@@ -44,8 +49,12 @@ REPO = Path(__file__).resolve().parent.parent
 SST2 = REPO.parent / "shared" / "data" / "sst2" / "train.tsv"
 VALID_ROWS, HELD_OUT_ROWS = 500, 872
 JOBS = ("tfbert", "hf_grouped", "hf_naive")
+TFBERT_VARIANTS = {"tfbert": {}, "tfbert_deterministic": {"deterministic": True},
+                   "tfbert_backup_25": {"backup_every_steps": 25}}
 TITLES = {
     "tfbert": "python -m tfbert.train",
+    "tfbert_deterministic": "tfbert, deterministic: true",
+    "tfbert_backup_25": "tfbert, backup_every_steps: 25",
     "hf_grouped": "HF Trainer, group_by_length=True",
     "hf_naive": "HF Trainer, random batches (naive)",
 }
@@ -84,19 +93,19 @@ def measure(command: list[str], env: dict[str, str], timeout: float) -> tuple[fl
 
 
 def tfbert_job(paths: dict[str, str], train_rows: int, seed: int, work: Path, env: dict[str, str],
-               timeout: float) -> dict:
+               timeout: float, variant: str = "tfbert") -> dict:
     config = {"data_path": paths["train"], "valid_path": paths["valid"], "test_path": paths["test"],
               "text_column": "sentence", "label_column": "label", "encoder": "all-minilm-l6-v2",
               "max_seq_length": 128, "optimizer": "adamw", "learning_rate": 5e-5, "warmup_fraction": 0.1,
               "weight_decay": 0.01, "dropout": 0.1, "epochs": 1, "train_batch_size": 32,
               "early_stopping_patience": 0, "seed": seed, "output_dir": str(work / "runs"),
-              "run_name": f"tfbert-{seed}", "wandb_mode": "disabled"}
-    config_file = work / f"tfbert-{seed}.yaml"
+              "run_name": f"{variant}-{seed}", "wandb_mode": "disabled", **TFBERT_VARIANTS[variant]}
+    config_file = work / f"{variant}-{seed}.yaml"
     config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
     wall, peak, done = measure([sys.executable, "-m", "tfbert.train", "--config", str(config_file)], env, timeout)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
-    run_dir = work / "runs" / f"tfbert-{seed}"
+    run_dir = work / "runs" / f"{variant}-{seed}"
     phases = json.loads((run_dir / "timings.json").read_text())["seconds"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     train_s = phases["fit"] - phases.get("fit_validation", 0.0)
@@ -153,6 +162,11 @@ def summary(results: dict[str, list[dict]]) -> None:
               "(target >= 1.2x)")
         print(f"held-out accuracy, tfbert - HF grouped (means): {100 * (ours['accuracy_mean'] - peer['accuracy_mean']):+.2f} "
               "points  (target >= -0.5)")
+    for variant in TFBERT_VARIANTS:
+        if variant != "tfbert" and variant in medians and "tfbert" in medians:
+            ours, base = medians[variant], medians["tfbert"]
+            print(f"{TITLES[variant]} / tfbert (medians): whole job {ours['wall_s'] / base['wall_s']:.3f}x, "
+                  f"training ex/s {ours['train_ex_per_s'] / base['train_ex_per_s']:.3f}x")
     if results.get("tfbert"):
         phases = [run["phases"] for run in results["tfbert"] if "error" not in run]
         if phases:
@@ -173,6 +187,9 @@ def main() -> None:
     if not Path(args.data).is_file():
         sys.exit(f"{args.data} not found: give --data with SST-2's train.tsv")
     jobs = [job for job in args.jobs.split(",") if job]
+    unknown = sorted(set(jobs) - set(JOBS) - set(TFBERT_VARIANTS))
+    if unknown:
+        sys.exit(f"unknown --jobs {', '.join(unknown)}: choose from {', '.join([*JOBS, *TFBERT_VARIANTS][1:])}")
     seeds = [int(seed) for seed in args.seeds.split(",")]
 
     sys.path.insert(0, str(REPO))
@@ -189,8 +206,8 @@ def main() -> None:
     results: dict[str, list[dict]] = {job: [] for job in jobs}
     for seed in seeds:
         for job in jobs:
-            if job == "tfbert":
-                result = tfbert_job(paths, args.train_rows, seed, work, env, args.timeout)
+            if job in TFBERT_VARIANTS:
+                result = tfbert_job(paths, args.train_rows, seed, work, env, args.timeout, job)
             else:
                 result = hf_job(paths, seed, work, env, args.timeout, job == "hf_grouped", checkpoint)
             results[job].append(result)

@@ -105,7 +105,8 @@ def test_missing_values_are_an_error(tmp_path, column):
     frame[column] = frame[column].astype(object)
     frame.loc[3, column] = None
     frame.to_csv(path, index=False)
-    raises_one_line(load_splits, config_for(path), match=f"column '{column}' has 1 missing values \\(first at row 3\\)")
+    raises_one_line(load_splits, config_for(path),
+                    match=f"1 row with missing values or blank texts \\(1 in column '{column}'\\) at row 3; .*drop")
 
 
 def test_missing_data_path():
@@ -178,7 +179,7 @@ def test_label_outside_label_list(tmp_path):
     raises_one_line(
         load_splits,
         config_for(path, valid_path=str(path), label_list=["neg", "pos"]),
-        match="label 'neutral' is not among the known labels",
+        match="labels missing from label_list \\['neg', 'pos'\\]: 'neutral'; add them to label_list",
     )
 
 
@@ -304,7 +305,7 @@ def test_train_split_one_needs_valid_path(tmp_path):
 
 def test_too_few_rows_to_stratify(tmp_path):
     path = write(labelled(5, 1), tmp_path / "d.csv")
-    raises_one_line(load_splits, config_for(path, train_split=0.5), match="cannot split")
+    raises_one_line(load_splits, config_for(path, train_split=0.5), match="label '1' has 1 row among the rows of .*d.csv")
 
 
 def test_explicit_valid_and_test_files(tmp_path):
@@ -324,7 +325,8 @@ def test_explicit_valid_and_test_files(tmp_path):
 def test_valid_file_label_not_in_training_labels(tmp_path):
     train = write(labelled(3, 3), tmp_path / "train.csv")
     valid = write(pd.DataFrame({"text": ["v"], "label": [2]}), tmp_path / "valid.csv")
-    raises_one_line(load_splits, config_for(train, valid_path=str(valid)), match="valid.csv: label 2 is not among")
+    raises_one_line(load_splits, config_for(train, valid_path=str(valid)),
+                    match="valid.csv: labels the training data never has: 2; ")
 
 
 def test_missing_valid_file(tmp_path):

@@ -336,6 +336,26 @@ def test_an_interrupted_run_leaves_no_directory_that_looks_finished(tmp_path, ti
     assert "metrics.json" in staged  # it really got as far as saving
 
 
+# --------------------------------------------------------------------------- reproducible runs
+
+def test_deterministic_runs_with_one_seed_predict_bit_identically_and_another_seed_differs(tmp_path, tiny_encoder):
+    from tfbert.predictor import Predictor
+
+    texts = list(sentiment_frame(50, seed=9)["review"])
+
+    def train_and_predict(seed: int, name: str) -> np.ndarray:
+        done = subprocess.run(
+            [sys.executable, "-m", "tfbert.train", "--config", "configs/tiny.yaml", f"--encoder={tiny_encoder}",
+             "--deterministic=true", f"--seed={seed}", "--epochs=2", f"--output_dir={tmp_path}", f"--run_name={name}",
+             "--wandb_mode=disabled"], cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return Predictor.load(tmp_path / name).serve(texts)[1]
+
+    first, again, other = train_and_predict(7, "a"), train_and_predict(7, "b"), train_and_predict(8, "c")
+    assert first.tobytes() == again.tobytes()  # bit for bit
+    assert np.abs(first - other).max() > 1e-4
+
+
 # --------------------------------------------------------------------------- other tasks
 
 def topic_frame(num_rows: int, seed: int) -> pd.DataFrame:

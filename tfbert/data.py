@@ -5,27 +5,28 @@ Everything here is pandas and NumPy; TensorFlow starts in `packers` and `dataset
 
 from __future__ import annotations
 
+import bz2
+import csv
 import dataclasses
+import difflib
+import gzip
 import json
+import lzma
+import math
 import re
+import sys
+import zipfile
+from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Sequence, Union
+from typing import Any, Callable, Iterable, Sequence, Union
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tfbert import assets
-from tfbert.config import Config, describe
+from tfbert.config import BAD_ROW_POLICIES, Config, describe
 from tfbert.errors import TfbertError, first_line
-
-READERS = {
-    ".csv": lambda path: pd.read_csv(path),
-    ".tsv": lambda path: pd.read_csv(path, sep="\t", quoting=3),  # 3: QUOTE_NONE, as GLUE TSVs need
-    ".jsonl": lambda path: pd.read_json(path, lines=True),
-    ".json": lambda path: pd.read_json(path, lines=True),
-    ".parquet": lambda path: pd.read_parquet(path),
-}
 
 TASKS = ("binary", "multiclass", "multilabel")
 
@@ -92,31 +93,151 @@ def source_name(source: DataSource) -> str:
     return str(describe(source))
 
 
+COMPRESSIONS = (".gz", ".bz2", ".xz", ".zip")  # pandas decompresses these by the file's last suffix
+_DELIMITED = {".csv": {}, ".tsv": {"sep": "\t", "quoting": csv.QUOTE_NONE}}  # TSV: no quotes, as GLUE's
+
+
+def _read_delimited(path: Path, encoding_errors: str, **options: Any) -> pd.DataFrame:
+    return pd.read_csv(path, encoding_errors=encoding_errors, **_DELIMITED[file_format(path)], **options)
+
+
+def _head_bytes(path: Path, size: int = 64) -> bytes:
+    """The first `size` bytes of `path`'s content, decompressed."""
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as archive, archive.open(archive.namelist()[0]) as member:
+            return member.read(size)
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix.lower(), open)
+    with opener(path, "rb") as handle:
+        return handle.read(size)
+
+
+def _read_json(path: Path, encoding_errors: str) -> pd.DataFrame:
+    """JSON Lines, or a JSON array of records (a file that starts with '[')."""
+    is_array = _head_bytes(path).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
+    # dtype=False: the values as the file spells them (pandas would make "1" the number 1)
+    return pd.read_json(path, lines=not is_array, dtype=False, encoding_errors=encoding_errors)
+
+
+def _read_parquet(path: Path, encoding_errors: str) -> pd.DataFrame:
+    return pd.read_parquet(path)  # Parquet stores UTF-8 checked when written
+
+
+READERS = {".csv": _read_delimited, ".tsv": _read_delimited, ".jsonl": _read_json, ".json": _read_json,
+           ".parquet": _read_parquet}
+SUPPORTED = (f"{', '.join(READERS)} (all but .parquet may be compressed: {', '.join(COMPRESSIONS)}), "
+             f"or a named set: {', '.join(BUILTIN_DATASETS)}")
+
+
+def file_format(path: Path) -> str:
+    """The extension naming `path`'s format, looking past a compression suffix: rows.csv.gz -> .csv."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSIONS:
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
+def warn(message: str) -> None:
+    """A problem tfbert works around, on stderr (tracking.warn's format)."""
+    print(f"tfbert: warning: {message}", file=sys.stderr)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _rows(indices: Sequence[int], limit: int = 10) -> str:
+    """Row numbers for a message: 'row 3', 'rows 3, 7, 12', or the first `limit` and how many more."""
+    shown = ", ".join(str(int(i)) for i in indices[:limit])
+    more = f" and {len(indices) - limit} more" if len(indices) > limit else ""
+    return ("row " if len(indices) == 1 else "rows ") + shown + more
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise TfbertError(f"cannot read {path}: permission denied; make it readable (chmod +r) or copy it") from None
+
+
+def _read_decoded(reader: Callable[[Path, str], pd.DataFrame], path: Path) -> pd.DataFrame:
+    """`reader(path)` as UTF-8; bytes that are not UTF-8 become U+FFFD, with a warning counting the rows."""
+    try:
+        return reader(path, "strict")
+    except UnicodeDecodeError:
+        frame = reader(path, "replace")
+    rows = np.flatnonzero(frame.map(lambda value: isinstance(value, str) and "\ufffd" in value).any(axis=1))
+    warn(f"{path} is not UTF-8: bytes in {_count(len(rows), 'row')} ({_rows(rows)}) were read as \ufffd; "
+         "save the file as UTF-8 to keep those characters")
+    return frame
+
+
+_UNCLOSED_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+
+
+def _parser_error(path: Path, err: pd.errors.ParserError) -> TfbertError:
+    unclosed = _UNCLOSED_QUOTE.search(str(err))
+    if unclosed:  # pandas counts the header as row 0
+        return TfbertError(f"cannot read {path}: the quote opened on line {int(unclosed.group(1)) + 1} is never "
+                           'closed; close it, or write a quote inside a quoted text as ""')
+    return TfbertError(f"cannot read {path}: {first_line(err)}; check its quoting and separators")
+
+
+def _require_unique_columns(names: Sequence[Any], source: str) -> None:
+    """pandas would rename a repeated column x to x.1; refuse instead, naming it."""
+    repeated = [name for name, count in Counter(map(str, names)).items() if count > 1]
+    if repeated:
+        raise TfbertError(f"{source}: column '{repeated[0]}' appears more than once in the header; "
+                          "give every column its own name")
+
+
+def _header(path: Path, frame: pd.DataFrame) -> list:
+    """The column names as the file spells them (pandas renames repeats)."""
+    if file_format(path) not in _DELIMITED:
+        return list(frame.columns)
+    header = _read_delimited(path, "replace", header=None, nrows=1).iloc[0]
+    return [name for name in header.tolist() if isinstance(name, str)]
+
+
+def read_file(path: Path) -> pd.DataFrame:
+    """The rows of a data file, chosen by its extension, with errors that say what to do."""
+    if not path.exists():
+        raise TfbertError(f"data file not found: {path}")
+    if path.is_dir():
+        raise TfbertError(f"{path} is a directory; give a data file: {SUPPORTED}")
+    reader = READERS.get(file_format(path))
+    if reader is None:
+        raise TfbertError(f"cannot read {path}: use one of {SUPPORTED}")
+    if reader is _read_parquet and path.suffix.lower() in COMPRESSIONS:
+        raise TfbertError(f"cannot read {path}: decompress it; Parquet files are compressed inside")
+    _check_readable(path)
+    try:
+        frame = _read_decoded(reader, path)
+    except pd.errors.EmptyDataError:
+        raise TfbertError(f"data file {path} is empty; it needs a header row and one row per example") from None
+    except pd.errors.ParserError as err:
+        raise _parser_error(path, err) from None
+    except (ValueError, OSError, zipfile.BadZipFile) as err:
+        raise TfbertError(f"cannot read {path} as {file_format(path)}: {first_line(err)}; "
+                          "is it really that kind of file?") from None
+    if frame.empty:
+        raise TfbertError(f"data file {path} has no rows; it needs one row per example")
+    _require_unique_columns(_header(path, frame), str(path))
+    return frame
+
+
 def read_table(path: DataSource) -> pd.DataFrame:
-    """The rows of a CSV, TSV, JSON Lines or Parquet file, chosen by its extension,
-    or of a named data set in BUILTIN_DATASETS (text and label columns), or a copy of
-    a DataFrame given directly."""
+    """The rows of a CSV, TSV, JSON Lines (or JSON array) or Parquet file, chosen by its
+    extension (CSV, TSV and JSON may be compressed), or of a named data set in
+    BUILTIN_DATASETS (text and label columns), or a copy of a DataFrame given directly."""
     if isinstance(path, pd.DataFrame):
         if path.empty:
             raise TfbertError("the DataFrame given as data has no rows")
+        _require_unique_columns(list(path.columns), "the DataFrame given as data")
         return path.reset_index(drop=True)
     if str(path) in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[str(path)]()
-    path = Path(path)
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise TfbertError(f"cannot read {path}: use one of {', '.join(READERS)}")
-    if not path.is_file():
-        raise TfbertError(f"data file not found: {path}")
-    try:
-        frame = reader(path)
-    except pd.errors.EmptyDataError:
-        raise TfbertError(f"data file {path} is empty") from None
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
-        raise TfbertError(f"cannot read {path}: {first_line(err)}") from None
-    if frame.empty:
-        raise TfbertError(f"data file {path} has no rows")
-    return frame
+    return read_file(Path(path))
 
 
 BREAK_TAG = r"<br\s*/?>"  # HTML line breaks, as IMDB-style reviews carry them (also used by the serving export)
@@ -154,14 +275,16 @@ class LabelMap:
     def encode(self, values: Sequence[Any], source: str) -> np.ndarray:
         """Label ids (int32, [n]) or multi-hot rows (float32, [n, num_labels])."""
         ids = {_label_key(label): i for i, label in enumerate(self.labels)}
+        multilabel = self.task == "multilabel"
+        unknown = unknown_labels(_flat_labels(values, multilabel), ids)
+        if unknown:
+            raise TfbertError(f"{source}: labels that are not among the known labels {list(self.labels)}: "
+                              f"{_label_names(unknown)}; remove those rows")
 
         def lookup(value: Any) -> int:
-            for key in _label_keys(value):
-                if key in ids:
-                    return ids[key]
-            raise TfbertError(f"{source}: label {value!r} is not among the known labels {list(self.labels)}")
+            return next(ids[key] for key in _label_keys(value) if key in ids)
 
-        if self.task == "multilabel":
+        if multilabel:
             rows = np.zeros((len(values), self.num_labels), dtype=np.float32)
             for row, labels in enumerate(values):
                 rows[row, [lookup(label) for label in labels]] = 1.0
@@ -194,6 +317,26 @@ def _label_keys(value: Any) -> list[str]:
     return keys
 
 
+def _flat_labels(values: Sequence[Any], multilabel: bool) -> list:
+    """Every label of `values`, the lists of multi-label rows flattened."""
+    return [label for labels in values for label in labels] if multilabel else list(values)
+
+
+def unknown_labels(values: Iterable[Any], known: Iterable[str]) -> list:
+    """The distinct labels among `values` whose keys are not in `known` (label keys)."""
+    known = set(known)
+    unknown = {}
+    for value in values:
+        if not known.intersection(_label_keys(value)):
+            unknown.setdefault(_label_key(value), _plain(value))
+    return list(unknown.values())
+
+
+def _label_names(labels: Sequence[Any], limit: int = 10) -> str:
+    shown = ", ".join(repr(label) for label in labels[:limit])
+    return shown + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
+
+
 def _sorted_labels(values: Iterable[Any]) -> list:
     unique = {_label_key(v): _plain(v) for v in values}
     try:
@@ -204,8 +347,7 @@ def _sorted_labels(values: Iterable[Any]) -> list:
 
 def build_label_map(values: Sequence[Any], label_list: list | None, multilabel: bool) -> LabelMap:
     """Label ids in a fixed order: `label_list` when given, else the sorted labels seen."""
-    seen = [label for labels in values for label in labels] if multilabel else list(values)
-    labels = [_plain(v) for v in label_list] if label_list else _sorted_labels(seen)
+    labels = [_plain(v) for v in label_list] if label_list else _sorted_labels(_flat_labels(values, multilabel))
     if len({_label_key(label) for label in labels}) != len(labels):
         raise TfbertError(f"label_list has repeated labels: {labels}")
     if len(labels) < 2:
@@ -254,22 +396,65 @@ class Split:
 
 
 def _require_columns(frame: pd.DataFrame, columns: dict[str, str], source: str) -> None:
+    names = [str(name) for name in frame.columns]
     for key, column in columns.items():
         if column not in frame.columns:
-            available = ", ".join(map(str, frame.columns))
+            close = difflib.get_close_matches(column, names, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
             raise TfbertError(
-                f"{source}: column '{column}' not found (set {key}); columns are: {available}"
+                f"{source}: column '{column}' not found (set {key}); columns are: {', '.join(names)}{hint}"
             )
 
 
-def _require_no_missing(frame: pd.DataFrame, column: str, source: str) -> None:
-    missing = frame[column].isna().to_numpy()
-    if missing.any():
-        first = int(np.flatnonzero(missing)[0])
-        raise TfbertError(
-            f"{source}: column '{column}' has {int(missing.sum())} missing values "
-            f"(first at row {first}); drop or fill them"
-        )
+def _blank(value: Any, clean: bool) -> bool:
+    """A missing value, or a string that is empty or whitespace (after clean_text when `clean`)."""
+    if isinstance(value, str):
+        return not (clean_text(value) if clean else value.strip())
+    return not isinstance(value, (list, tuple, np.ndarray)) and bool(pd.isna(value))
+
+
+def drop_bad_rows(frame: pd.DataFrame, columns: Columns, on_bad_rows: str, source: str) -> pd.DataFrame:
+    """`frame` without its rows whose text, second segment or label is missing or blank;
+    on_bad_rows "error" refuses them naming the first, "drop" warns with their count and rows."""
+    if on_bad_rows not in BAD_ROW_POLICIES:
+        raise TfbertError(f"on_bad_rows must be one of {', '.join(BAD_ROW_POLICIES)}, not {on_bad_rows!r}")
+    bad = {column: frame[column].map(lambda value: _blank(value, columns.clean_text and column != columns.label))
+           .to_numpy(dtype=bool) for column in columns.by_key().values()}
+    rows = np.flatnonzero(np.logical_or.reduce(list(bad.values())))
+    if len(rows) == 0:
+        return frame
+    what = ", ".join(f"{int(mask.sum())} in column '{column}'" for column, mask in bad.items() if mask.any())
+    if on_bad_rows == "error":
+        raise TfbertError(f"{source}: {_count(len(rows), 'row')} with missing values or blank texts ({what}) "
+                          f"at {_rows(rows, 5)}; fix or remove them, or set on_bad_rows: drop")
+    warn(f"{source}: dropped {_count(len(rows), 'row')} with missing values or blank texts ({what}): "
+         f"{_rows(rows)} (on_bad_rows: drop)")
+    kept = frame.drop(index=frame.index[rows]).reset_index(drop=True)
+    if kept.empty:
+        raise TfbertError(f"{source}: no rows are left once its {len(rows)} bad rows are dropped")
+    return kept
+
+
+def _as_text(column: pd.Series, name: str, source: str) -> pd.Series:
+    """`column` as strings: numbers (and other values that are not text) become their text, with a warning."""
+    other = np.flatnonzero(~column.map(lambda value: isinstance(value, str)).to_numpy(dtype=bool))
+    if len(other) == 0:
+        return column
+    warn(f"{source}: column '{name}' holds {_count(len(other), 'value')} that {'is' if len(other) == 1 else 'are'} not text, "
+         f"such as {_plain(column.iloc[other[0]])!r} ({_rows(other)}); they are used as text")
+    return column.map(lambda value: value if isinstance(value, str) else str(_plain(value)))
+
+
+def _require_one_label_type(labels: list, column: str, source: str) -> None:
+    """Refuse a column mixing numbers (or bools) and strings: 1 and '1' would be one label, 2 and '10' sort apart."""
+    texts, others = {}, {}
+    for label in map(_plain, labels):
+        (texts if isinstance(label, str) else others).setdefault(_label_key(label), label)
+    if texts and others:
+        same = sorted(texts.keys() & others.keys())
+        key_text, key_other = (same[0], same[0]) if same else (next(iter(texts)), next(iter(others)))
+        raise TfbertError(f"{source}: column '{column}' mixes numbers and text, e.g. {others[key_other]!r} and "
+                          f"{texts[key_text]!r}; write every label the same way")
 
 
 def _texts(frame: pd.DataFrame, column: str, clean: bool) -> np.ndarray:
@@ -302,6 +487,11 @@ class Columns:
         keys = {"text_column": self.text, "label_column": self.label}
         return keys | ({"text_pair_column": self.pair} if self.pair else {})
 
+    @property
+    def texts(self) -> list[str]:
+        """The columns holding text: the text and the second segment's."""
+        return [self.text] + ([self.pair] if self.pair else [])
+
 
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
@@ -315,19 +505,24 @@ class DataSpec:
     train_split: float = 0.8
     valid_split: float = 1.0
     seed: int = 42
+    on_bad_rows: str = "error"  # rows with a missing or blank text or label: "error" or "drop"
 
     @classmethod
     def from_config(cls, config: Config) -> "DataSpec":
         return cls(config.data_path, Columns.from_config(config), config.valid_path, config.test_path,
-                   config.label_list, config.train_split, config.valid_split, config.seed)
+                   config.label_list, config.train_split, config.valid_split, config.seed, config.on_bad_rows)
 
 
-def read_labelled(path: DataSource, columns: Columns) -> pd.DataFrame:
-    """A labelled file's rows, checked for the configured columns and missing values."""
-    frame, required, source = read_table(path), columns.by_key(), source_name(path)
-    _require_columns(frame, required, source)
-    for column in required.values():
-        _require_no_missing(frame, column, source)
+def read_labelled(path: DataSource, columns: Columns, on_bad_rows: str = "error") -> pd.DataFrame:
+    """A labelled file's rows, checked for the configured columns, bad rows (see
+    `drop_bad_rows`) and label types, with every text a string."""
+    frame, source = read_table(path), source_name(path)
+    _require_columns(frame, columns.by_key(), source)
+    frame = drop_bad_rows(frame, columns, on_bad_rows, source)
+    for column in columns.texts:
+        frame[column] = _as_text(frame[column], column, source)
+    lists = _as_label_lists(frame[columns.label])
+    _require_one_label_type(_flat_labels(_labels_of(frame, columns.label), lists is not None), columns.label, source)
     return frame.reset_index(drop=True)
 
 
@@ -338,19 +533,70 @@ def make_split(name: str, frame: pd.DataFrame, label_map: LabelMap, columns: Col
     return Split(name, frame, _texts(frame, columns.text, columns.clean_text), pairs, labels)
 
 
-def _split_rows(frame: pd.DataFrame, fraction: float, stratify: np.ndarray | None, seed: int, source: str):
-    """(taken, rest) with `fraction` of the rows taken, stratified when labels are given."""
-    if fraction >= 1.0:
+@dataclasses.dataclass(frozen=True)
+class _Cut:
+    """One seeded split of rows: `key` (train_split or valid_split) of the rows `where` says."""
+
+    key: str
+    fraction: float
+    where: str  # "of FILE", "left after train_split 0.8"
+    fix: str  # what to do when it leaves one side empty
+
+
+def _require_stratifiable(labels: np.ndarray, sizes: tuple[int, int], cut: _Cut) -> None:
+    """sklearn's conditions for a stratified split, as errors naming the label and the counts."""
+    names, counts = np.unique(labels, return_counts=True)
+    rarest = int(np.argmin(counts))
+    if counts[rarest] < 2:
+        raise TfbertError(f"label '{names[rarest]}' has {_count(counts[rarest], 'row')} among the rows {cut.where}; splitting "
+                          f"them with {cut.key} {cut.fraction} (stratified on the label) needs at least 2 of each "
+                          "label: add rows of it, remove it, or give valid_path")
+    if min(sizes) < len(names):
+        raise TfbertError(f"{cut.key} {cut.fraction} splits the {sum(sizes)} rows {cut.where} into {sizes[0]} and "
+                          f"{sizes[1]}, but a stratified split needs at least one row of each of the {len(names)} "
+                          f"labels on both sides; {cut.fix}")
+
+
+def _split_rows(frame: pd.DataFrame, labels: np.ndarray | None, cut: _Cut, seed: int):
+    """(taken, rest) with `cut.fraction` of the rows taken, stratified on `labels` when given."""
+    if cut.fraction >= 1.0:
         return frame, frame.iloc[:0]
+    num_taken = math.floor(cut.fraction * len(frame))  # as train_test_split counts them
+    if num_taken == 0:
+        raise TfbertError(f"{cut.key} {cut.fraction} of the {len(frame)} rows {cut.where} is no rows; {cut.fix}")
+    if labels is not None:
+        _require_stratifiable(labels, (num_taken, len(frame) - num_taken), cut)
     try:
-        taken, rest = train_test_split(frame, train_size=fraction, random_state=seed, stratify=stratify)
+        taken, rest = train_test_split(frame, train_size=cut.fraction, random_state=seed, stratify=labels)
     except ValueError as err:
-        raise TfbertError(f"cannot split {source} with a fraction of {fraction}: {err}") from None
+        raise TfbertError(f"cannot split the rows {cut.where} with {cut.key} {cut.fraction}: {first_line(err)}") from None
     return taken.reset_index(drop=True), rest.reset_index(drop=True)
 
 
 def _stratify_on(frame: pd.DataFrame, label_column: str, multilabel: bool) -> np.ndarray | None:
-    return None if multilabel else frame[label_column].astype(str).to_numpy()
+    return None if multilabel else frame[label_column].map(_label_key).to_numpy()
+
+
+def _require_labels_of(values: list, known: Iterable[str], multilabel: bool, message: str) -> None:
+    """Refuse labels of `values` whose keys are not in `known`; `message` has {labels} for their names."""
+    unknown = unknown_labels(_flat_labels(values, multilabel), known)
+    if unknown:
+        raise TfbertError(message.replace("{labels}", _label_names(unknown)))
+
+
+def _overlap_keys(split: Split) -> Iterable:
+    return split.texts if split.pairs is None else zip(split.texts, split.pairs)
+
+
+def warn_on_overlap(splits: dict[str, Split], sources: dict[str, str]) -> None:
+    """Warn when validation or test texts also appear in training: their scores then overstate the model."""
+    seen = set(_overlap_keys(splits["train"]))
+    for name in ("valid", "test"):
+        if name in splits:
+            count = sum(key in seen for key in _overlap_keys(splits[name]))
+            if count:
+                warn(f"{sources[name]}: {count} of its {len(splits[name])} texts also appear in the training data "
+                     "(leakage: their scores overstate the model); remove the duplicates")
 
 
 def load_splits(spec: DataSpec) -> tuple[dict[str, Split], LabelMap]:
@@ -367,29 +613,42 @@ def load_splits(spec: DataSpec) -> tuple[dict[str, Split], LabelMap]:
     if spec.data_path is None:
         raise TfbertError("config key 'data_path' is required: the labelled training file")
     columns, source = spec.columns, source_name(spec.data_path)
-    frame = read_labelled(spec.data_path, columns)
+    frame = read_labelled(spec.data_path, columns, spec.on_bad_rows)
     multilabel = _as_label_lists(frame[columns.label]) is not None
     label_map = build_label_map(_labels_of(frame, columns.label), spec.label_list, multilabel)
+    _require_labels_of(_labels_of(frame, columns.label), map(_label_key, label_map.labels), multilabel,
+                       f"{source}: labels missing from label_list {list(label_map.labels)}: {{labels}}; "
+                       "add them to label_list or remove those rows")
 
+    frames, sources = {}, {"train": source}
     if spec.valid_path is not None:
-        train_frame, valid_frame = frame, read_labelled(spec.valid_path, columns)
-        valid_source = source_name(spec.valid_path)
+        frames["train"], frames["valid"] = frame, read_labelled(spec.valid_path, columns, spec.on_bad_rows)
+        sources["valid"] = source_name(spec.valid_path)
     else:
         if spec.train_split >= 1.0:
             raise TfbertError("train_split is 1.0, which leaves no rows to validate on; lower it or set valid_path")
-        train_frame, rest = _split_rows(frame, spec.train_split, _stratify_on(frame, columns.label, multilabel),
-                                        spec.seed, source)
-        valid_frame, _ = _split_rows(rest, spec.valid_split, _stratify_on(rest, columns.label, multilabel),
-                                     spec.seed, source)
-        valid_source = f"{source} (validation split)"
-
-    splits = {
-        "train": make_split("train", train_frame, label_map, columns, source),
-        "valid": make_split("valid", valid_frame, label_map, columns, valid_source),
-    }
+        frames["train"], rest = _split_rows(
+            frame, _stratify_on(frame, columns.label, multilabel),
+            _Cut("train_split", spec.train_split, f"of {source}", "raise train_split"), spec.seed)
+        frames["valid"], _ = _split_rows(
+            rest, _stratify_on(rest, columns.label, multilabel),
+            _Cut("valid_split", spec.valid_split, f"left after train_split {spec.train_split}",
+                 "raise valid_split or lower train_split"), spec.seed)
+        sources["valid"] = f"{source} (validation split)"
     if spec.test_path is not None:
-        splits["test"] = make_split("test", read_labelled(spec.test_path, columns), label_map, columns,
-                                    source_name(spec.test_path))
+        frames["test"] = read_labelled(spec.test_path, columns, spec.on_bad_rows)
+        sources["test"] = source_name(spec.test_path)
+
+    trained_on = {key for label in _flat_labels(_labels_of(frames["train"], columns.label), multilabel)
+                  for key in _label_keys(label)}
+    for name in ("valid", "test"):
+        if name in frames:
+            _require_labels_of(_labels_of(frames[name], columns.label), trained_on, multilabel,
+                               f"{sources[name]}: labels the training data never has: {{labels}}; "
+                               "remove those rows or add training examples of them")
+    splits = {name: make_split(name, split_frame, label_map, columns, sources[name])
+              for name, split_frame in frames.items()}
+    warn_on_overlap(splits, sources)
     return splits, label_map
 
 

@@ -9,7 +9,10 @@ a Hugging Face checkpoint (`hf:DIR`, converted once) or a named pretrained asset
 
 from __future__ import annotations
 
+import http.client
+import socket
 import sys
+import urllib.error
 from pathlib import Path
 from typing import Sequence
 
@@ -78,13 +81,48 @@ def resolve_handle(spec: str) -> str:
     )
 
 
+def _network_error(err: BaseException) -> bool:
+    """Whether `err`, or an error it came from, is a failure to reach a server."""
+    while err is not None:
+        if isinstance(err, (urllib.error.URLError, socket.gaierror, socket.herror, TimeoutError, ConnectionError,
+                            http.client.HTTPException, tf.errors.UnavailableError, tf.errors.DeadlineExceededError)):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def load_encoder(spec: str, trainable: bool = True) -> hub.KerasLayer:
     """The encoder as a Keras 2 layer over the three BERT inputs."""
     handle = resolve_handle(spec)
     try:
         return hub.KerasLayer(handle, trainable=trainable, name="encoder")
-    except (OSError, ValueError, tf.errors.OpError) as err:
+    except (OSError, ValueError, tf.errors.OpError, http.client.HTTPException) as err:
+        if handle.startswith(ONLINE_PREFIXES) and _network_error(err):
+            raise TfbertError(f"cannot load encoder '{spec}': the handle needs internet access ({first_line(err)}); "
+                              "download it where there is a network and give its local directory, or use hf:DIR "
+                              "or tiny") from None
         raise TfbertError(f"cannot load encoder '{spec}': {first_line(err)}") from None
+
+
+# The name TF Hub-format BERTs (official.nlp's BertEncoder, so tiny and hf:DIR too) give
+# their learned position embeddings: a [max positions, hidden size] variable.
+POSITION_EMBEDDING = "position_embedding/embeddings"
+
+
+def position_limit(encoder: hub.KerasLayer) -> int | None:
+    """How many positions the encoder has embeddings for, or None when it does not say."""
+    for variable in encoder.variables:
+        if POSITION_EMBEDDING in variable.name and len(variable.shape) == 2:
+            return int(variable.shape[0])
+    return None
+
+
+def check_max_seq_length(encoder: hub.KerasLayer, max_seq_length: int) -> None:
+    """Refuse a max_seq_length beyond the encoder's position embeddings (it would fail mid-training)."""
+    limit = position_limit(encoder)
+    if limit is not None and max_seq_length > limit:
+        raise TfbertError(f"max_seq_length {max_seq_length} is more than the encoder's {limit} positions; "
+                          f"set max_seq_length to {limit} or less")
 
 
 def tokenizer_assets(encoder: hub.KerasLayer) -> tuple[str, bool]:

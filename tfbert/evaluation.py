@@ -26,7 +26,7 @@ from tfbert.run_directory import RunDirectory
 
 REPORT_TITLE = "evaluation"  # the split title of a file evaluated after training
 # Config keys an evaluation takes: how to read the new file, and where to track.
-EVALUATION_KEYS = ("text_column", "text_pair_column", "label_column", "clean_text", "eval_batch_size",
+EVALUATION_KEYS = ("text_column", "text_pair_column", "label_column", "clean_text", "on_bad_rows", "eval_batch_size",
                    "wandb_mode", "wandb_project", "wandb_entity", "wandb_group", "wandb_tags")
 DATAFRAME_FOLDER = "dataframe"  # the report folder's default name when the data is a DataFrame
 
@@ -98,7 +98,7 @@ def evaluate(run_dir: str | Path, data_source: DataSource, /, output: str | Path
     serving = export.load_serving_model(run_dir)
     label_map = serving.label_map
     columns = data.Columns.from_config(config)
-    frame = data.read_labelled(data_source, columns)
+    frame = data.read_labelled(data_source, columns, config.on_bad_rows)
     split = data.make_split(REPORT_TITLE, frame, label_map, columns, data.source_name(data_source))
     names, served = Predictor(serving, config.eval_batch_size).serve(split.texts, split.pairs)
     probabilities = scoring.model_probabilities(served, label_map)

@@ -25,6 +25,7 @@ chosen by the config key `tokenizer` (`make_packer`), give the same ids:
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from typing import Sequence
 
@@ -77,6 +78,49 @@ if int(unicodedata.unidata_version.split(".")[0]) >= 15:
         (0x13447, 0x13455), (0x1DF25, 0x1DF2A), (0x1E030, 0x1E06D), 0x1E08F, (0x1E4EB, 0x1E4EF))
 
 
+def head_chars(max_tokens: int) -> int:
+    """How many characters of a long text the packers tokenize: never fewer than give its
+    first `max_tokens` tokens, so a text of millions of characters costs no more than this.
+
+    The bound holds for the text as FullTokenizer splits it into words: single spaces
+    between words (runs of whitespace, control characters and, with do_lower_case,
+    accents removed or collapsed first) and each word at most MAX_CHARS_PER_WORD + 1
+    characters (a longer word is one [UNK] whatever it holds, so it may be shortened to
+    that). A word that ends within the first C characters is complete there, so only
+    the word cut at C can change; the ones before it take more than C - (M + 2)
+    characters (M = MAX_CHARS_PER_WORD), one word and one space per M + 2 at most, so
+    with C = (M + 2) * (max_tokens + 1) there are at least max_tokens of them, and each
+    gives at least one token.
+    """
+    return (MAX_CHARS_PER_WORD + 2) * (max_tokens + 1)
+
+
+# FullTokenizer turns these into spaces and splits words at them (it splits at other
+# whitespace too; cutting a text only at these keeps every word before the cut whole).
+_SEPARATOR = re.compile(r"[ \t\n\r]")
+_SEPARATORS = re.compile(r"[ \t\n\r]+")
+
+
+def tokenize_head(tokenizer: tokenization.FullTokenizer, text: str | bytes, max_tokens: int) -> list[str]:
+    """tokenizer.tokenize(text), or for a long text a shorter list that begins with the same
+    `max_tokens` tokens: the tokens of a prefix ending at a separator (whole words), tried
+    at head_chars(max_tokens) characters, then twice as many, until it gives that many.
+    A long text without separators past that point is tokenized whole."""
+    text = tokenization.convert_to_unicode(text)
+    cap = head_chars(max_tokens)
+    if len(text) > cap:
+        text = _SEPARATORS.sub(" ", text)  # FullTokenizer splits a run of them as it splits one
+    while cap < len(text):
+        cut = _SEPARATOR.search(text, cap)
+        if cut is None:
+            break
+        tokens = tokenizer.tokenize(text[: cut.start()])
+        if len(tokens) >= max_tokens:
+            return tokens
+        cap = 2 * cut.start()
+    return tokenizer.tokenize(text)
+
+
 def load_tokenizer(vocab_file: str, do_lower_case: bool) -> tokenization.FullTokenizer:
     """The WordPiece tokenizer that matches an encoder's vocabulary."""
     return tokenization.FullTokenizer(vocab_file=vocab_file, do_lower_case=do_lower_case)
@@ -91,8 +135,8 @@ def _truncate_pair(tokens_a: list[str], tokens_b: list[str], max_tokens: int) ->
 def pack_example(tokenizer: tokenization.FullTokenizer, text: str | bytes,
                  pair: str | bytes | None, max_seq_length: int) -> tuple[list[int], list[int]]:
     """(word ids, type ids) of one example, unpadded: [CLS] a [SEP] (b [SEP])."""
-    tokens_a = tokenizer.tokenize(text)
-    tokens_b = tokenizer.tokenize(pair) if pair else None
+    tokens_a = tokenize_head(tokenizer, text, max_seq_length)
+    tokens_b = tokenize_head(tokenizer, pair, max_seq_length) if pair else None
     if tokens_b:
         _truncate_pair(tokens_a, tokens_b, max_seq_length - 3)
     else:
@@ -300,8 +344,11 @@ class TfTextPacker(Packer):
         else:
             raise TfbertError(f"wordpiece must be auto, fast or classic, not {wordpiece!r}")
 
-    def words(self, texts: tf.Tensor) -> tf.RaggedTensor:
-        """FullTokenizer's BasicTokenizer in the graph: tf.string [batch] -> [batch, (words)]."""
+    def words(self, texts: tf.Tensor, head: bool = False) -> tf.RaggedTensor:
+        """FullTokenizer's BasicTokenizer in the graph: tf.string [batch] -> [batch, (words)].
+        head: only the words of each text's first head_chars(max_seq_length) characters once
+        words over MAX_CHARS_PER_WORD are shortened and whitespace collapsed (head_chars says
+        why the tokens the packer keeps stay the same), so a huge text costs little."""
         classes = self._classes
         texts = tf.strings.regex_replace(texts, classes["control"], "")
         texts = tf.strings.regex_replace(texts, classes["space"], " ")
@@ -313,11 +360,14 @@ class TfTextPacker(Packer):
             texts = self._normalize_utf8(texts, "NFD")
             texts = tf.strings.regex_replace(texts, classes["marks"], "")
         texts = tf.strings.regex_replace(texts, classes["word"], r" \1 ")
+        if head:
+            cap = head_chars(self.max_seq_length)  # bytes >= characters: a batch of shorter texts needs nothing
+            texts = tf.cond(tf.reduce_any(tf.strings.length(texts) > cap), lambda: _head(texts, cap), lambda: texts)
         return tf.strings.split(texts)  # at runs of ASCII whitespace, which only " " still is
 
     def tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
         """WordPiece ids, int32 [batch, (tokens)], as FullTokenizer.tokenize + convert_tokens_to_ids."""
-        words = self.words(texts)
+        words = self.words(texts, head=True)
         too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
         words = words.with_flat_values(tf.where(too_long, "[UNK]", words.flat_values))  # -> [UNK]'s id
         pieces = self.wordpiece.tokenize(words)  # [batch, (words), (pieces)]
@@ -374,6 +424,14 @@ class TfTextPacker(Packer):
     def __repr__(self) -> str:
         return (f"TfTextPacker(do_lower_case={self.do_lower_case}, max_seq_length={self.max_seq_length}, "
                 f"wordpiece={type(self.wordpiece).__name__})")
+
+
+def _head(texts: tf.Tensor, cap: int) -> tf.Tensor:
+    """The first `cap` characters of normalised texts once words over MAX_CHARS_PER_WORD + 1
+    characters are shortened to that (still one [UNK]) and runs of spaces collapsed (see head_chars)."""
+    texts = tf.strings.regex_replace(texts, f"[^ ]{{{MAX_CHARS_PER_WORD + 2},}}", "x" * (MAX_CHARS_PER_WORD + 1))
+    texts = tf.strings.regex_replace(texts, " +", " ")
+    return tf.strings.substr(texts, 0, cap, unit="UTF8_CHAR")
 
 
 def _with_zero(values: tf.Tensor) -> tf.Tensor:

@@ -132,6 +132,7 @@ def prepare(config: Config, tracker: tracking.Tracker, timings: Timings) -> Job:
         splits, label_map = data.load_splits(data.DataSpec.from_config(config))
     with timings.phase("encoder_and_tokenizer"):
         encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
+        encoders.check_max_seq_length(encoder, config.max_seq_length)
         assets = encoders.tokenizer_assets(encoder)
         packer = packers.make_packer(config.tokenizer, *assets, config.max_seq_length)
     with timings.phase("data"):
