@@ -307,7 +307,7 @@ CASES = {
     "config-no-validation-rows": refused(lambda t, m: data_args(write(rows(), t / "d.csv"), "--train_split=1.0"),
                                          r"train_split is 1\.0, which leaves no rows to validate on"),
     "config-max-seq-length-function": checked(max_seq_length_check),
-    # Needs encoders.check_max_seq_length called in training.prepare (training.py's owner wires it).
+    # Through the command: training.prepare checks max_seq_length once the encoder is loaded.
     "config-max-seq-length-command": refused(long_position, r"max_seq_length 1024 is more than the encoder's 512 positions"),
     "encoder-missing": refused(lambda t, m: data_args(write(rows(), t / "d.csv"), f"--encoder={t / 'nope'}"),
                                r"encoder '.*nope' is neither a TF Hub handle"),

@@ -23,7 +23,7 @@ def test_a_phase_adds_up_over_its_blocks_and_the_json_keeps_the_phase_order():
     written = timings.to_json()
     assert list(written["seconds"]) == ["data", "fit"]  # PHASES order, not call order
     assert 0.04 <= written["seconds"]["fit"] < 0.2 and 0.01 <= written["seconds"]["data"] < 0.1
-    assert written["job_seconds"] >= written["seconds"]["fit"] + written["seconds"]["data"]
+    assert written["job_seconds"] >= written["seconds"]["fit"] + written["seconds"]["data"] - 0.002  # each rounded to ms
     assert PHASES.index("data") < PHASES.index("fit") < PHASES.index("export")
 
 

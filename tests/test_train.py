@@ -68,8 +68,8 @@ def run_main(argv: list[str]) -> types.SimpleNamespace:
     results = []
     real_train = training.train
 
-    def spy(config):
-        result = real_train(config)
+    def spy(config, **options):
+        result = real_train(config, **options)
         results.append(result)
         return result
 

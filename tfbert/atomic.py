@@ -28,6 +28,7 @@ def temporary_name(path: str | Path, keep_suffix: bool = False) -> Path:
     with `keep_suffix` it ends in `path`'s suffix too, for writers that pick their format
     or compression from the name (pandas' to_csv, to_parquet).
 
+    >>> from tfbert.atomic import temporary_name
     >>> temporary_name("out/predictions.csv.gz", keep_suffix=True).name  # doctest: +ELLIPSIS
     '.predictions.csv.gz....tmp.gz'
     """
