@@ -166,6 +166,21 @@ def test_non_finite_weights_are_never_backed_up(tmp_path):
     assert resume.resume_point(tmp_path / "backup", 4) == (0, 0)
 
 
+def test_a_resumed_run_trains_at_the_learning_rate_it_is_given(tmp_path):
+    def fit(learning_rate: float, epochs: int) -> tf_keras.Model:
+        model = tf_keras.Sequential([tf_keras.layers.Dense(1, input_shape=(1,))])
+        model.compile(tf_keras.optimizers.Adam(learning_rate), "mse")
+        backup = callbacks.EpochAndStepBackup(tmp_path / "backup", every_steps=0, steps_per_epoch=2)
+        model.fit(np.ones((4, 1)), np.ones(4), batch_size=2, epochs=epochs, verbose=0, callbacks=[backup])
+        return model
+
+    first = fit(0.1, epochs=1)
+    resumed = fit(0.001, epochs=2)  # restores the backup, Adam's learning rate variable included
+    assert resumed.optimizer.iterations.numpy() == 4  # it did resume (2 steps before, 2 after)
+    assert resumed.optimizer.learning_rate.numpy() == pytest.approx(0.001)
+    assert first.optimizer.learning_rate.numpy() == pytest.approx(0.1)
+
+
 def _unfinished(folder: Path, name: str, **config) -> Path:
     """A staging folder as a killed run of configs/tiny.yaml with `config` leaves it."""
     from tfbert.config import dump_config

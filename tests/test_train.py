@@ -338,14 +338,15 @@ def test_an_interrupted_run_leaves_no_directory_that_looks_finished(tmp_path, ti
 
 # --------------------------------------------------------------------------- reproducible runs
 
-def test_deterministic_runs_with_one_seed_predict_bit_identically_and_another_seed_differs(tmp_path, tiny_encoder):
+def test_deterministic_runs_with_one_seed_predict_bit_identically_and_another_seed_differs(tmp_path, hf_checkpoint):
     from tfbert.predictor import Predictor
 
+    hf_checkpoint(tmp_path / "hf")  # converted as users' Hugging Face checkpoints are, dropout inside
     texts = list(sentiment_frame(50, seed=9)["review"])
 
     def train_and_predict(seed: int, name: str) -> np.ndarray:
         done = subprocess.run(
-            [sys.executable, "-m", "tfbert.train", "--config", "configs/tiny.yaml", f"--encoder={tiny_encoder}",
+            [sys.executable, "-m", "tfbert.train", "--config", "configs/tiny.yaml", f"--encoder=hf:{tmp_path / 'hf'}",
              "--deterministic=true", f"--seed={seed}", "--epochs=2", f"--output_dir={tmp_path}", f"--run_name={name}",
              "--wandb_mode=disabled"], cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
@@ -354,6 +355,29 @@ def test_deterministic_runs_with_one_seed_predict_bit_identically_and_another_se
     first, again, other = train_and_predict(7, "a"), train_and_predict(7, "b"), train_and_predict(8, "c")
     assert first.tobytes() == again.tobytes()  # bit for bit
     assert np.abs(first - other).max() > 1e-4
+
+
+UNSEEDED_ENCODER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from tfbert import hub_format
+    vocab = Path(sys.argv[1]) / "vocab.txt"
+    vocab.parent.mkdir(parents=True, exist_ok=True)
+    vocab.write_text("\\n".join(hub_format.tiny_vocabulary()) + "\\n")
+    network = hub_format.build_bert_network(len(hub_format.tiny_vocabulary()), max_sequence_length=64)
+    hub_format.save_hub_encoder(network, vocab, True, Path(sys.argv[1]) / "encoder")
+""")
+
+
+def test_deterministic_refuses_an_encoder_whose_dropout_has_no_seed_in_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-c", UNSEEDED_ENCODER, str(tmp_path)], capture_output=True, text=True,
+                          timeout=300)  # no seed set: as many exported SavedModels are
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = run_main(["--config", "configs/tiny.yaml", f"--encoder={tmp_path / 'encoder'}", "--deterministic=true",
+                    "--epochs=1", f"--output_dir={tmp_path / 'runs'}", "--wandb_mode=disabled"])
+    assert "Traceback" not in run.stderr
+    message = command_error(run.status, run.stderr.splitlines()[-1] + "\n")
+    assert message.startswith("deterministic: true cannot train encoder") and "set deterministic: false" in message
 
 
 # --------------------------------------------------------------------------- other tasks

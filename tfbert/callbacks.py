@@ -62,6 +62,13 @@ class EpochAndStepBackup(tf_keras.callbacks.BackupAndRestore):
         self._every_steps = every_steps
         self._steps_per_epoch = steps_per_epoch
 
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        rate = self.model.optimizer.learning_rate
+        configured = rate.numpy() if isinstance(rate, tf.Variable) else None
+        super().on_train_begin(logs)  # restores the backup, the learning rate variable included
+        if configured is not None:
+            rate.assign(configured)  # a resumed run may lower learning_rate (after a NaN)
+
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         super().on_epoch_begin(epoch, logs)
         self._batches_count = 0  # count steps within the epoch, not across epochs

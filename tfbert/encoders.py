@@ -14,13 +14,13 @@ import socket
 import sys
 import urllib.error
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tensorflow_hub as hub
 
-from tfbert import assets, hf_bert, hub_format
+from tfbert import assets, atomic, hf_bert, hub_format
 from tfbert.assets import cache_dir
 from tfbert.errors import ArgumentParser, TfbertError, first_line, run_command
 
@@ -29,26 +29,36 @@ ONLINE_PREFIXES = ("https://", "http://", "gs://")
 PRETRAINED = ("all-minilm-l6-v2",)  # named assets holding Hugging Face BERT checkpoints
 
 
+# Converted encoders are cached under a name with this version: v2 saves its dropout ops
+# with seeds (see hf_bert.convert), so older conversions are made again.
+CONVERTED_VERSION = "v2"
+
+
 def _cached_encoder(name: str) -> Path:
     return cache_dir() / "encoders" / name
 
 
+def _write_once(path: Path, write: Callable[[Path], Any]) -> Path:
+    """`path`, written by `write(folder)` the first time: under a temporary name, then
+    renamed, so a write that is killed or fails never leaves a cache entry that looks complete."""
+    if not (path / "saved_model.pb").is_file():
+        with atomic.staged(path) as folder:
+            write(folder)
+    return path
+
+
 def tiny_encoder() -> Path:
     """The tiny random encoder, written to the cache on first use."""
-    path = _cached_encoder("tiny")
-    if not (path / "saved_model.pb").is_file():
-        hub_format.write_tiny_encoder(path)
-    return path
+    return _write_once(_cached_encoder("tiny"), hub_format.write_tiny_encoder)
 
 
 def converted_encoder(checkpoint_dir: str | Path) -> Path:
     """A Hugging Face BERT checkpoint as a TF Hub-format encoder, converted once and cached."""
     checkpoint_dir = hf_bert.check_checkpoint_dir(checkpoint_dir)
-    path = _cached_encoder(f"hf-{hf_bert.checkpoint_digest(checkpoint_dir)}")
+    path = _cached_encoder(f"hf-{CONVERTED_VERSION}-{hf_bert.checkpoint_digest(checkpoint_dir)}")
     if not (path / "saved_model.pb").is_file():
         print(f"tfbert: converting the Hugging Face checkpoint {checkpoint_dir} to {path} (once)", file=sys.stderr)
-        hf_bert.convert(checkpoint_dir, path)
-    return path
+    return _write_once(path, lambda folder: hf_bert.convert(checkpoint_dir, folder))
 
 
 def resolve_handle(spec: str) -> str:

@@ -203,5 +203,8 @@ def checkpoint_digest(directory: Path) -> str:
 def convert(directory: str | Path, export_dir: str | Path) -> Path:
     """Write the HF BERT checkpoint in `directory` as a TF Hub-format encoder at `export_dir`."""
     directory = check_checkpoint_dir(directory)
+    # Seeded, so the dropout ops saved inside the encoder carry op seeds: TensorFlow's op
+    # determinism (deterministic: true) refuses to run random ops saved without one.
+    tf_keras.utils.set_random_seed(0)
     network = build_network(directory)
     return hub_format.save_hub_encoder(network, directory / "vocab.txt", read_do_lower_case(directory), export_dir)

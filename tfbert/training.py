@@ -11,13 +11,14 @@ module's `train`; `python -m tfbert.train` is its command.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ import tf_keras
 
 from tfbert import callbacks, data, datasets, encoders, export, model, packers, plots, progress, resume, scoring, tracking
 from tfbert.config import Config, ConfigSource, dump_config, load_config
-from tfbert.errors import TfbertError
+from tfbert.errors import TfbertError, first_line
 from tfbert.run_directory import RunDirectory, staging_path
 from tfbert.timings import FitTimer, Timings
 
@@ -184,25 +185,42 @@ def fit(job: Job) -> tf_keras.Model:
     return classifier
 
 
+@contextlib.contextmanager
+def _training_faults(config: Config) -> Iterator[None]:
+    """TensorFlow's errors during fit that come from the config, as one-line TfbertErrors."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as err:
+        if config.deterministic and "must have a seed" in str(err):
+            raise TfbertError(f"deterministic: true cannot train encoder '{config.encoder}': it holds random ops (dropout) "
+                              "saved without a seed, which TensorFlow's op determinism refuses; set deterministic: false, "
+                              "or use an encoder tfbert converts (hf:DIR, all-minilm-l6-v2)") from err
+        raise
+    except tf.errors.ResourceExhaustedError as err:
+        raise TfbertError(f"out of memory while training ({first_line(err)}); lower train_batch_size or "
+                          "max_seq_length") from err
+
+
 def _fit_from(job: Job, classifier: tf_keras.Model, checkpoint: Path, start_epoch: int, start_batch: int) -> None:
     """model.fit from step `start_batch` of epoch `start_epoch`, with the run's callbacks."""
     config = job.config
     if (start_epoch, start_batch) != (0, 0):
         print(f"tfbert: resuming training at epoch {start_epoch + 1}, step {start_batch + 1}", file=sys.stderr)
     earlier = resume.earlier_val_losses(job.run.path / "history.csv", start_epoch)
-    classifier.fit(
-        job.training_batches(start_epoch, start_batch),
-        steps_per_epoch=job.steps_per_epoch,
-        validation_data=job.batches(job.splits["valid"], in_order=False),
-        epochs=config.epochs,
-        class_weight=job.class_weight,
-        callbacks=[callbacks.StopOnNonFiniteLoss()]
-        + callbacks.training_callbacks(job.run.path, checkpoint, config.early_stopping_patience, earlier)
-        + [FitTimer(job.timings)]
-        + job.tracker.keras_callbacks(start_epoch * job.steps_per_epoch + start_batch, job.steps_per_epoch)
-        + [callbacks.EpochAndStepBackup(job.backup_dir, config.backup_every_steps, job.steps_per_epoch)],
-        verbose=progress.keras_verbose(),
-    )
+    with _training_faults(config):
+        classifier.fit(
+            job.training_batches(start_epoch, start_batch),
+            steps_per_epoch=job.steps_per_epoch,
+            validation_data=job.batches(job.splits["valid"], in_order=False),
+            epochs=config.epochs,
+            class_weight=job.class_weight,
+            callbacks=[callbacks.StopOnNonFiniteLoss()]
+            + callbacks.training_callbacks(job.run.path, checkpoint, config.early_stopping_patience, earlier)
+            + [FitTimer(job.timings)]
+            + job.tracker.keras_callbacks(start_epoch * job.steps_per_epoch + start_batch, job.steps_per_epoch)
+            + [callbacks.EpochAndStepBackup(job.backup_dir, config.backup_every_steps, job.steps_per_epoch)],
+            verbose=progress.keras_verbose(),
+        )
 
 
 def evaluate_splits(job: Job, classifier: tf_keras.Model) -> tuple[dict[str, dict[str, Any]], float]:
