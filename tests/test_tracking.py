@@ -19,6 +19,7 @@ import yaml
 import tfbert  # noqa: F401
 import tf_keras
 import wandb
+from google.protobuf.message import DecodeError
 from wandb.proto import wandb_internal_pb2 as pb
 
 from tfbert import evaluation, export, tracking, training
@@ -62,7 +63,12 @@ def finished_log(run_dir: Path, timeout: float = 60.0) -> list[pb.Record]:
     deadline = time.monotonic() + timeout
     while True:
         (log,) = run_dir.glob("run-*.wandb")
-        records = read_wandb_log(log)
+        try:
+            records = read_wandb_log(log)
+        except DecodeError:  # a record the service is still writing
+            if time.monotonic() > deadline:
+                raise
+            records = []
         if any(record.WhichOneof("record_type") == "exit" for record in records) or time.monotonic() > deadline:
             return records
         time.sleep(0.5)
