@@ -14,7 +14,6 @@ import json
 import lzma
 import math
 import re
-import sys
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -26,7 +25,7 @@ from sklearn.model_selection import train_test_split
 
 from tfbert import assets
 from tfbert.config import BAD_ROW_POLICIES, Config, describe
-from tfbert.errors import TfbertError, first_line
+from tfbert.errors import TfbertError, first_line, warn
 
 TASKS = ("binary", "multiclass", "multilabel")
 
@@ -134,11 +133,6 @@ def file_format(path: Path) -> str:
     if suffixes and suffixes[-1] in COMPRESSIONS:
         suffixes.pop()
     return suffixes[-1] if suffixes else ""
-
-
-def warn(message: str) -> None:
-    """A problem tfbert works around, on stderr (tracking.warn's format)."""
-    print(f"tfbert: warning: {message}", file=sys.stderr)
 
 
 def _count(number: int, noun: str) -> str:

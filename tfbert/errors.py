@@ -26,6 +26,11 @@ def first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
+def warn(message: str) -> None:
+    """A problem tfbert works around and goes on: one line on stderr, `tfbert: warning: ...`."""
+    print(f"tfbert: warning: {message}", file=sys.stderr)
+
+
 def full_traceback(err: BaseException) -> str:
     """`err`'s traceback with every exception it chains, the context that `raise ... from None` hides included.
 

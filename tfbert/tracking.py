@@ -32,7 +32,7 @@ import tf_keras
 
 from tfbert import data
 from tfbert.config import KEYS_BY_NAME, WANDB_MODES, Config
-from tfbert.errors import first_line
+from tfbert.errors import first_line, warn
 
 if TYPE_CHECKING:
     from tfbert.scoring import Evaluation
@@ -40,10 +40,6 @@ if TYPE_CHECKING:
 MAX_TABLE_ROWS = 10_000  # rows of each split kept in the dataset artifact
 MAX_PREDICTION_ROWS = 1_000  # rows of the validation predictions table
 BATCH_LOG_EVERY = 10  # training steps between per-step metric logs
-
-
-def warn(message: str) -> None:
-    print(f"tfbert: warning: {message}", file=sys.stderr)
 
 
 def api_key_configured() -> bool:
