@@ -224,3 +224,13 @@ def test_config_copies(clone):
     config = build_config({"epochs": 3}, name="tiny")
     cloned = clone(config)
     assert (cloned.epochs, cloned.name, cloned.to_dict()) == (3, "tiny", config.to_dict())
+
+
+def test_yaml_off_is_a_name_not_false(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("distribution_strategy: off\ntrainable: off\nclean_text: yes\ntext_column: no\nlabel_column: on\n")
+    config = load_config(path)
+    assert config.distribution_strategy == "off"  # YAML 1.1 would read it as false
+    assert (config.trainable, config.clean_text) == (False, True)  # true/false keys still take yes/no/on/off
+    assert (config.text_column, config.label_column) == ("no", "on")
+    assert dump_config(load_config(path)) == dump_config(load_config({**yaml.safe_load(dump_config(config))}))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Union
 
@@ -54,6 +55,8 @@ TOKENIZERS = ("tf_text", "py_function")  # the packers (tfbert.packers.make_pack
 PADDINGS = ("bucket", "batch", "max")  # tfbert.datasets.make_dataset's padding modes
 PRECISIONS = ("mixed_float16", "mixed_bfloat16")
 BAD_ROW_POLICIES = ("error", "drop")
+# tf.distribute strategies by name (tfbert.distribution.make_strategy), Model Garden's names plus auto.
+STRATEGIES = ("auto", "off", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
 KEYS: tuple[Key, ...] = (
     # Data.
@@ -89,12 +92,18 @@ KEYS: tuple[Key, ...] = (
     Key("decision_threshold", 0.5, "threshold", "Binary tasks: the probability at which the positive label is predicted, or f1 for the threshold that maximises validation F1."),
     Key("class_weight", None, "class_weight", "null, balanced, or a mapping {label: weight}; weights the loss per class.", optional=True),
     Key("epochs", 5, "int", "Passes over the training data.", check=_positive, rule=">= 1"),
-    Key("train_batch_size", 32, "int", "Examples per training step.", check=_positive, rule=">= 1"),
+    Key("train_batch_size", 32, "int", "Examples per training step: the global batch, split over the replicas of a distribution strategy.", check=_positive, rule=">= 1"),
     Key("eval_batch_size", 64, "int", "Examples per step when evaluating and predicting.", check=_positive, rule=">= 1"),
     Key("early_stopping_patience", 2, "int", "Epochs without a better validation loss before stopping; 0 turns early stopping off.", check=_non_negative, rule=">= 0"),
     Key("seed", 42, "int", "Seed for the split, shuffling and weight initialisation."),
     Key("deterministic", False, "bool", "Deterministic TensorFlow ops: two runs with the same seed, data and config give bit-identical results on the same machine (costs speed: see the README)."),
     Key("backup_every_steps", 500, "int", "Back up the training state every this many steps (and every epoch) so a killed run resumes; 0 backs up at epoch ends only.", check=_non_negative, rule=">= 0"),
+    # Distribution (see the README's "Scaling up").
+    Key("distribution_strategy", "auto", "str", "auto (mirrored over the local GPUs when there are several, else one device), off, one_device, mirrored, multi_worker_mirrored (cluster from TF_CONFIG) or tpu; train_batch_size is the global batch.",
+        check=lambda v: v in STRATEGIES, rule="one of " + ", ".join(STRATEGIES)),
+    Key("cpu_replicas", None, "int", "mirrored on a machine without GPUs: mirror over this many logical CPU devices (for tests and many-core machines; set before TensorFlow starts).",
+        optional=True, check=_positive, rule=">= 1"),
+    Key("tpu_address", None, "str", "tpu: the TPU to connect to (a name or grpc://host:port); default: the local TPU (Colab, TPU VMs).", optional=True),
     # Output.
     Key("output_dir", "runs", "str", "Folder that receives the run directory (and W&B's local files, under wandb/)."),
     Key("run_name", None, "str", "Run directory and W&B run name; default: <config name>-<timestamp>.", optional=True),
@@ -294,13 +303,25 @@ def parse_overrides(args: Sequence[str]) -> dict[str, str]:
     return overrides
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """YAML 1.2's booleans: only true and false, so `distribution_strategy: off` is the
+    string 'off' (YAML 1.1 reads off, on, yes and no as booleans; bool keys still accept them)."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_YamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """The mapping in a YAML config file, or a TfbertError saying what is wrong."""
     path = Path(path)
     if not path.is_file():
         raise TfbertError(f"config file not found: {path}")
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         line = f" (line {where.line + 1})" if where else ""
