@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +12,9 @@ import pandas as pd
 import pytest
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-import tensorflow as tf
 import tf_keras
 
-from conftest import command_error, nan_weights_at
+from conftest import command_error, logged_batches, nan_weights_at, numbered_rows, run_hooked_train, saved_weights
 from tfbert import callbacks, hub_format, resume
 from tfbert.config import load_config
 from tfbert.errors import TfbertError, run_command
@@ -27,90 +23,24 @@ from tfbert.train import main
 ROOT = Path(__file__).parents[1]
 STEPS_PER_EPOCH, EPOCHS = 12, 3  # 240 rows, train_split 0.8, batches of 16
 
-# `python -m tfbert.train` with two test hooks: every training batch's rows are appended
-# to $EXAMPLE_LOG as the pipeline hands them to fit, and $KILL_AT=epoch,step sends the
-# process SIGKILL at the end of that step (no cleanup of any kind).
-COMMAND = """
-import json, os, signal, sys
-import tfbert
-import tensorflow as tf, tf_keras
-from tfbert import callbacks, datasets
-from tfbert.errors import run_command
-from tfbert.train import main
-
-def write(ids):
-    rows = [" ".join(str(i) for i in row if i > 0) for row in ids.numpy().tolist()]
-    with open(os.environ["EXAMPLE_LOG"], "a") as log:
-        log.write(json.dumps(rows) + "\\n")
-    return 0
-
-def tap(feats, labels):
-    done = tf.py_function(write, [feats["input_word_ids"]], tf.int32)
-    with tf.control_dependencies([done]):
-        return feats, tf.identity(labels)
-
-training_batches = datasets.training_batches
-datasets.training_batches = lambda *args: training_batches(*args).map(tap)
-
-class Kill(tf_keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-    def on_train_batch_end(self, batch, logs=None):
-        if os.environ.get("KILL_AT") == f"{self.epoch},{batch}":
-            os.kill(os.getpid(), signal.SIGKILL)
-
-training_callbacks = callbacks.training_callbacks
-callbacks.training_callbacks = lambda *args: training_callbacks(*args) + [Kill()]
-sys.exit(run_command(main))
-"""
-
-
-def _numbered_rows(path: Path, rows: int = 240) -> Path:
-    """A labelled CSV whose texts are told apart by their digits (the tiny vocabulary spells numbers digit by digit)."""
-    texts = [" ".join(str(i)) + (" good movie" if i % 2 else " bad movie") for i in range(rows)]
-    pd.DataFrame({"text": texts, "label": [i % 2 for i in range(rows)]}).to_csv(path, index=False)
-    return path
-
-
-def _train(script: Path, args: list[str], log: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "EXAMPLE_LOG": str(log), "PYTHONPATH": str(ROOT)}
-    env.pop("KILL_AT", None)
-    if kill_at:
-        env["KILL_AT"] = kill_at
-    return subprocess.run([sys.executable, str(script), *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-
-
-def _batches(log: Path) -> list[list[str]]:
-    return [json.loads(line) for line in log.read_text().splitlines()]
-
-
-def _weights(run_dir: Path) -> dict[str, np.ndarray]:
-    reader = tf.train.load_checkpoint(str(run_dir / "model" / "variables" / "variables"))
-    tensors = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map() if "optimizer" not in name}
-    return {name: value for name, value in tensors.items() if np.asarray(value).dtype.kind == "f"}
-
-
 def test_a_killed_run_resumes_at_the_next_batch_and_ends_with_the_uninterrupted_weights(tmp_path):
-    script = tmp_path / "train_with_hooks.py"
-    script.write_text(COMMAND)
-    data = _numbered_rows(tmp_path / "rows.csv")
+    data = numbered_rows(tmp_path / "rows.csv")
     encoder = hub_format.write_tiny_encoder(tmp_path / "encoder", dropout_rate=0.0)  # no dropout anywhere
     common = ["--config", "configs/tiny.yaml", f"--data_path={data}", f"--encoder={encoder}", "--epochs", str(EPOCHS),
               "--dropout=0",
               "--train_batch_size=16", "--backup_every_steps=4", "--wandb_mode=disabled"]
 
-    whole = _train(script, common + [f"--output_dir={tmp_path / 'whole'}", "--run_name=r"], tmp_path / "whole.log")
+    whole = run_hooked_train(common + [f"--output_dir={tmp_path / 'whole'}", "--run_name=r"], tmp_path / "whole.log")
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     args = common + [f"--output_dir={tmp_path / 'killed'}", "--run_name=r"]
-    killed = _train(script, args, tmp_path / "killed.log", kill_at="1,9")  # backups after steps 4 and 8 of epoch 2
+    killed = run_hooked_train(args, tmp_path / "killed.log", KILL_AT="1,9")  # backups after steps 4 and 8 of epoch 2
     assert killed.returncode == -signal.SIGKILL
     staging = tmp_path / "killed" / ".r.incomplete"
     assert not (tmp_path / "killed" / "r").exists()
     assert resume.resume_point(staging / resume.BACKUP, STEPS_PER_EPOCH) == (1, 8)  # mid-epoch
 
-    resumed = _train(script, args, tmp_path / "resumed.log")  # the same command
+    resumed = run_hooked_train(args, tmp_path / "resumed.log")  # the same command
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming training at epoch 2, step 9" in resumed.stderr
     run = tmp_path / "killed" / "r"
@@ -118,18 +48,18 @@ def test_a_killed_run_resumes_at_the_next_batch_and_ends_with_the_uninterrupted_
 
     # Every batch an uninterrupted run trains on, in its order: the killed run's up to its
     # last backup (its log may run ahead: tf.data prepares batches before fit asks), then the resumed run's.
-    expected = _batches(tmp_path / "whole.log")
+    expected = logged_batches(tmp_path / "whole.log")
     assert len(expected) == EPOCHS * STEPS_PER_EPOCH
-    after_backup = _batches(tmp_path / "resumed.log")
+    after_backup = logged_batches(tmp_path / "resumed.log")
     assert len(after_backup) == EPOCHS * STEPS_PER_EPOCH - (STEPS_PER_EPOCH + 8)
-    trained = _batches(tmp_path / "killed.log")[:STEPS_PER_EPOCH + 8] + after_backup
+    trained = logged_batches(tmp_path / "killed.log")[:STEPS_PER_EPOCH + 8] + after_backup
     assert trained == expected
     for epoch in range(EPOCHS):
         rows = [row for batch in trained[epoch * STEPS_PER_EPOCH:(epoch + 1) * STEPS_PER_EPOCH] for row in batch]
         assert len(rows) == len(set(rows)) == 192  # each training example exactly once per epoch
     assert trained[:STEPS_PER_EPOCH] != trained[STEPS_PER_EPOCH:2 * STEPS_PER_EPOCH]  # reshuffled each epoch
 
-    want, got = _weights(tmp_path / "whole" / "r"), _weights(run)
+    want, got = saved_weights(tmp_path / "whole" / "r"), saved_weights(run)
     assert want.keys() == got.keys() and len(want) > 10
     for name in want:
         np.testing.assert_allclose(got[name], want[name], atol=1e-5, err_msg=name)

@@ -21,6 +21,7 @@ to each batch's longest sequence, or to a bucket width after sorting the window 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Sequence
 
@@ -152,8 +153,65 @@ def _batched(rows: tf.data.Dataset, num_rows: int, packer: Packer, batch_size: i
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+@dataclasses.dataclass(frozen=True)
+class ReplicaShare:
+    """One worker's share of a distributed run's batches.
+
+    Every worker orders the rows alike (the same seed) and cuts them into per-replica
+    batches of global batch size / `replicas`; global step k is per-replica batches
+    k*replicas .. (k+1)*replicas - 1, the worker `pipeline` of `pipelines` taking its
+    local replicas' consecutive run of them. So each example is seen once per epoch,
+    across workers, and a step's examples are those of one global batch. An epoch whose
+    batches do not fill its last step gets empty batches (no rows: zero loss, no gradient).
+
+    >>> from tfbert.datasets import ReplicaShare
+    >>> share = ReplicaShare(replicas=4, pipelines=2, pipeline=1)
+    >>> share.batch_size(32), share.local_replicas, [i for i in range(8) if share.takes(i)]
+    (8, 2, [2, 3, 6, 7])
+    """
+
+    replicas: int
+    pipelines: int = 1
+    pipeline: int = 0
+
+    @property
+    def local_replicas(self) -> int:
+        return self.replicas // self.pipelines
+
+    def batch_size(self, global_batch_size: int) -> int:
+        """The per-replica batch size."""
+        if global_batch_size % self.replicas:
+            raise TfbertError(f"batch size {global_batch_size} does not split evenly over {self.replicas} replicas")
+        return global_batch_size // self.replicas
+
+    def takes(self, index: int) -> bool:
+        """Whether this worker feeds per-replica batch `index` (an int or an int64 tensor)."""
+        return (index % self.replicas) // self.local_replicas == self.pipeline
+
+    def of(self, batches: tf.data.Dataset, num_batches: int) -> tf.data.Dataset:
+        """This worker's per-replica batches of one pass of `num_batches` batches."""
+        empty = batches.take(1).map(_no_rows).repeat(-num_batches % self.replicas)
+        batches = batches.concatenate(empty)
+        if self.pipelines == 1:
+            return batches
+        return batches.enumerate().filter(lambda index, _: self.takes(index)).map(lambda _, batch: batch)
+
+
+def _no_rows(feats: dict[str, tf.Tensor], labels: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+    return {name: tensor[:0] for name, tensor in feats.items()}, labels[:0]
+
+
+def with_class_weights(batches: tf.data.Dataset, class_weight: dict[int, float] | None) -> tf.data.Dataset:
+    """(features, labels) batches with each example's class weight as Keras' sample
+    weight (what fit's class_weight does, which distributed input does not take)."""
+    if class_weight is None:
+        return batches
+    weights = tf.constant([class_weight[label] for label in range(len(class_weight))], tf.float32)
+    return batches.map(lambda feats, labels: (feats, labels, tf.gather(weights, tf.cast(labels, tf.int32))))
+
+
 def make_dataset(split: Split, packer: Packer, batch_size: int, *, shuffle: bool = False, seed: int | None = None,
-                 padding: str = "bucket") -> tf.data.Dataset:
+                 padding: str = "bucket", share: ReplicaShare | None = None) -> tf.data.Dataset:
     """Batches of (features dict, labels) for model.fit / evaluate / predict.
 
     padding: "max" pads every batch to packer.max_seq_length (BERT's fixed shape);
@@ -162,10 +220,19 @@ def make_dataset(split: Split, packer: Packer, batch_size: int, *, shuffle: bool
     that traced steps are reused. "max" and "batch" keep the split's order unless
     shuffled; "bucket" reorders examples (labels travel with their features; shuffled,
     the batches are shuffled too, within a window's worth). Every example appears
-    exactly once per epoch.
+    exactly once per epoch. With `share`, batch_size is the global batch and the batches
+    are this worker's per-replica share of it (see ReplicaShare).
     """
     _check(padding, batch_size)
-    return _batched(_rows(split), len(split), packer, batch_size, shuffle, seed, padding)
+    return _one_pass(_rows(split), len(split), packer, batch_size, shuffle, seed, padding, share)
+
+
+def _one_pass(rows: tf.data.Dataset, num_rows: int, packer: Packer, batch_size: int, shuffle: bool,
+              seed: int | None, padding: str, share: ReplicaShare | None) -> tf.data.Dataset:
+    if share is None:
+        return _batched(rows, num_rows, packer, batch_size, shuffle, seed, padding)
+    size = share.batch_size(batch_size)
+    return share.of(_batched(rows, num_rows, packer, size, shuffle, seed, padding), -(-num_rows // size))
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -174,7 +241,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 def training_batches(split: Split, packer: Packer, batch_size: int, seed: int, padding: str, epochs: int,
-                     start_epoch: int = 0, start_batch: int = 0) -> tf.data.Dataset:
+                     start_epoch: int = 0, start_batch: int = 0, share: ReplicaShare | None = None) -> tf.data.Dataset:
     """Shuffled training batches for epochs start_epoch .. epochs - 1, one after another,
     beginning at batch `start_batch` of the first: for model.fit with steps_per_epoch.
 
@@ -201,7 +268,11 @@ def training_batches(split: Split, packer: Packer, batch_size: int, seed: int, p
     if not 0 <= start_epoch < epochs:
         raise TfbertError(f"start_epoch must be in [0, {epochs}), not {start_epoch}")
     rows = _rows(split)
-    dataset = _batched(rows, len(split), packer, batch_size, True, epoch_seed(seed, start_epoch), padding).skip(start_batch)
+
+    def epoch_batches(epoch: int) -> tf.data.Dataset:
+        return _one_pass(rows, len(split), packer, batch_size, True, epoch_seed(seed, epoch), padding, share)
+
+    dataset = epoch_batches(start_epoch).skip(start_batch * (share.local_replicas if share else 1))
     for epoch in range(start_epoch + 1, epochs):
-        dataset = dataset.concatenate(_batched(rows, len(split), packer, batch_size, True, epoch_seed(seed, epoch), padding))
+        dataset = dataset.concatenate(epoch_batches(epoch))
     return dataset

@@ -64,16 +64,18 @@ def mark_fit_ended(backup_dir: Path) -> None:
     atomic.write_text(backup_dir / FIT_ENDED, "")
 
 
-def earlier_val_losses(history_csv: Path, start_epoch: int) -> list[float]:
-    """The validation losses of the epochs before `start_epoch`; history.csv is cut back to
-    those epochs (a row written after the last backup would otherwise appear twice)."""
+def earlier_val_losses(history_csv: Path, start_epoch: int, trim: bool = True) -> list[float]:
+    """The validation losses of the epochs before `start_epoch`; with `trim`, history.csv
+    is cut back to those epochs (a row written after the last backup would otherwise
+    appear twice). The chief of a multi-worker run trims; the other workers only read."""
     if start_epoch == 0 or not history_csv.is_file():
         return []
     history = pd.read_csv(history_csv)
     kept = history[history["epoch"] < start_epoch]
-    buffer = io.StringIO()
-    kept.to_csv(buffer, index=False)
-    atomic.write_text(history_csv, buffer.getvalue())
+    if trim:
+        buffer = io.StringIO()
+        kept.to_csv(buffer, index=False)
+        atomic.write_text(history_csv, buffer.getvalue())
     return [float(value) for value in kept["val_loss"]] if "val_loss" in kept else []
 
 

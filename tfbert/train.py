@@ -26,6 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "RUN_DIR (a run with an explicit run_name resumes without this flag)")
     args, overrides = parser.parse_known_args(argv)
     result = training.train(from_command_line(args.config, overrides), resume_run=args.resume)
+    if not result.chief:
+        print(f"training done; the chief writes the run directory: {result.run_dir}")
+        return 0
     print(f"run directory: {result.run_dir}")
     for title, values in result.metrics.items():
         print(scoring.format_metrics(title, values))

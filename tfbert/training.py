@@ -7,6 +7,12 @@ test splits, with the report files) and `save` (the model, the serving export, t
 finished run directory moved into place). A run killed midway resumes from its last
 backup when the same command runs again (see `tfbert.resume`). `tfbert.train` is this
 module's `train`; `python -m tfbert.train` is its command.
+
+Under a distribution strategy (see `tfbert.distribution`) every worker runs the same
+job: the encoder and model are built in the strategy's scope and fit splits each global
+batch over the replicas. Only the chief writes the run directory and W&B; the others
+write to a temporary folder they delete, and stop after fit. The chief evaluates and
+exports once, with a one-device copy of the best epoch's model.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import re
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -29,10 +37,11 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from tfbert import callbacks, data, datasets, encoders, export, model, packers, plots, progress, resume, scoring, tracking
+from tfbert import (callbacks, data, datasets, distribution, encoders, export, model, packers, plots, progress,
+                    resume, scoring, tracking)
 from tfbert.config import Config, ConfigSource, dump_config, load_config
 from tfbert.errors import TfbertError, first_line
-from tfbert.run_directory import RunDirectory, staging_path
+from tfbert.run_directory import RunDirectory, final_path_of, staging_path
 from tfbert.timings import FitTimer, Timings
 
 SPLIT_TITLES = {"valid": "validation", "test": "test"}
@@ -45,6 +54,7 @@ class RunResult:
     run_dir: Path
     metrics: dict[str, dict[str, float]]  # split title -> metrics
     model: tf_keras.Model  # the trained classifier, as saved in run_dir/model
+    chief: bool = True  # False on the other workers of a multi-worker run: run_dir is the chief's, metrics empty
 
 
 @dataclasses.dataclass
@@ -52,8 +62,10 @@ class Job:
     """What the steps of one training run share."""
 
     config: Config
+    strategy: tf.distribute.Strategy
     tracker: tracking.Tracker
-    run: RunDirectory
+    run: RunDirectory  # on a worker other than the chief, in a temporary folder
+    shared_path: Path  # the chief's staging folder: backups and history all workers read
     splits: dict[str, data.Split]
     label_map: data.LabelMap
     stats: dict[str, Any]
@@ -65,26 +77,50 @@ class Job:
 
     @property
     def backup_dir(self) -> Path:
-        return self.run.path / resume.BACKUP
+        return self.shared_path / resume.BACKUP
+
+    @property
+    def is_chief(self) -> bool:
+        return distribution.is_chief(self.strategy)
 
     @property
     def steps_per_epoch(self) -> int:
         return math.ceil(len(self.splits["train"]) / self.config.train_batch_size)
 
+    @property
+    def validation_steps(self) -> int:
+        return math.ceil(len(self.splits["valid"]) / self.config.eval_batch_size)
+
     def training_batches(self, start_epoch: int, start_batch: int) -> tf.data.Dataset:
         """The training batches of every epoch from (start_epoch, start_batch) on, each
-        epoch shuffled by the seed and its number (see datasets.training_batches)."""
+        epoch shuffled by the seed and its number (see datasets.training_batches), with
+        class weights as sample weights; distributed when the strategy is."""
         config = self.config
-        return datasets.training_batches(self.splits["train"], self.packer, config.train_batch_size, config.seed,
-                                         config.padding, config.epochs, start_epoch, start_batch)
 
-    def batches(self, split: data.Split, in_order: bool = True) -> tf.data.Dataset:
-        """Evaluation batches: the final evaluation keeps the rows' order, so predictions
-        line up with them, while fit's per-epoch validation only sums loss and metrics,
-        so it may bucket like training."""
+        def make(share: datasets.ReplicaShare | None = None) -> tf.data.Dataset:
+            batches = datasets.training_batches(self.splits["train"], self.packer, config.train_batch_size, config.seed,
+                                                config.padding, config.epochs, start_epoch, start_batch, share=share)
+            return datasets.with_class_weights(batches, self.class_weight)
+        return self._distributed(make)
+
+    def validation_batches(self) -> tf.data.Dataset:
+        """fit's per-epoch validation: it only sums loss and metrics, so it may bucket like training."""
         config = self.config
-        padding = config.padding if not in_order or config.padding == "max" else "batch"
-        return datasets.make_dataset(split, self.packer, config.eval_batch_size, padding=padding)
+
+        def make(share: datasets.ReplicaShare | None = None) -> tf.data.Dataset:
+            return datasets.make_dataset(self.splits["valid"], self.packer, config.eval_batch_size,
+                                         padding=config.padding, share=share)
+        return self._distributed(make)
+
+    def _distributed(self, make: Any) -> Any:
+        if distribution.is_distributed(self.strategy):
+            return distribution.distribute(self.strategy, make)
+        return make()
+
+    def batches(self, split: data.Split) -> tf.data.Dataset:
+        """The final evaluation's batches, in the rows' order so predictions line up with them."""
+        padding = "max" if self.config.padding == "max" else "batch"
+        return datasets.make_dataset(split, self.packer, self.config.eval_batch_size, padding=padding)
 
 
 def default_run_name(config: Config) -> str:
@@ -127,18 +163,23 @@ def compile_for(config: Config, classifier: tf_keras.Model, label_map: data.Labe
     model.compile_classifier(classifier, label_map, optimizer, config.jit_compile)
 
 
-def prepare(config: Config, tracker: tracking.Tracker, timings: Timings) -> Job:
-    """Data, encoder and tokenizer, and the run directory's config, label map and data stats."""
+def prepare(config: Config, tracker: tracking.Tracker, timings: Timings, run_parent: Path,
+            strategy: tf.distribute.Strategy | None = None) -> Job:
+    """Data, the distribution strategy (unless it had to start first), the encoder (in the
+    strategy's scope) and tokenizer, and the run directory's first files (config, label
+    map and data stats) in `run_parent`."""
     with timings.phase("data"):
         splits, label_map = data.load_splits(data.DataSpec.from_config(config))
+    strategy = strategy or _strategy(config)
     with timings.phase("encoder_and_tokenizer"):
-        encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
+        with strategy.scope():  # hub.KerasLayer makes its variables when built: the strategy's (tensorflow/hub#469)
+            encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
         encoders.check_max_seq_length(encoder, config.max_seq_length)
         assets = encoders.tokenizer_assets(encoder)
         packer = packers.make_packer(config.tokenizer, *assets, config.max_seq_length)
     with timings.phase("data"):
         weights = class_weights(config, splits["train"].labels, label_map)
-        run = RunDirectory(config.output_dir, config.run_name, keep_unfinished=True)
+        run = RunDirectory(run_parent, config.run_name, keep_unfinished=True)
         stats = data.dataset_stats(splits, label_map)
         if tracker.run_id:  # so that a resumed run logs to the same W&B run
             resume.save_wandb_run_id(run.path / resume.BACKUP, tracker.run_id)
@@ -146,7 +187,9 @@ def prepare(config: Config, tracker: tracking.Tracker, timings: Timings) -> Job:
         run.write_json("label_map.json", label_map.to_json())
         run.write_json("data_stats.json", stats)
         tracker.log_data(config, splits, label_map, stats)
-    return Job(config, tracker, run, splits, label_map, stats, encoder, assets, packer, weights, timings)
+    shared_path = staging_path(Path(config.output_dir) / config.run_name)
+    return Job(config, strategy, tracker, run, shared_path, splits, label_map, stats, encoder, assets, packer, weights,
+               timings)
 
 
 def set_determinism(deterministic: bool) -> None:
@@ -161,7 +204,9 @@ def set_determinism(deterministic: bool) -> None:
 
 def fit(job: Job) -> tf_keras.Model:
     """The classifier, trained; its weights are the best epoch's on validation loss.
-    Resumes from the run's backup when there is one."""
+    Resumes from the run's backup when there is one. Under a distribution strategy the
+    chief gets a one-device copy (for evaluation and export), the other workers the
+    distributed model as fit left it."""
     config = job.config
     with job.timings.phase("model_build"):
         # Seeded here, after the encoder is loaded: a first run that fetches and converts it
@@ -169,19 +214,35 @@ def fit(job: Job) -> tf_keras.Model:
         tf_keras.utils.set_random_seed(config.seed)
         set_determinism(config.deterministic)
         model.set_precision(config.mixed_precision)
-        classifier = model.build_classifier(job.encoder, job.label_map, config.dropout)
-        compile_for(config, classifier, job.label_map, job.steps_per_epoch * config.epochs)
+        with job.strategy.scope():
+            classifier = model.build_classifier(job.encoder, job.label_map, config.dropout)
+            compile_for(config, classifier, job.label_map, job.steps_per_epoch * config.epochs)
 
     checkpoint = job.run.path / "checkpoints" / "best.weights"
     start = resume.resume_point(job.backup_dir, job.steps_per_epoch)
     if start is not None and start[0] < config.epochs:
         with job.timings.phase("fit"):
             _fit_from(job, classifier, checkpoint, *start)
+    if not job.is_chief:
+        return classifier
     resume.mark_fit_ended(job.backup_dir)
     if not Path(f"{checkpoint}.index").is_file():
         raise TfbertError("no epoch reached a finite validation loss, so there is no best model to keep; "
                           "check the validation data and lower learning_rate")
-    classifier.load_weights(str(checkpoint))  # the best epoch on validation loss
+    if distribution.is_distributed(job.strategy):
+        with job.timings.phase("model_build"):
+            classifier = _one_device_copy(job)
+    classifier.load_weights(str(checkpoint)).expect_partial()  # the best epoch on validation loss
+    return classifier
+
+
+def _one_device_copy(job: Job) -> tf_keras.Model:
+    """The classifier built again outside the strategy, for the chief's evaluation and
+    export: a distributed model's predict and save would wait on the other workers."""
+    config = job.config
+    encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
+    classifier = model.build_classifier(encoder, job.label_map, config.dropout)
+    compile_for(config, classifier, job.label_map, job.steps_per_epoch * config.epochs)
     return classifier
 
 
@@ -199,6 +260,12 @@ def _training_faults(config: Config) -> Iterator[None]:
     except tf.errors.ResourceExhaustedError as err:
         raise TfbertError(f"out of memory while training ({first_line(err)}); lower train_batch_size or "
                           "max_seq_length") from err
+    except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError) as err:
+        if config.distribution_strategy != "multi_worker_mirrored":
+            raise
+        lost = ", ".join(sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", str(err))))) or first_line(err)
+        raise TfbertError(f"a worker of the multi-worker run stopped (lost: {lost}); the run is kept unfinished with "
+                          "its last backup: start every worker again with the same command to resume") from err
 
 
 def _fit_from(job: Job, classifier: tf_keras.Model, checkpoint: Path, start_epoch: int, start_batch: int) -> None:
@@ -206,14 +273,14 @@ def _fit_from(job: Job, classifier: tf_keras.Model, checkpoint: Path, start_epoc
     config = job.config
     if (start_epoch, start_batch) != (0, 0):
         print(f"tfbert: resuming training at epoch {start_epoch + 1}, step {start_batch + 1}", file=sys.stderr)
-    earlier = resume.earlier_val_losses(job.run.path / "history.csv", start_epoch)
+    earlier = resume.earlier_val_losses(job.shared_path / "history.csv", start_epoch, trim=job.is_chief)
     with _training_faults(config):
         classifier.fit(
             job.training_batches(start_epoch, start_batch),
             steps_per_epoch=job.steps_per_epoch,
-            validation_data=job.batches(job.splits["valid"], in_order=False),
+            validation_data=job.validation_batches(),
+            validation_steps=job.validation_steps,
             epochs=config.epochs,
-            class_weight=job.class_weight,
             callbacks=[callbacks.StopOnNonFiniteLoss()]
             + callbacks.training_callbacks(job.run.path, checkpoint, config.early_stopping_patience, earlier)
             + [FitTimer(job.timings)]
@@ -283,14 +350,55 @@ def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = Non
     """
     timings = Timings()
     config = load_config(config, **overrides)
+    if config.distribution_strategy == "multi_worker_mirrored" and config.run_name is None and not resume_run:
+        raise TfbertError("multi_worker_mirrored needs run_name: every worker must name the same run, "
+                          "e.g. --run_name=sst2-2workers")
+    distribution.check_options(config.distribution_strategy, config.cpu_replicas, config.tokenizer)
+    early = _strategy(config) if distribution.starts_first(config.distribution_strategy, config.cpu_replicas) else None
     config = resume.resolve_run(config, resume_run, default_run_name(config))
     reset_state()
-    backup_dir = staging_path(Path(config.output_dir) / config.run_name) / resume.BACKUP
+    chief = early is None or distribution.is_chief(early)
+    if not chief:
+        config = config.replace(wandb_mode="disabled")  # the chief's W&B run is the run's record
+    shared_path = staging_path(Path(config.output_dir) / config.run_name)
     # A sweep agent's values arrive in the config tracked_job yields.
-    with tracking.tracked_job(config, run_id=resume.wandb_run_id(backup_dir)) as (tracker, config):
-        job = prepare(config, tracker, timings)
+    with (_run_parent(chief, config.output_dir) as run_parent,
+          tracking.tracked_job(config, run_id=resume.wandb_run_id(shared_path / resume.BACKUP)) as (tracker, config)):
+        job = prepare(config, tracker, timings, run_parent, early)
         classifier = fit(job)
+        if not chief:
+            _remove_if_empty(job.backup_dir, shared_path)  # left by tf_keras' backups when output_dir is not shared
+            return RunResult(final_path_of(shared_path), {}, classifier, chief=False)
         metrics, threshold = evaluate_splits(job, classifier)
         run_dir = save(job, classifier, threshold)
         tracker.log_model(run_dir / "model", config, metrics, job.label_map)
     return RunResult(run_dir, metrics, classifier)
+
+
+def _strategy(config: Config) -> tf.distribute.Strategy:
+    """The config's distribution strategy, checked against its batch sizes."""
+    strategy = distribution.make_strategy(config.distribution_strategy, config.cpu_replicas, config.tpu_address,
+                                          tokenizer=config.tokenizer)
+    distribution.check_batch_sizes(strategy, train_batch_size=config.train_batch_size,
+                                   eval_batch_size=config.eval_batch_size)
+    return strategy
+
+
+@contextlib.contextmanager
+def _run_parent(chief: bool, output_dir: str) -> Iterator[Path]:
+    """Where this worker puts its run directory: output_dir on the chief; on the other
+    workers of a multi-worker run a temporary folder, deleted at the end."""
+    if chief:
+        yield Path(output_dir)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="tfbert-worker-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_if_empty(*folders: Path) -> None:
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
