@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -112,7 +112,8 @@ class Job:
                                          padding=config.padding, share=share)
         return self._distributed(make)
 
-    def _distributed(self, make: Any) -> Any:
+    def _distributed(self, make: Callable[..., tf.data.Dataset]) -> tf.data.Dataset | tf.distribute.DistributedDataset:
+        """`make()` as it is, or distributed: each worker builds its share with `make(share)`."""
         if distribution.is_distributed(self.strategy):
             return distribution.distribute(self.strategy, make)
         return make()
