@@ -3,6 +3,7 @@
     pip install -e ".[bench]"        # PyTorch (CPU), transformers and accelerate: the peer only
     python benchmarks/whole_job.py [--seeds 1,2,3] [--train-rows 8000] [--jobs tfbert,hf_grouped,hf_naive]
     python benchmarks/whole_job.py --jobs tfbert,tfbert_deterministic,tfbert_backup_25   # what they cost
+    python benchmarks/whole_job.py --jobs tfbert,tfbert_mirrored_2cpu                    # scaling: one device vs mirrored
 
 Rows, each its own process, one after another per seed on the same machine, on the same
 files (SST-2 sentences from ../shared/data/sst2/train.tsv: --train-rows for training, 500
@@ -19,6 +20,9 @@ hf_naive     the same without group_by_length (random batches, each padded to it
 Variants of tfbert's job, for what an option costs (not run by default):
 tfbert_deterministic   deterministic: true (TensorFlow's op determinism).
 tfbert_backup_25       backup_every_steps: 25 (ten backups in the epoch instead of the default's one).
+tfbert_mirrored_2cpu   distribution_strategy: mirrored, cpu_replicas: 2: the same global batch of 32
+                       split over two replicas on this machine's CPU (the scaling measurement:
+                       on 2 cores it shows the strategy's overhead, not a speed-up).
 
 Each job: whole-process wall time (start-up, data, training, validation, held-out scoring
 and saving included), training time (fit without its validation), training examples/s,
@@ -50,11 +54,13 @@ SST2 = REPO.parent / "shared" / "data" / "sst2" / "train.tsv"
 VALID_ROWS, HELD_OUT_ROWS = 500, 872
 JOBS = ("tfbert", "hf_grouped", "hf_naive")
 TFBERT_VARIANTS = {"tfbert": {}, "tfbert_deterministic": {"deterministic": True},
-                   "tfbert_backup_25": {"backup_every_steps": 25}}
+                   "tfbert_backup_25": {"backup_every_steps": 25},
+                   "tfbert_mirrored_2cpu": {"distribution_strategy": "mirrored", "cpu_replicas": 2}}
 TITLES = {
     "tfbert": "python -m tfbert.train",
     "tfbert_deterministic": "tfbert, deterministic: true",
     "tfbert_backup_25": "tfbert, backup_every_steps: 25",
+    "tfbert_mirrored_2cpu": "tfbert, mirrored over 2 logical CPUs",
     "hf_grouped": "HF Trainer, group_by_length=True",
     "hf_naive": "HF Trainer, random batches (naive)",
 }
