@@ -167,7 +167,8 @@ def test_mirrored_over_two_logical_cpus_trains_like_one_device_and_resumes(setup
         np.testing.assert_allclose(got[name], want[name], atol=1e-5, err_msg=name)
 
 
-def _start_workers(args: list[str], folder: Path, kill_worker_1_at: str | None = None) -> list:
+def _start_workers(args: list[str], folder: Path, kill_worker_1_at: str | None = None,
+                   worker_1_args: tuple[str, ...] = ()) -> list:
     """Two worker processes of one multi-worker run on free local ports, each with its own
     TMPDIR (to see that it is left empty) and its own logs (folder/worker-N.*)."""
     ports = [_closed_port(), _closed_port()]
@@ -179,7 +180,8 @@ def _start_workers(args: list[str], folder: Path, kill_worker_1_at: str | None =
                "TMPDIR": str(folder / f"tmp{index}"), "FIT_LOG": str(folder / f"worker-{index}.fit")}
         if kill_worker_1_at and index == 1:
             env["KILL_AT"] = kill_worker_1_at
-        processes.append(start_hooked_train(args, folder / f"worker-{index}.log", **env))
+        own = list(worker_1_args) if index == 1 else []
+        processes.append(start_hooked_train(args + own, folder / f"worker-{index}.log", **env))
     return processes
 
 
@@ -225,6 +227,14 @@ def test_a_dead_worker_stops_the_other_and_both_resume_from_the_last_backup(setu
     assert os.listdir(tmp_path / "out") == [".r.incomplete"]
 
     killed_leftovers = _leftovers(tmp_path / "out", tmp_path / "tmp0", tmp_path / "tmp1")  # SIGKILL cleans nothing
+
+    # Worker 1 without the chief's backup (an output_dir that is not shared): refused, not trained apart.
+    apart = wait_all(_start_workers(args, tmp_path, worker_1_args=(f"--output_dir={tmp_path / 'apart'}",)), TIMEOUT)
+    for worker in apart:
+        assert worker.returncode == 2, worker.stderr[-3000:]
+        assert worker.stderr.rstrip().splitlines()[-1].startswith(
+            "tfbert: error: the workers of this multi-worker run disagree on where to start or on the data (worker ")
+    assert "worker 1: at epoch 1, step 1" in apart[1].stderr and "worker 0: at epoch 2, step 5" in apart[0].stderr
 
     chief, other = wait_all(_start_workers(args, tmp_path), TIMEOUT)  # the same commands again
     assert chief.returncode == 0 and other.returncode == 0, chief.stderr[-3000:] + other.stderr[-3000:]

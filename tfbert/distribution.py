@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 import os
 import socket
-from typing import Callable
+from typing import Callable, Sequence
+
+import numpy as np
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
@@ -173,10 +175,25 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 
 def worker_name(strategy: tf.distribute.Strategy) -> str:
+    """This worker as TF_CONFIG names it ("worker 1"); "worker 0" on one machine."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if workers(strategy) == 1 or resolver is None:
         return "worker 0"
     return f"{resolver.task_type} {resolver.task_id}"
+
+
+def agree(strategy: tf.distribute.Strategy, values: Sequence[int]) -> bool:
+    """Whether every replica of every worker holds the same `values`. A collective: every
+    worker must call it (with values of the same length)."""
+    local = tf.constant(values, tf.float64)
+
+    @tf.function
+    def sums() -> tf.Tensor:  # of the values and of their squares: all equal iff the variance is 0
+        per_replica = strategy.run(lambda: tf.stack([local, local * local]))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    total, squares = sums().numpy() / strategy.num_replicas_in_sync
+    return bool(np.allclose(squares, total * total, rtol=0, atol=1e-9))
 
 
 def check_batch_sizes(strategy: tf.distribute.Strategy, **batch_sizes: int) -> None:

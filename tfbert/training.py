@@ -221,6 +221,8 @@ def fit(job: Job) -> tf_keras.Model:
 
     checkpoint = job.run.path / "checkpoints" / "best.weights"
     start = resume.resume_point(job.backup_dir, job.steps_per_epoch)
+    if distribution.workers(job.strategy) > 1:
+        _check_workers_agree(job, start)
     if start is not None and start[0] < config.epochs:
         with job.timings.phase("fit"):
             _fit_from(job, classifier, checkpoint, *start)
@@ -235,6 +237,18 @@ def fit(job: Job) -> tf_keras.Model:
             classifier = _one_device_copy(job)
     classifier.load_weights(str(checkpoint)).expect_partial()  # the best epoch on validation loss
     return classifier
+
+
+def _check_workers_agree(job: Job, start: tuple[int, int] | None) -> None:
+    """The workers of a multi-worker run must start at the same step with the same data,
+    or their steps would not line up (a hang) or their weights would silently differ."""
+    rows = len(job.splits["train"]), len(job.splits["valid"])
+    if not distribution.agree(job.strategy, [*(start or (-1, -1)), *rows]):
+        where = "after fit" if start is None else f"at epoch {start[0] + 1}, step {start[1] + 1}"
+        raise TfbertError(f"the workers of this multi-worker run disagree on where to start or on the data "
+                          f"({distribution.worker_name(job.strategy)}: {where}, {rows[0]} training and {rows[1]} "
+                          "validation rows); every worker must read the same data and see the chief's backup: put "
+                          "output_dir on a filesystem all workers share")
 
 
 def _one_device_copy(job: Job) -> tf_keras.Model:
