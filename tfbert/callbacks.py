@@ -11,7 +11,8 @@ off, so the training data can start there (fit itself restarts its input at the 
 >>> model = tf_keras.Sequential([tf_keras.layers.Dense(1, input_shape=(1,))])
 >>> model.compile("sgd", "mse")
 >>> try:
-...     model.fit(np.array([[1.0], [np.nan]]), np.zeros(2), batch_size=1, verbose=0, callbacks=[StopOnNonFiniteLoss()])
+...     model.fit(np.array([[1.0], [np.nan]]), np.zeros(2), batch_size=1, shuffle=False, verbose=0,
+...               callbacks=[StopOnNonFiniteLoss()])
 ... except TfbertError as err:
 ...     print(str(err)[:47])
 the training loss became nan at epoch 1, step 2
