@@ -30,7 +30,8 @@ TIMEOUT = 300  # seconds any one training process may take before the test kills
 STEPS_PER_EPOCH, EPOCHS = 12, 2  # 240 rows, train_split 0.8: 192 in batches of 16; 48 validation rows
 
 
-def _closed_port() -> int:
+def _free_port() -> int:
+    """A local port nothing listens on (for a worker to take, or to be refused)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -47,7 +48,7 @@ def _closed_port() -> int:
 def test_a_strategy_that_cannot_work_here_is_a_one_line_error(options, match):
     options = dict(options)
     if options.get("tpu_address") == "closed":
-        options["tpu_address"] = f"grpc://127.0.0.1:{_closed_port()}"
+        options["tpu_address"] = f"grpc://127.0.0.1:{_free_port()}"
     name = options.pop("name")
     raises_one_line(functools.partial(distribution.make_strategy, **options), name, match=match)
 
@@ -171,7 +172,7 @@ def _start_workers(args: list[str], folder: Path, kill_worker_1_at: str | None =
                    worker_1_args: tuple[str, ...] = ()) -> list:
     """Two worker processes of one multi-worker run on free local ports, each with its own
     TMPDIR (to see that it is left empty) and its own logs (folder/worker-N.*)."""
-    ports = [_closed_port(), _closed_port()]
+    ports = [_free_port(), _free_port()]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     processes = []
     for index in range(2):

@@ -14,13 +14,13 @@ import pytest
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tf_keras
 
-from conftest import command_error, logged_batches, nan_weights_at, numbered_rows, run_hooked_train, saved_weights
+from conftest import (ROOT, command_error, logged_batches, nan_weights_at, numbered_rows, run_hooked_train,
+                      saved_weights)
 from tfbert import callbacks, hub_format, resume
 from tfbert.config import load_config
 from tfbert.errors import TfbertError, run_command
 from tfbert.train import main
 
-ROOT = Path(__file__).parents[1]
 STEPS_PER_EPOCH, EPOCHS = 12, 3  # 240 rows, train_split 0.8, batches of 16
 
 def test_a_killed_run_resumes_at_the_next_batch_and_ends_with_the_uninterrupted_weights(tmp_path):

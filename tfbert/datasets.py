@@ -178,10 +178,12 @@ class ReplicaShare:
     def local_replicas(self) -> int:
         return self.replicas // self.pipelines
 
-    def batch_size(self, global_batch_size: int) -> int:
-        """The per-replica batch size."""
+    def batch_size(self, global_batch_size: int, name: str = "batch size") -> int:
+        """The per-replica batch size; a global batch size (`name`d in the error) that does
+        not split evenly over the replicas is refused."""
         if global_batch_size % self.replicas:
-            raise TfbertError(f"batch size {global_batch_size} does not split evenly over {self.replicas} replicas")
+            raise TfbertError(f"{name} {global_batch_size} does not split evenly over {self.replicas} replicas: "
+                              f"use a multiple of {self.replicas}")
         return global_batch_size // self.replicas
 
     def takes(self, index: int) -> bool:

@@ -162,11 +162,12 @@ def is_distributed(strategy: tf.distribute.Strategy) -> bool:
 
 
 def workers(strategy: tf.distribute.Strategy) -> int:
+    """How many workers (machines or processes) train: those of the cluster for multi-worker, else 1."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return 1
-    return len(resolver.cluster_spec().as_dict().get("worker", [])) + len(
-        resolver.cluster_spec().as_dict().get("chief", []))
+    cluster = resolver.cluster_spec().as_dict()
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -197,12 +198,10 @@ def agree(strategy: tf.distribute.Strategy, values: Sequence[int]) -> bool:
 
 
 def check_batch_sizes(strategy: tf.distribute.Strategy, **batch_sizes: int) -> None:
-    """Each global batch size must split evenly over the replicas."""
-    replicas = strategy.num_replicas_in_sync
+    """Each global batch size must split evenly over the replicas (ReplicaShare.batch_size's rule)."""
+    share = ReplicaShare(strategy.num_replicas_in_sync)
     for name, size in batch_sizes.items():
-        if size % replicas:
-            raise TfbertError(f"{name} {size} does not split evenly over {replicas} replicas: "
-                              f"use a multiple of {replicas}")
+        share.batch_size(size, name)
 
 
 def distribute(strategy: tf.distribute.Strategy,

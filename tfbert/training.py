@@ -216,8 +216,7 @@ def fit(job: Job) -> tf_keras.Model:
         set_determinism(config.deterministic)
         model.set_precision(config.mixed_precision)
         with job.strategy.scope():
-            classifier = model.build_classifier(job.encoder, job.label_map, config.dropout)
-            compile_for(config, classifier, job.label_map, job.steps_per_epoch * config.epochs)
+            classifier = _compiled_classifier(job, job.encoder)
 
     checkpoint = job.run.path / "checkpoints" / "best.weights"
     start = resume.resume_point(job.backup_dir, job.steps_per_epoch)
@@ -251,14 +250,18 @@ def _check_workers_agree(job: Job, start: tuple[int, int] | None) -> None:
                           "output_dir on a filesystem all workers share")
 
 
-def _one_device_copy(job: Job) -> tf_keras.Model:
-    """The classifier built again outside the strategy, for the chief's evaluation and
-    export: a distributed model's predict and save would wait on the other workers."""
+def _compiled_classifier(job: Job, encoder: hub.KerasLayer) -> tf_keras.Model:
+    """The job's classifier over `encoder`, compiled with its optimizer for the whole run's steps."""
     config = job.config
-    encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
     classifier = model.build_classifier(encoder, job.label_map, config.dropout)
     compile_for(config, classifier, job.label_map, job.steps_per_epoch * config.epochs)
     return classifier
+
+
+def _one_device_copy(job: Job) -> tf_keras.Model:
+    """The classifier built again outside the strategy, for the chief's evaluation and
+    export: a distributed model's predict and save would wait on the other workers."""
+    return _compiled_classifier(job, encoders.load_encoder(job.config.encoder, trainable=job.config.trainable))
 
 
 @contextlib.contextmanager
@@ -368,7 +371,7 @@ def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = Non
     if config.distribution_strategy == "multi_worker_mirrored" and config.run_name is None and not resume_run:
         raise TfbertError("multi_worker_mirrored needs run_name: every worker must name the same run, "
                           "e.g. --run_name=sst2-2workers")
-    distribution.check_options(config.distribution_strategy, config.cpu_replicas, config.tokenizer)
+    # make_strategy refuses options that rule a strategy out; every such strategy starts first.
     early = _strategy(config) if distribution.starts_first(config.distribution_strategy, config.cpu_replicas) else None
     config = resume.resolve_run(config, resume_run, default_run_name(config))
     reset_state()
