@@ -187,10 +187,11 @@ def _start_workers(args: list[str], folder: Path, kill_worker_1_at: str | None =
 
 
 def _leftovers(output_dir: Path, *tmp_dirs: Path) -> list[str]:
-    """Folders other than the finished run's: staging folders, tf_keras' workertemp_N,
-    tfbert's temporary worker folders (a SIGKILLed process also leaves autograph's files)."""
+    """What a run leaves besides its finished directory: staging folders, tf_keras'
+    workertemp_N, tfbert's temporary worker folders. (TensorFlow's autograph also writes
+    to TMPDIR: generated files a SIGKILL leaves, and a __pycache__ when Python writes bytecode.)"""
     found = [path for path in output_dir.rglob("*") if "workertemp" in path.name or path.name.endswith(".incomplete")]
-    return [str(path) for path in found + [path for folder in tmp_dirs for path in folder.iterdir() if path.is_dir()]]
+    return [str(path) for path in found + [path for folder in tmp_dirs for path in folder.glob("tfbert-worker-*")]]
 
 
 def test_two_workers_train_one_run_that_only_the_chief_writes(setup, tmp_path):
