@@ -1,15 +1,16 @@
 """The peer's whole job: Hugging Face's Trainer fine-tuning the same encoder on the same files.
 
     python benchmarks/hf_trainer_job.py --checkpoint DIR --train train.csv --valid valid.csv \
-        --test heldout.csv --output DIR --seed 1 [--group-by-length] [--out result.json]
+        --test heldout.csv --output DIR --seed 1 [--group-by-length] [--bf16] [--out result.json]
 
 Configured as Trainer's users configure it: AutoModelForSequenceClassification (two
 labels, softmax cross-entropy), the fast tokenizer, DataCollatorWithPadding (each batch
 padded to its longest), AdamW with linear warm-up over 10% of the steps, validation at
 the end of the epoch, and `group_by_length=True` (Trainer's LengthGroupedSampler:
 shuffled mega-batches of 50 batches, each sorted by length), or without it for the naive
-row. Then the held-out file is scored and the model saved, as tfbert's job does. The
-process prints (and writes with --out) one JSON object: phase seconds and accuracy.
+row; `--bf16` is Trainer's `bf16=True` (autocast to bfloat16, on the CPU too). Then the
+held-out file is scored and the model saved, as tfbert's job does. The process prints (and
+writes with --out) one JSON object: phase seconds and accuracy.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def main() -> None:
         parser.add_argument(name, required=True)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--group-by-length", action="store_true")
+    parser.add_argument("--bf16", action="store_true", help="Trainer's bf16=True (mixed precision)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--max-length", type=int, default=128)
@@ -85,7 +87,7 @@ def main() -> None:
         output_dir=args.output, per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128,
         learning_rate=args.learning_rate, weight_decay=0.01, num_train_epochs=1, eval_strategy="epoch",
         save_strategy="no", logging_strategy="no", report_to="none", seed=args.seed, use_cpu=True,
-        dataloader_num_workers=0, disable_tqdm=True, **version_specific(args.group_by_length))
+        dataloader_num_workers=0, disable_tqdm=True, bf16=args.bf16, **version_specific(args.group_by_length))
     trainer = Trainer(model=model, args=training_args, train_dataset=train, eval_dataset=valid,
                       data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy)
     phases["model_load"] = time.perf_counter() - mark

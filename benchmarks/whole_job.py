@@ -1,7 +1,7 @@
 """The whole job, as users run it: `python -m tfbert.train` against Hugging Face's Trainer.
 
     pip install -e ".[bench]"        # PyTorch (CPU), transformers and accelerate: the peer only
-    python benchmarks/whole_job.py [--seeds 1,2,3] [--train-rows 8000] [--jobs tfbert,hf_grouped,hf_naive]
+    python benchmarks/whole_job.py [--seeds 1,2,3] [--train-rows 8000] [--jobs tfbert,tfbert_as_saved,hf_grouped,hf_grouped_bf16]
     python benchmarks/whole_job.py --jobs tfbert,tfbert_deterministic,tfbert_backup_25   # what they cost
     python benchmarks/whole_job.py --jobs tfbert,tfbert_mirrored_2cpu                    # scaling: one device vs mirrored
 
@@ -11,11 +11,18 @@ for validation, 872 held out, disjoint), the same encoder (all-MiniLM-L6-v2, the
 tfbert fetches from PyPI) and hyperparameters (1 epoch, batch 32, AdamW 5e-5 with 10%
 warm-up, weight decay 0.01, gradient clipping at norm 1, dropout 0.1, max_seq_length 128):
 
-tfbert       `python -m tfbert.train --config <generated yaml>`, exactly as a user runs it
-             (W&B disabled: the peer logs nowhere either); phases from the run's timings.json.
-hf_grouped   benchmarks/hf_trainer_job.py: Trainer with group_by_length=True, the strongest
-             thing a user would run instead.
-hf_naive     the same without group_by_length (random batches, each padded to its longest).
+tfbert            `python -m tfbert.train --config <generated yaml>`, exactly as a user runs it,
+                  defaults included (mixed_precision: auto; W&B disabled: the peer logs nowhere
+                  either); phases from the run's timings.json.
+tfbert_as_saved   the release before: the encoder's SavedModel as given, in float32
+                  (rebuild_encoder: false, mixed_precision: float32).
+hf_grouped        benchmarks/hf_trainer_job.py: Trainer with group_by_length=True, float32, the
+                  strongest thing a user would run instead.
+hf_grouped_bf16   the same with bf16=True (bfloat16 autocast), what a Trainer user turns on on a
+                  CPU with bfloat16 units (avx512_bf16, amx_bf16); skipped, and said so, on a CPU
+                  without them.
+hf_naive          Trainer without group_by_length (random batches, each padded to its longest);
+                  not run by default.
 
 Variants of tfbert's job, for what an option costs (not run by default):
 tfbert_deterministic   deterministic: true (TensorFlow's op determinism).
@@ -52,16 +59,20 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 SST2 = REPO.parent / "shared" / "data" / "sst2" / "train.tsv"
 VALID_ROWS, HELD_OUT_ROWS = 500, 872
-JOBS = ("tfbert", "hf_grouped", "hf_naive")
-TFBERT_VARIANTS = {"tfbert": {}, "tfbert_deterministic": {"deterministic": True},
+JOBS = ("tfbert", "tfbert_as_saved", "hf_grouped", "hf_grouped_bf16")
+HF_JOBS = {"hf_grouped": ["--group-by-length"], "hf_grouped_bf16": ["--group-by-length", "--bf16"], "hf_naive": []}
+TFBERT_VARIANTS = {"tfbert": {}, "tfbert_as_saved": {"rebuild_encoder": False, "mixed_precision": "float32"},
+                   "tfbert_deterministic": {"deterministic": True},
                    "tfbert_backup_25": {"backup_every_steps": 25},
                    "tfbert_mirrored_2cpu": {"distribution_strategy": "mirrored", "cpu_replicas": 2}}
 TITLES = {
     "tfbert": "python -m tfbert.train",
+    "tfbert_as_saved": "tfbert, encoder as saved, float32",
     "tfbert_deterministic": "tfbert, deterministic: true",
     "tfbert_backup_25": "tfbert, backup_every_steps: 25",
     "tfbert_mirrored_2cpu": "tfbert, mirrored over 2 logical CPUs",
     "hf_grouped": "HF Trainer, group_by_length=True",
+    "hf_grouped_bf16": "HF Trainer, grouped, bf16=True",
     "hf_naive": "HF Trainer, random batches (naive)",
 }
 
@@ -119,19 +130,28 @@ def tfbert_job(paths: dict[str, str], train_rows: int, seed: int, work: Path, en
             "accuracy": metrics["test"]["accuracy"], "phases": phases}
 
 
-def hf_job(paths: dict[str, str], seed: int, work: Path, env: dict[str, str], timeout: float, grouped: bool,
+def hf_job(paths: dict[str, str], seed: int, work: Path, env: dict[str, str], timeout: float, job: str,
            checkpoint: str) -> dict:
-    out = work / f"hf-{'grouped' if grouped else 'naive'}-{seed}.json"
+    out = work / f"{job}-{seed}.json"
     command = [sys.executable, str(REPO / "benchmarks" / "hf_trainer_job.py"), "--checkpoint", checkpoint,
                "--train", paths["train"], "--valid", paths["valid"], "--test", paths["test"],
                "--output", str(work / out.stem), "--seed", str(seed), "--out", str(out)]
-    wall, peak, done = measure(command + (["--group-by-length"] if grouped else []), env, timeout)
+    wall, peak, done = measure(command + HF_JOBS[job], env, timeout)
     if done.returncode != 0 or not out.is_file():
         return {"error": (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]}
     result = json.loads(out.read_text())
     return {"wall_s": wall, "peak_mib": peak, "train_s": result["train_s"],
             "train_ex_per_s": result["train_examples"] / result["train_s"], "accuracy": result["test_accuracy"],
             "phases": result["phases"]}
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (the figures depend on it)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown CPU")
 
 
 def spread(values: list[float], fmt: str = ".1f") -> str:
@@ -161,13 +181,16 @@ def summary(results: dict[str, list[dict]]) -> None:
               f"{spread(column['train_ex_per_s']):>20} {accuracy_text:>18} {spread(column['peak_mib'], '.0f'):>20}")
         medians[job] = {key: statistics.median(values) for key, values in column.items()}
         medians[job]["accuracy_mean"] = statistics.mean(accuracy)
-    if "tfbert" in medians and "hf_grouped" in medians:
-        ours, peer = medians["tfbert"], medians["hf_grouped"]
-        print(f"\nwhole job, HF grouped / tfbert (medians): {peer['wall_s'] / ours['wall_s']:.2f}x  (target >= 1.2x)")
-        print(f"training ex/s, tfbert / HF grouped (medians): {ours['train_ex_per_s'] / peer['train_ex_per_s']:.2f}x  "
-              "(target >= 1.2x)")
-        print(f"held-out accuracy, tfbert - HF grouped (means): {100 * (ours['accuracy_mean'] - peer['accuracy_mean']):+.2f} "
-              "points  (target >= -0.5)")
+    for peer_job, target in (("hf_grouped", 1.2), ("hf_grouped_bf16", 1.0)):
+        if "tfbert" not in medians or peer_job not in medians:
+            continue
+        ours, peer = medians["tfbert"], medians[peer_job]
+        print(f"\nwhole job, {TITLES[peer_job]} / tfbert (medians): {peer['wall_s'] / ours['wall_s']:.2f}x  "
+              f"(target >= {target}x)")
+        print(f"training ex/s, tfbert / {TITLES[peer_job]} (medians): "
+              f"{ours['train_ex_per_s'] / peer['train_ex_per_s']:.2f}x")
+        print(f"held-out accuracy, tfbert - {TITLES[peer_job]} (means): "
+              f"{100 * (ours['accuracy_mean'] - peer['accuracy_mean']):+.2f} points  (target >= -0.5)")
     for variant in TFBERT_VARIANTS:
         if variant != "tfbert" and variant in medians and "tfbert" in medians:
             ours, base = medians[variant], medians["tfbert"]
@@ -193,21 +216,30 @@ def main() -> None:
     if not Path(args.data).is_file():
         sys.exit(f"{args.data} not found: give --data with SST-2's train.tsv")
     jobs = [job for job in args.jobs.split(",") if job]
-    unknown = sorted(set(jobs) - set(JOBS) - set(TFBERT_VARIANTS))
+    known = dict.fromkeys([*TFBERT_VARIANTS, *HF_JOBS])
+    unknown = sorted(set(jobs) - set(known))
     if unknown:
-        sys.exit(f"unknown --jobs {', '.join(unknown)}: choose from {', '.join([*JOBS, *TFBERT_VARIANTS][1:])}")
+        sys.exit(f"unknown --jobs {', '.join(unknown)}: choose from {', '.join(known)}")
     seeds = [int(seed) for seed in args.seeds.split(",")]
 
     sys.path.insert(0, str(REPO))
     from tfbert import assets
 
+    from tfbert import precision
+
     checkpoint = str(assets.fetch("all-minilm-l6-v2"))  # the peer's copy of the encoder tfbert converts
+    found = sorted(set(precision.BFLOAT16_CPU_FLAGS) & precision.cpu_flags())
+    if "hf_grouped_bf16" in jobs and not found:
+        print("hf_grouped_bf16 skipped: this CPU has no bfloat16 units (avx512_bf16, amx_bf16), where Trainer's "
+              "users would not turn bf16 on")
+        jobs.remove("hf_grouped_bf16")
     work = Path(args.keep or tempfile.mkdtemp(prefix="tfbert-whole-job-"))
     work.mkdir(parents=True, exist_ok=True)
     paths = write_splits(Path(args.data), args.train_rows, work)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TOKENIZERS_PARALLELISM": "true", "WANDB_MODE": "disabled"}
-    print(f"{time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}; {args.train_rows} training rows, seeds {seeds}; work in {work}")
+    print(f"{time.strftime('%Y-%m-%d %H:%M')} on {cpu_model()} ({platform.machine()}, {os.cpu_count()} cores, "
+          f"bfloat16 flags: {', '.join(found) or 'none'}), Python {platform.python_version()}; "
+          f"{args.train_rows} training rows, seeds {seeds}; work in {work}")
 
     results: dict[str, list[dict]] = {job: [] for job in jobs}
     for seed in seeds:
@@ -215,7 +247,7 @@ def main() -> None:
             if job in TFBERT_VARIANTS:
                 result = tfbert_job(paths, args.train_rows, seed, work, env, args.timeout, job)
             else:
-                result = hf_job(paths, seed, work, env, args.timeout, job == "hf_grouped", checkpoint)
+                result = hf_job(paths, seed, work, env, args.timeout, job, checkpoint)
             results[job].append(result)
             shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items() if k != "phases"}
             print(f"seed {seed} {job}: {json.dumps(shown)}", flush=True)

@@ -79,8 +79,10 @@ HF_SHAPE = dict(hidden_size=24, num_hidden_layers=2, num_attention_heads=3, inte
              max_position_embeddings=64, type_vocab_size=3, layer_norm_eps=1e-5)
 
 
-def write_hf_checkpoint(directory: Path, seed: int = 0, prefix: str = "", gamma_beta: bool = False) -> dict:
-    """A random BERT checkpoint in Hugging Face layout; returns its tensors by plain HF name."""
+def write_hf_checkpoint(directory: Path, seed: int = 0, prefix: str = "", gamma_beta: bool = False,
+                        dropout: float = 0.1) -> dict:
+    """A random BERT checkpoint in Hugging Face layout (`dropout`: its hidden and attention
+    dropout rates); returns its tensors by plain HF name."""
     rng = np.random.default_rng(seed)
     vocab = hub_format.tiny_vocabulary()
     h, inner = HF_SHAPE["hidden_size"], HF_SHAPE["intermediate_size"]
@@ -115,7 +117,8 @@ def write_hf_checkpoint(directory: Path, seed: int = 0, prefix: str = "", gamma_
     stored[prefix + "embeddings.position_ids"] = np.arange(HF_SHAPE["max_position_embeddings"])[None]
     directory.mkdir(parents=True, exist_ok=True)
     save_file(stored, str(directory / "model.safetensors"))
-    config = {"model_type": "bert", "hidden_act": "gelu", "vocab_size": len(vocab), **HF_SHAPE}
+    config = {"model_type": "bert", "hidden_act": "gelu", "vocab_size": len(vocab), **HF_SHAPE,
+              "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
     (directory / "config.json").write_text(json.dumps(config))
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     (directory / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False}))
@@ -124,8 +127,54 @@ def write_hf_checkpoint(directory: Path, seed: int = 0, prefix: str = "", gamma_
 
 @pytest.fixture
 def hf_checkpoint():
-    """write_hf_checkpoint(directory, seed=0, prefix="", gamma_beta=False) -> tensors by HF name."""
+    """write_hf_checkpoint(directory, seed=0, prefix="", gamma_beta=False, dropout=0.1) -> tensors by HF name."""
     return write_hf_checkpoint
+
+
+def write_tfhub_export(directory: Path, dropout: float = 0.1, with_mlm: bool = False) -> Path:
+    """A BERT encoder SavedModel written exactly as TF Hub's BERTs were: Model Garden's
+    export_tfhub_lib.export_model from a checkpoint (a random one, of a small BertConfig;
+    with_mlm as the encoders published beside a preprocessing model), vocab_file and
+    do_lower_case attached, dropout ops unseeded. Returns the SavedModel's folder."""
+    import tensorflow as tf
+    from official.legacy.bert import configs
+    from official.nlp.tools import export_tfhub_lib
+
+    vocab = hub_format.tiny_vocabulary()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    bert_config = configs.BertConfig(vocab_size=len(vocab), hidden_size=24, num_hidden_layers=2, num_attention_heads=3,
+                                     intermediate_size=40, max_position_embeddings=64, type_vocab_size=2,
+                                     hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    _, restored = export_tfhub_lib._create_model(bert_config=bert_config, with_mlm=with_mlm)  # what export_model restores
+    items = restored.checkpoint_items if with_mlm else {"encoder": restored}
+    checkpoint = tf.train.Checkpoint(**items).save(str(directory / "checkpoint" / "ckpt"))
+    export_tfhub_lib.export_model(str(directory / "encoder"), bert_config=bert_config, model_checkpoint_path=checkpoint,
+                                  with_mlm=with_mlm, vocab_file=str(directory / "vocab.txt"), do_lower_case=True)
+    return directory / "encoder"
+
+
+@pytest.fixture(scope="session")
+def release_0_2_0(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What tfbert 0.2.0 wrote (tests/data/README.md): run-0.2.0/ and tiny-encoder-0.2.0/."""
+    import tarfile
+
+    folder = tmp_path_factory.mktemp("release-0.2.0")
+    with tarfile.open(ROOT / "tests" / "data" / "release-0.2.0.tar.xz") as archive:
+        archive.extractall(folder, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tfhub_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """write_tfhub_export's encoder (dropout 0.1 inside), written once per test session in
+    a fresh process, so that no seed set by an earlier test reaches its dropout ops."""
+    folder = tmp_path_factory.mktemp("tfhub")
+    script = "import sys, pathlib, conftest; conftest.write_tfhub_export(pathlib.Path(sys.argv[1]))"
+    done = subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return folder / "encoder"
 
 
 @pytest.fixture(scope="session")

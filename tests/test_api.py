@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 import tfbert
-from tfbert import (atomic, callbacks, config, data, datasets, distribution, errors, evaluation, exploration, model,
-                    packers, predictor, progress, resume, run_directory, scoring, timings, training)
+from tfbert import (atomic, callbacks, config, data, datasets, distribution, encoder_copy, errors, evaluation,
+                    exploration, model, packers, precision, predictor, progress, resume, run_directory, scoring,
+                    timings, training)
 from tfbert.errors import TfbertError, run_command
 
 REPO = Path(__file__).parents[1]
@@ -113,8 +114,8 @@ def test_in_a_fresh_process_the_command_modules_first_then_the_functions_train_a
 def test_the_docstring_examples_run(tmp_path, monkeypatch):
     """The runnable examples in the API's docstrings (those not marked to skip)."""
     monkeypatch.chdir(REPO)  # the examples name configs/tiny.yaml, as a user in the repository would
-    modules = (atomic, callbacks, config, data, datasets, distribution, errors, evaluation, exploration, model, packers,
-               predictor, progress, resume, run_directory, scoring, timings, training)
+    modules = (atomic, callbacks, config, data, datasets, distribution, encoder_copy, errors, evaluation, exploration,
+               model, packers, precision, predictor, progress, resume, run_directory, scoring, timings, training)
     for module in modules:
         finder = doctest.DocTestFinder()
         runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

@@ -25,7 +25,10 @@ STEPS_PER_EPOCH, EPOCHS = 12, 3  # 240 rows, train_split 0.8, batches of 16
 
 def test_a_killed_run_resumes_at_the_next_batch_and_ends_with_the_uninterrupted_weights(tmp_path):
     data = numbered_rows(tmp_path / "rows.csv")
-    encoder = hub_format.write_tiny_encoder(tmp_path / "encoder", dropout_rate=0.0)  # no dropout anywhere
+    # Dropout inside the encoder: its generators' state is backed up with the weights, so the
+    # resumed run draws the masks the uninterrupted one drew. (The head's dropout is 0: its
+    # stateful random op starts afresh in a new process.)
+    encoder = hub_format.write_tiny_encoder(tmp_path / "encoder", dropout_rate=0.2)
     common = ["--config", "configs/tiny.yaml", f"--data_path={data}", f"--encoder={encoder}", "--epochs", str(EPOCHS),
               "--dropout=0",
               "--train_batch_size=16", "--backup_every_steps=4", "--wandb_mode=disabled"]

@@ -21,6 +21,7 @@ import yaml
 from sklearn.utils.class_weight import compute_class_weight
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tensorflow as tf
 from tfbert import encoders, export, hub_format, packers, training
 from tfbert.train import main as train_main
 from tfbert.config import build_config, from_command_line, load_config
@@ -107,6 +108,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: str) -> types.Si
         "epochs": 1,
         "train_split": 0.8,
         "output_dir": str(root / "runs"),
+        "mixed_precision": "mixed_bfloat16",  # trained in bfloat16 on any CPU: model/ and export/ are float32
     })
     overrides = ["--learning_rate=1e-3", "--epochs", "5", "--run_name", "sentiment"]
     run = run_main(["--config", str(config_file), *overrides])
@@ -280,6 +282,7 @@ def test_model_reloads_in_a_fresh_process_without_the_encoder_and_predicts_the_s
         [sys.executable, "-c", RELOAD_SCRIPT, str(e2e.run_dir / "model"), str(tmp_path / "inputs.npz"),
          str(tmp_path / "reloaded.npy")],
         capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TFBERT_CACHE": str(tmp_path / "empty-cache")},  # nor tfbert's copy of it
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"task": "binary", "labels": ["negative", "positive"]}
@@ -299,6 +302,26 @@ def test_model_reloads_in_a_fresh_process_without_the_encoder_and_predicts_the_s
     assert np.abs(served.sum(axis=1) - 1).max() <= 1e-6
     labels = json.loads(done.stdout.strip().splitlines()[-1])
     assert labels == ["positive" if p >= 0.5 else "negative" for p in expected[:, 0]]
+
+
+def test_a_run_trained_in_bfloat16_scores_saves_and_serves_in_float32(e2e):
+    timings = json.loads((e2e.run_dir / "timings.json").read_text())
+    assert timings["compute_precision"] == "mixed_bfloat16"
+    history = pd.read_csv(e2e.run_dir / "history.csv")
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]  # it trained in bfloat16
+    classifier = e2e.result.model  # what metrics.json scored and model/ holds
+    assert {w.dtype for w in classifier.weights} == {tf.float32, tf.int64, tf.bool}  # and dropout states, do_lower_case
+    assert classifier.get_layer("dropout").compute_dtype == "float32"
+    for folder in ("model", "export"):
+        saved = tf.saved_model.load(str(e2e.run_dir / folder))
+        functions = saved.signatures["serving_default"].graph.as_graph_def().library.function
+        text = "".join(str(function) for function in functions)
+        assert "DT_FLOAT" in text and "DT_BFLOAT16" not in text and "DT_HALF" not in text, folder
+    stored = tf.train.list_variables(str(e2e.run_dir / "export" / "variables" / "variables"))
+    values = sum(int(np.prod(shape)) for name, shape in stored if "/.ATTRIBUTES/VARIABLE_VALUE" in name)
+    weights = sum(int(np.prod(w.shape)) for w in classifier.weights)
+    counters = sum(int(np.prod(v.shape)) for metric in classifier.metrics for v in metric.variables)
+    assert weights <= values <= weights + counters
 
 
 def test_an_existing_run_directory_is_an_error_not_overwritten(e2e, tmp_path, tiny_encoder):
@@ -338,15 +361,17 @@ def test_an_interrupted_run_leaves_no_directory_that_looks_finished(tmp_path, ti
 
 # --------------------------------------------------------------------------- reproducible runs
 
-def test_deterministic_runs_with_one_seed_predict_bit_identically_and_another_seed_differs(tmp_path, hf_checkpoint):
+def test_deterministic_runs_of_a_tfhub_encoder_predict_bit_identically_and_another_seed_differs(tmp_path,
+                                                                                                tfhub_encoder):
+    """An encoder exported as TF Hub's BERTs are, its dropout ops unseeded: tfbert trains its
+    rebuilt copy, whose dropout follows the run's seed."""
     from tfbert.predictor import Predictor
 
-    hf_checkpoint(tmp_path / "hf")  # converted as users' Hugging Face checkpoints are, dropout inside
     texts = list(sentiment_frame(50, seed=9)["review"])
 
     def train_and_predict(seed: int, name: str) -> np.ndarray:
         done = subprocess.run(
-            [sys.executable, "-m", "tfbert.train", "--config", "configs/tiny.yaml", f"--encoder=hf:{tmp_path / 'hf'}",
+            [sys.executable, "-m", "tfbert.train", "--config", "configs/tiny.yaml", f"--encoder={tfhub_encoder}",
              "--deterministic=true", f"--seed={seed}", "--epochs=2", f"--output_dir={tmp_path}", f"--run_name={name}",
              "--wandb_mode=disabled"], cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
@@ -357,27 +382,13 @@ def test_deterministic_runs_with_one_seed_predict_bit_identically_and_another_se
     assert np.abs(first - other).max() > 1e-4
 
 
-UNSEEDED_ENCODER = textwrap.dedent("""
-    import sys
-    from pathlib import Path
-    from tfbert import hub_format
-    vocab = Path(sys.argv[1]) / "vocab.txt"
-    vocab.parent.mkdir(parents=True, exist_ok=True)
-    vocab.write_text("\\n".join(hub_format.tiny_vocabulary()) + "\\n")
-    network = hub_format.build_bert_network(len(hub_format.tiny_vocabulary()), max_sequence_length=64)
-    hub_format.save_hub_encoder(network, vocab, True, Path(sys.argv[1]) / "encoder")
-""")
-
-
-def test_deterministic_refuses_an_encoder_whose_dropout_has_no_seed_in_one_line(tmp_path):
-    done = subprocess.run([sys.executable, "-c", UNSEEDED_ENCODER, str(tmp_path)], capture_output=True, text=True,
-                          timeout=300)  # no seed set: as many exported SavedModels are
-    assert done.returncode == 0, done.stderr[-3000:]
-    run = run_main(["--config", "configs/tiny.yaml", f"--encoder={tmp_path / 'encoder'}", "--deterministic=true",
-                    "--epochs=1", f"--output_dir={tmp_path / 'runs'}", "--wandb_mode=disabled"])
+def test_deterministic_refuses_an_encoder_trained_as_saved_with_unseeded_dropout_in_one_line(tmp_path, tfhub_encoder):
+    run = run_main(["--config", "configs/tiny.yaml", f"--encoder={tfhub_encoder}", "--rebuild_encoder=false",
+                    "--deterministic=true", "--epochs=1", f"--output_dir={tmp_path / 'runs'}", "--wandb_mode=disabled"])
     assert "Traceback" not in run.stderr
     message = command_error(run.status, run.stderr.splitlines()[-1] + "\n")
     assert message.startswith("deterministic: true cannot train encoder") and "set deterministic: false" in message
+    assert "rebuild_encoder: true" in message
 
 
 # --------------------------------------------------------------------------- other tasks

@@ -53,7 +53,7 @@ def _below_one(value: float) -> bool:
 WANDB_MODES = ("online", "offline", "disabled")
 TOKENIZERS = ("tf_text", "py_function")  # the packers (tfbert.packers.make_packer)
 PADDINGS = ("bucket", "batch", "max")  # tfbert.datasets.make_dataset's padding modes
-PRECISIONS = ("mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")  # tfbert.precision
 BAD_ROW_POLICIES = ("error", "drop")
 # tf.distribute strategies by name (tfbert.distribution.make_strategy), Model Garden's names plus auto.
 STRATEGIES = ("auto", "off", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
@@ -74,6 +74,7 @@ KEYS: tuple[Key, ...] = (
     Key("valid_split", 1.0, "float", "Fraction of the rows left after train_split used for validation (the report's meaning).", check=_fraction, rule="in (0, 1]"),
     # Encoder and features.
     Key("encoder", None, "str", "all-minilm-l6-v2, hf:DIR (a Hugging Face BERT checkpoint), a local TF Hub-format BERT directory, a TF Hub or Kaggle Models handle (online), or tiny.", optional=True),
+    Key("rebuild_encoder", True, "bool", "Train a copy of a BERT encoder rebuilt as Model Garden's BertEncoder in the run's precision, with dropout seeded by seed (false: the SavedModel as given, float32 inside)."),
     Key("trainable", True, "bool", "Fine-tune the encoder's weights (False trains the head only)."),
     Key("max_seq_length", 128, "int", "Tokens per example, [CLS] and [SEP] included; longer texts are truncated.", check=lambda v: 3 <= v <= 4096, rule="between 3 and 4096"),
     Key("tokenizer", "tf_text", "str", "tf_text (in-graph tensorflow_text, fast) or py_function (the report's FullTokenizer, one Python call per batch); same ids.",
@@ -87,7 +88,7 @@ KEYS: tuple[Key, ...] = (
     Key("warmup_fraction", 0.1, "float", "adamw: fraction of training steps spent warming the learning rate up.", check=_below_one, rule="in [0, 1)"),
     Key("weight_decay", 0.01, "float", "adamw: decoupled weight decay (LayerNorm and bias excluded).", check=_non_negative, rule=">= 0"),
     Key("jit_compile", False, "bool", "Compile training steps with XLA (see the README's benchmark for when it helps)."),
-    Key("mixed_precision", None, "str", "null, mixed_float16 or mixed_bfloat16: Keras mixed precision for GPUs (the head stays float32).",
+    Key("mixed_precision", "auto", "str", "auto (mixed_bfloat16 on CPUs with avx512_bf16 or amx_bf16 and on GPUs of compute capability 8.0+, mixed_float16 on older GPUs, else float32), float32, mixed_float16 or mixed_bfloat16; variables, the head and the export stay float32 (see the README's Precision)",
         optional=True, check=lambda v: v in PRECISIONS, rule="one of " + ", ".join(PRECISIONS)),
     Key("decision_threshold", 0.5, "threshold", "Binary tasks: the probability at which the positive label is predicted, or f1 for the threshold that maximises validation F1."),
     Key("class_weight", None, "class_weight", "null, balanced, or a mapping {label: weight}; weights the loss per class.", optional=True),

@@ -1,49 +1,72 @@
 """BERT encoders: from a config's `encoder:` value to a Keras layer and its tokenizer assets.
 
-Every form ends as a TF Hub-format BERT SavedModel (see hub_format) loaded with
-hub.KerasLayer: a TF Hub or Kaggle handle, a local directory, the tiny random encoder,
-a Hugging Face checkpoint (`hf:DIR`, converted once) or a named pretrained asset.
+Every form ends as a TF Hub-format BERT SavedModel (see hub_format): a TF Hub or Kaggle
+handle, a local directory, the tiny random encoder, a Hugging Face checkpoint (`hf:DIR`,
+converted once) or a named pretrained asset. Given a precision, `load_encoder` loads the
+copy of it that tfbert trains (see encoder_copy: BertEncoder in that precision, with
+seeded dropout), written once per source and precision; without one, or when the
+encoder does not map onto BertEncoder, the SavedModel as it is. Either way hub.KerasLayer
+runs it.
 
     python -m tfbert.encoders tiny DIR   # a small random encoder for tests and offline demos
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import http.client
 import socket
 import sys
 import urllib.error
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tensorflow_hub as hub
 
-from tfbert import assets, atomic, hf_bert, hub_format
+from tfbert import assets, atomic, encoder_copy, hf_bert, hub_format
 from tfbert.assets import cache_dir
-from tfbert.errors import ArgumentParser, TfbertError, first_line, run_command
+from tfbert.errors import ArgumentParser, TfbertError, first_line, run_command, warn
 
 ONLINE_PREFIXES = ("https://", "http://", "gs://")
 
 PRETRAINED = ("all-minilm-l6-v2",)  # named assets holding Hugging Face BERT checkpoints
 
 
-# Converted encoders are cached under a name with this version: v2 saves its dropout ops
-# with seeds (see hf_bert.convert), so older conversions are made again.
-CONVERTED_VERSION = "v2"
+# Converted encoders are cached under a name with this version: v3 takes its dropout
+# rates from config.json (v2 used BertEncoder's 0.1), so older conversions are made again.
+CONVERTED_VERSION = "v3"
+# Copies tfbert trains (encoder_copy) are cached as copy-<this>-<source digest>-<precision>, or
+# copy-<this>-<source digest>.not-rebuildable.txt saying why the source does not map.
+COPY_VERSION = "v1"
 
 
 def _cached_encoder(name: str) -> Path:
     return cache_dir() / "encoders" / name
 
 
-def _write_once(path: Path, write: Callable[[Path], Any]) -> Path:
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold a lock beside `path`, so processes sharing the cache (a multi-worker run's
+    workers on one machine) write it one at a time instead of replacing each other's."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _write_once(path: Path, write: Callable[[Path], Any], marker: str = "saved_model.pb") -> Path:
     """`path`, written by `write(folder)` the first time: under a temporary name, then
-    renamed, so a write that is killed or fails never leaves a cache entry that looks complete."""
-    if not (path / "saved_model.pb").is_file():
-        with atomic.staged(path) as folder:
-            write(folder)
+    renamed, so a write that is killed or fails never leaves a cache entry that looks
+    complete (`marker` is the file a complete one holds)."""
+    if not (path / marker).is_file():
+        with _locked(path):
+            if not (path / marker).is_file():
+                with atomic.staged(path) as folder:
+                    write(folder)
     return path
 
 
@@ -91,6 +114,37 @@ def resolve_handle(spec: str) -> str:
     )
 
 
+def source_digest(directory: str | Path) -> str:
+    """A short content hash of a SavedModel: its graph and its variables' index (which
+    holds every variable's checksum), so it names the source's copies without reading
+    the weights."""
+    digest = hashlib.sha256()
+    for name in ("saved_model.pb", "variables/variables.index"):
+        path = Path(directory) / name
+        if path.is_file():
+            assets.hash_file(path, digest)
+    return digest.hexdigest()[:16]
+
+
+def trained_copy(source: str | Path, precision: str) -> Path | None:
+    """The copy of the encoder SavedModel at `source` that tfbert trains in `precision`,
+    written to the cache once (encoder_copy.write_copy); None when the source does not map
+    onto BertEncoder, after one warning line saying why and what that costs."""
+    name = f"copy-{COPY_VERSION}-{source_digest(source)}"
+    path, refused = _cached_encoder(f"{name}-{precision}"), _cached_encoder(f"{name}.not-rebuildable.txt")
+    if not (path / "saved_model.pb").is_file() and not refused.is_file():
+        try:
+            _write_once(path, lambda folder: encoder_copy.write_copy(source, folder, precision))
+        except encoder_copy.NotRebuildable as err:
+            atomic.write_text(refused, f"{err}\n")
+    if refused.is_file():
+        warn(f"encoder {source} does not map onto BertEncoder ({refused.read_text(encoding='utf-8').strip()}), so it "
+             "trains as saved: no mixed precision inside the encoder, and deterministic: true refused if its dropout "
+             "was saved without seeds")
+        return None
+    return path
+
+
 def _network_error(err: BaseException) -> bool:
     """Whether `err`, or an error it came from, is a failure to reach a server."""
     while err is not None:
@@ -101,10 +155,14 @@ def _network_error(err: BaseException) -> bool:
     return False
 
 
-def load_encoder(spec: str, trainable: bool = True) -> hub.KerasLayer:
-    """The encoder as a Keras 2 layer over the three BERT inputs."""
+def load_encoder(spec: str, trainable: bool = True, precision: str | None = None) -> hub.KerasLayer:
+    """The encoder as a Keras 2 layer over the three BERT inputs: with a `precision`
+    (float32, mixed_bfloat16, mixed_float16), the copy tfbert trains (`trained_copy`);
+    without one, or when the encoder does not map, the SavedModel as it is."""
     handle = resolve_handle(spec)
     try:
+        if precision is not None:
+            handle = str(trained_copy(hub.resolve(handle), precision) or handle)
         return hub.KerasLayer(handle, trainable=trainable, name="encoder")
     except (OSError, ValueError, tf.errors.OpError, http.client.HTTPException) as err:
         if handle.startswith(ONLINE_PREFIXES) and _network_error(err):

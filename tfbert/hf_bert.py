@@ -31,13 +31,8 @@ from tfbert.errors import TfbertError
 
 CHECKPOINT_FILES = ("config.json", "vocab.txt", "model.safetensors")
 
-# HF hidden_act -> Keras activation; "gelu" is the exact (erf) form.
-ACTIVATIONS = {
-    "gelu": lambda x: tf_keras.activations.gelu(x, approximate=False),
-    "gelu_new": lambda x: tf_keras.activations.gelu(x, approximate=True),
-    "gelu_pytorch_tanh": lambda x: tf_keras.activations.gelu(x, approximate=True),
-    "relu": tf_keras.activations.relu,
-}
+# HF hidden_act -> the name of hub_format.ACTIVATIONS; HF's "gelu" is the exact (erf) form.
+ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "relu": "relu"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +48,8 @@ class BertShape:
     type_vocab_size: int
     layer_norm_eps: float
     hidden_act: str
+    hidden_dropout: float = 0.1
+    attention_dropout: float = 0.1
 
     @property
     def head_dim(self) -> int:
@@ -91,6 +88,8 @@ def read_shape(directory: Path) -> BertShape:
             type_vocab_size=config.get("type_vocab_size", 2),
             layer_norm_eps=config.get("layer_norm_eps", 1e-12),
             hidden_act=act,
+            hidden_dropout=config.get("hidden_dropout_prob", 0.1),
+            attention_dropout=config.get("attention_probs_dropout_prob", 0.1),
         )
     except KeyError as err:
         raise TfbertError(f"{directory}/config.json lacks {err.args[0]}") from None
@@ -158,12 +157,6 @@ def keras_weights(weights: dict[str, np.ndarray], shape: BertShape) -> dict[str,
     return layers
 
 
-def _set_layer_norm_epsilon(network: tf_keras.Model, epsilon: float) -> None:
-    for layer in network.submodules:
-        if isinstance(layer, tf_keras.layers.LayerNormalization):
-            layer.epsilon = epsilon
-
-
 def build_network(directory: Path) -> tf_keras.Model:
     """A BertEncoder holding the checkpoint's weights."""
     shape = read_shape(directory)
@@ -172,9 +165,10 @@ def build_network(directory: Path) -> tf_keras.Model:
         shape.vocab_size, hidden_size=shape.hidden_size, num_layers=shape.num_layers,
         num_attention_heads=shape.num_heads, inner_dim=shape.intermediate_size,
         max_sequence_length=shape.max_positions, type_vocab_size=shape.type_vocab_size,
-        inner_activation=ACTIVATIONS[shape.hidden_act],
+        inner_activation=hub_format.ACTIVATIONS[ACTIVATIONS[shape.hidden_act]], output_dropout=shape.hidden_dropout,
+        attention_dropout=shape.attention_dropout,
     )
-    _set_layer_norm_epsilon(network, shape.layer_norm_eps)
+    hub_format.set_layer_norm_epsilon(network, shape.layer_norm_eps)
     try:
         layer_weights = keras_weights(weights, shape)
     except KeyError as err:

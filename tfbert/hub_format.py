@@ -20,6 +20,14 @@ import tensorflow as tf
 import tf_keras
 from official.nlp.modeling import networks
 
+# BertEncoder's feed-forward activations by name: Model Garden's BERTs (and TF Hub's) use
+# the tanh approximation of GELU, Hugging Face's "gelu" is the exact (erf) one.
+ACTIVATIONS = {
+    "gelu_tanh": lambda x: tf_keras.activations.gelu(x, approximate=True),
+    "gelu": lambda x: tf_keras.activations.gelu(x, approximate=False),
+    "relu": tf_keras.activations.relu,
+}
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 # Words for the tiny encoder's vocabulary: enough English for WordPiece to split real
@@ -70,6 +78,14 @@ def build_bert_network(vocab_size: int, hidden_size: int = 32, num_layers: int =
         dict_outputs=True,
         **kwargs,
     )
+
+
+def set_layer_norm_epsilon(network: tf_keras.Model, epsilon: float) -> None:
+    """BertEncoder hard-codes a layer-norm epsilon of 1e-12; set every layer norm's own
+    before the network is traced and saved."""
+    for layer in network.submodules:
+        if isinstance(layer, tf_keras.layers.LayerNormalization):
+            layer.epsilon = epsilon
 
 
 def save_hub_encoder(network: tf_keras.Model, vocab_file: str | Path, do_lower_case: bool,

@@ -34,8 +34,8 @@ def set_precision(policy: str | None) -> None:
     """Keras' global dtype policy for the layers built next (None: float32).
 
     Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer at compile
-    time. A TF Hub encoder runs its saved graph in the dtype it was saved in, so only
-    the layers tfbert adds follow the policy.
+    time. The encoder runs the graph its SavedModel was traced in: tfbert's copy of it
+    (encoder_copy) is traced in the run's policy, an encoder loaded as saved keeps its own.
     """
     tf_keras.mixed_precision.set_global_policy(policy or "float32")
 

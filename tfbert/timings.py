@@ -43,6 +43,7 @@ class Timings:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.precision: str | None = None  # the policy fit computed in, which the seconds depend on
         self._started = time.perf_counter()
         start_up = process_start_up()
         if start_up is not None:
@@ -62,6 +63,7 @@ class Timings:
         phases = {name: round(self.seconds[name], 3) for name in PHASES if name in self.seconds}
         phases |= {name: round(value, 3) for name, value in self.seconds.items() if name not in phases}
         return {"seconds": phases, "job_seconds": round(time.perf_counter() - self._started, 3),
+                "compute_precision": self.precision,
                 "note": "fit includes fit_first_step (tracing) and fit_validation (per-epoch validation)"}
 
 

@@ -37,8 +37,8 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from tfbert import (callbacks, data, datasets, distribution, encoders, export, model, packers, plots, progress,
-                    resume, scoring, tracking)
+from tfbert import (callbacks, data, datasets, distribution, encoder_copy, encoders, export, model, packers, plots,
+                    precision, progress, resume, scoring, tracking)
 from tfbert.config import Config, ConfigSource, dump_config, load_config
 from tfbert.errors import TfbertError, first_line
 from tfbert.run_directory import RunDirectory, final_path_of, staging_path
@@ -69,7 +69,8 @@ class Job:
     splits: dict[str, data.Split]
     label_map: data.LabelMap
     stats: dict[str, Any]
-    encoder: hub.KerasLayer
+    encoder: hub.KerasLayer  # the copy tfbert trains (encoder_copy) or, when it does not map, the SavedModel as given
+    precision: str  # the Keras policy fit computes in: float32, mixed_bfloat16 or mixed_float16
     tokenizer_assets: tuple[str, bool]  # the encoder's vocab_file and do_lower_case
     packer: packers.Packer
     class_weight: dict[int, float] | None
@@ -173,8 +174,14 @@ def prepare(config: Config, tracker: tracking.Tracker, timings: Timings, run_par
         splits, label_map = data.load_splits(data.DataSpec.from_config(config))
     strategy = strategy or _strategy(config)
     with timings.phase("encoder_and_tokenizer"):
+        policy = compute_precision(config)
         with strategy.scope():  # hub.KerasLayer makes its variables when built: the strategy's (tensorflow/hub#469)
-            encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
+            encoder = encoders.load_encoder(config.encoder, trainable=config.trainable,
+                                            precision=policy if config.rebuild_encoder else None)
+        if config.mixed_precision == "auto" and not encoder_copy.is_copy(encoder):
+            policy = "float32"  # auto: nothing to gain when the encoder runs as saved
+        timings.precision = policy
+        tracker.safely("recording the precision", lambda: tracker.run.summary.update({"compute_precision": policy}))
         encoders.check_max_seq_length(encoder, config.max_seq_length)
         assets = encoders.tokenizer_assets(encoder)
         packer = packers.make_packer(config.tokenizer, *assets, config.max_seq_length)
@@ -189,8 +196,14 @@ def prepare(config: Config, tracker: tracking.Tracker, timings: Timings, run_par
         run.write_json("data_stats.json", stats)
         tracker.log_data(config, splits, label_map, stats)
     shared_path = staging_path(Path(config.output_dir) / config.run_name)
-    return Job(config, strategy, tracker, run, shared_path, splits, label_map, stats, encoder, assets, packer, weights,
-               timings)
+    return Job(config, strategy, tracker, run, shared_path, splits, label_map, stats, encoder, policy, assets, packer,
+               weights, timings)
+
+
+def compute_precision(config: Config) -> str:
+    """The Keras policy the run computes in: mixed_precision, with auto resolved for this
+    machine (tfbert.precision)."""
+    return precision.resolve(config.mixed_precision, on_tpu=config.distribution_strategy == "tpu")[0]
 
 
 def set_determinism(deterministic: bool) -> None:
@@ -214,9 +227,10 @@ def fit(job: Job) -> tf_keras.Model:
         # builds TensorFlow ops the later runs do not, which would shift the seeded streams.
         tf_keras.utils.set_random_seed(config.seed)
         set_determinism(config.deterministic)
-        model.set_precision(config.mixed_precision)
+        model.set_precision(job.precision)
         with job.strategy.scope():
             classifier = _compiled_classifier(job, job.encoder)
+        encoder_copy.seed_dropout(job.encoder, config.seed)  # a resumed run's backup then restores its state
 
     checkpoint = job.run.path / "checkpoints" / "best.weights"
     start = resume.resume_point(job.backup_dir, job.steps_per_epoch)
@@ -231,9 +245,9 @@ def fit(job: Job) -> tf_keras.Model:
     if not Path(f"{checkpoint}.index").is_file():
         raise TfbertError("no epoch reached a finite validation loss, so there is no best model to keep; "
                           "check the validation data and lower learning_rate")
-    if distribution.is_distributed(job.strategy):
+    if distribution.is_distributed(job.strategy) or job.precision != "float32":
         with job.timings.phase("model_build"):
-            classifier = _one_device_copy(job)
+            classifier = _float32_one_device_copy(job)
     classifier.load_weights(str(checkpoint)).expect_partial()  # the best epoch on validation loss
     return classifier
 
@@ -258,10 +272,15 @@ def _compiled_classifier(job: Job, encoder: hub.KerasLayer) -> tf_keras.Model:
     return classifier
 
 
-def _one_device_copy(job: Job) -> tf_keras.Model:
-    """The classifier built again outside the strategy, for the chief's evaluation and
-    export: a distributed model's predict and save would wait on the other workers."""
-    return _compiled_classifier(job, encoders.load_encoder(job.config.encoder, trainable=job.config.trainable))
+def _float32_one_device_copy(job: Job) -> tf_keras.Model:
+    """The classifier built again on one device in float32, for the chief's evaluation,
+    model/ and the export: a distributed model's predict and save would wait on the other
+    workers, and what is scored and served computes in float32 whatever fit's precision."""
+    model.set_precision("float32")
+    rebuilt = encoder_copy.is_copy(job.encoder)
+    encoder = encoders.load_encoder(job.config.encoder, trainable=job.config.trainable,
+                                    precision="float32" if rebuilt else None)
+    return _compiled_classifier(job, encoder)
 
 
 @contextlib.contextmanager
@@ -272,8 +291,9 @@ def _training_faults(config: Config) -> Iterator[None]:
     except tf.errors.InvalidArgumentError as err:
         if config.deterministic and "must have a seed" in str(err):
             raise TfbertError(f"deterministic: true cannot train encoder '{config.encoder}': it holds random ops (dropout) "
-                              "saved without a seed, which TensorFlow's op determinism refuses; set deterministic: false, "
-                              "or use an encoder tfbert converts (hf:DIR, all-minilm-l6-v2)") from err
+                              "saved without a seed, which TensorFlow's op determinism refuses, and tfbert trains it as "
+                              "saved; set deterministic: false, or rebuild_encoder: true with a BERT encoder tfbert can "
+                              "rebuild") from err
         raise
     except tf.errors.ResourceExhaustedError as err:
         raise TfbertError(f"out of memory while training ({first_line(err)}); lower train_batch_size or "

@@ -1,0 +1,72 @@
+"""The precision a run computes in: Keras' dtype policy, and what `mixed_precision: auto`
+picks for this machine.
+
+auto picks mixed_bfloat16 on a CPU with bfloat16 units (the `avx512_bf16` or `amx_bf16`
+flag), a GPU of compute capability 8.0 or more (A100, L4, H100) or a TPU, mixed_float16
+on an older GPU (T4, V100: float16 tensor cores, with loss scaling) and float32 otherwise.
+
+>>> from tfbert.precision import choose
+>>> choose(gpu_capabilities=[], cpu_flags={"avx512f", "amx_bf16"})
+('mixed_bfloat16', 'this CPU has amx_bf16')
+>>> choose(gpu_capabilities=[(7, 5)], cpu_flags=set())
+('mixed_float16', 'a GPU of compute capability 7.5')
+>>> choose(gpu_capabilities=[], cpu_flags={"avx2"})[0]
+'float32'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo's names for x86 bfloat16 units
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty where there is no /proc/cpuinfo)."""
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def gpu_capabilities() -> list[tuple[int, int]]:
+    """The compute capability of each visible GPU (starts TensorFlow's runtime)."""
+    import tensorflow as tf
+
+    capabilities = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        if capability:
+            capabilities.append(tuple(capability))
+    return capabilities
+
+
+def choose(gpu_capabilities: Iterable[tuple[int, int]], cpu_flags: set[str], on_tpu: bool = False) -> tuple[str, str]:
+    """(policy, why) for `auto`, from the GPUs' compute capabilities and the CPU's flags
+    (on a TPU: mixed_bfloat16, the TPU's own format)."""
+    if on_tpu:
+        return "mixed_bfloat16", "a TPU"
+    gpus = list(gpu_capabilities)
+    if gpus:
+        oldest = min(gpus)
+        policy = "mixed_bfloat16" if oldest >= (8, 0) else "mixed_float16"
+        return policy, f"a GPU of compute capability {oldest[0]}.{oldest[1]}"
+    found = [flag for flag in BFLOAT16_CPU_FLAGS if flag in cpu_flags]
+    if found:
+        return "mixed_bfloat16", f"this CPU has {' and '.join(found)}"
+    return "float32", "no GPU, and this CPU has no bfloat16 units (avx512_bf16, amx_bf16)"
+
+
+def resolve(setting: str | None, on_tpu: bool = False) -> tuple[str, str]:
+    """(policy, why) for a config's mixed_precision: auto chooses for this machine; null
+    is float32 (configs written before auto existed)."""
+    if setting == "auto":
+        return choose([] if on_tpu else gpu_capabilities(), cpu_flags(), on_tpu)
+    return setting or "float32", "mixed_precision says so"
