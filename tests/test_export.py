@@ -227,3 +227,28 @@ def test_find_export_refuses_an_unfinished_run(given, pair_export, tmp_path):
     staging.rename(tmp_path / "runs" / "run")  # the run finishes
     if not given.startswith("."):
         assert export.find_export(tmp_path / "runs" / given) == tmp_path / "runs" / "run" / "export"
+
+
+# --------------------------------------------------------------------------- what the previous release wrote
+
+def test_a_run_directory_of_the_previous_release_still_loads_predicts_and_evaluates(release_0_2_0, tmp_path):
+    import pandas as pd
+    import tfbert
+
+    run_dir = release_0_2_0 / "run-0.2.0"
+    texts = ["a great film", "the worst movie", "boring and dull", "wonderful acting"]
+    classifier, label_map = export.load_model(run_dir / "model")
+    assert label_map.names == ["0", "1"]  # toy-sentiment's labels
+    predictor = Predictor.load(run_dir)
+    labels, probabilities = predictor.serve(texts)
+    assert probabilities.shape == (4, 2) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-6)
+    assert set(labels) <= {"0", "1"}
+    from tfbert import packers
+
+    tokenizer_assets = (str(run_dir / "export" / "assets" / "vocab.txt"), True)
+    packed = packers.make_packer("tf_text", *tokenizer_assets, max_seq_length=16)(tf.constant(texts))
+    np.testing.assert_allclose(classifier.predict(packed, verbose=0)[:, 0], probabilities[:, 1], atol=1e-5)
+    pd.DataFrame({"text": texts, "label": [1, 0, 0, 1]}).to_csv(
+        tmp_path / "new.csv", index=False)
+    evaluated = tfbert.evaluate(run_dir, tmp_path / "new.csv", output=tmp_path / "evaluation")
+    assert evaluated.metrics["num_examples"] == 4 and 0 <= evaluated.metrics["accuracy"] <= 1
