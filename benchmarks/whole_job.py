@@ -25,6 +25,8 @@ hf_naive          Trainer without group_by_length (random batches, each padded t
                   not run by default.
 
 Variants of tfbert's job, for what an option costs (not run by default):
+tfbert_float32         mixed_precision: float32 (the encoder copy in float32): what auto's
+                       bfloat16 gains and costs in accuracy on a CPU with bfloat16 units.
 tfbert_deterministic   deterministic: true (TensorFlow's op determinism).
 tfbert_backup_25       backup_every_steps: 25 (ten backups in the epoch instead of the default's one).
 tfbert_mirrored_2cpu   distribution_strategy: mirrored, cpu_replicas: 2: the same global batch of 32
@@ -61,12 +63,14 @@ SST2 = REPO.parent / "shared" / "data" / "sst2" / "train.tsv"
 VALID_ROWS, HELD_OUT_ROWS = 500, 872
 JOBS = ("tfbert", "tfbert_as_saved", "hf_grouped", "hf_grouped_bf16")
 HF_JOBS = {"hf_grouped": ["--group-by-length"], "hf_grouped_bf16": ["--group-by-length", "--bf16"], "hf_naive": []}
-TFBERT_VARIANTS = {"tfbert": {}, "tfbert_as_saved": {"rebuild_encoder": False, "mixed_precision": "float32"},
+TFBERT_VARIANTS = {"tfbert": {}, "tfbert_float32": {"mixed_precision": "float32"},
+                   "tfbert_as_saved": {"rebuild_encoder": False, "mixed_precision": "float32"},
                    "tfbert_deterministic": {"deterministic": True},
                    "tfbert_backup_25": {"backup_every_steps": 25},
                    "tfbert_mirrored_2cpu": {"distribution_strategy": "mirrored", "cpu_replicas": 2}}
 TITLES = {
     "tfbert": "python -m tfbert.train",
+    "tfbert_float32": "tfbert, mixed_precision: float32",
     "tfbert_as_saved": "tfbert, encoder as saved, float32",
     "tfbert_deterministic": "tfbert, deterministic: true",
     "tfbert_backup_25": "tfbert, backup_every_steps: 25",

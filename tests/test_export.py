@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tfbert  # (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tf_keras
 
@@ -233,7 +233,6 @@ def test_find_export_refuses_an_unfinished_run(given, pair_export, tmp_path):
 
 def test_a_run_directory_of_the_previous_release_still_loads_predicts_and_evaluates(release_0_2_0, tmp_path):
     import pandas as pd
-    import tfbert
 
     run_dir = release_0_2_0 / "run-0.2.0"
     texts = ["a great film", "the worst movie", "boring and dull", "wonderful acting"]

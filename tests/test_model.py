@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import tfbert  # noqa: F401
+import tensorflow as tf
 import tf_keras
 
 from tfbert import encoders, model
@@ -97,6 +98,37 @@ def test_adamw_warms_up_decays_and_excludes_layer_norm_and_bias():
     assert not optimizer._do_use_weight_decay("encoder/transformer/layer_0/output_layer_norm/gamma:0")
     assert not optimizer._do_use_weight_decay("output/bias:0")
     assert optimizer._do_use_weight_decay("output/kernel:0")
+
+
+def test_adamw_updates_the_weights_as_model_gardens_adamw_does(tmp_path):
+    """The same three steps of BERT's AdamW, with an embedding's sparse gradient (a token
+    repeated in the batch) and weights that decay and weights that do not. (The gradients
+    stay under the clipping norm, where the two measure a repeated token's norm apart.)"""
+    from official.nlp import optimization
+
+    def train(optimizer) -> list[np.ndarray]:
+        tf_keras.utils.set_random_seed(3)
+        ids = tf_keras.Input((None,), dtype="int32")
+        pooled = tf_keras.layers.GlobalAveragePooling1D()(tf_keras.layers.Embedding(50, 8, name="word_embeddings")(ids))
+        net = tf_keras.Model(ids, tf_keras.layers.Dense(1, name="output")(tf_keras.layers.LayerNormalization()(pooled)))
+        batch = np.array([[3, 7, 7, 9], [1, 3, 4, 4]], np.int32)
+        for _ in range(3):
+            with tf.GradientTape() as tape:
+                loss = 0.01 * tf.reduce_mean((net(batch) - np.array([[1.0], [-1.0]])) ** 2)
+            grads = tape.gradient(loss, net.trainable_weights)
+            assert isinstance(grads[0], tf.IndexedSlices)
+            assert float(tf.linalg.global_norm([tf.convert_to_tensor(g) for g in grads])) < 1.0
+            optimizer.apply_gradients(zip(grads, net.trainable_weights))
+        return [w.numpy() for w in net.weights]
+
+    ours = model.make_optimizer("adamw", 1e-2, num_train_steps=4, warmup_fraction=0.25, weight_decay=0.1)
+    theirs = optimization.create_optimizer(1e-2, num_train_steps=4, num_warmup_steps=1, optimizer_type="adamw")
+    theirs.weight_decay_rate = 0.1
+    assert type(ours).__name__ == type(theirs).__name__ == "AdamWeightDecay" and type(ours) is not type(theirs)
+    expected, got = train(theirs), train(ours)
+    assert any(np.abs(e - w).max() > 1e-3 for e, w in zip(expected, train(tf_keras.optimizers.legacy.SGD(1e-2))))
+    for want, have in zip(expected, got):
+        np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-7)
 
 
 def test_mixed_precision_keeps_a_float32_head_and_scales_the_loss(tiny_encoder):
