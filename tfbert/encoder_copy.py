@@ -53,7 +53,6 @@ MATCH_TOLERANCE = 1e-4  # largest |difference| in float32 between the source's o
 WORD_EMBEDDINGS = "word_embeddings/embeddings"
 POSITION_EMBEDDINGS = "position_embedding/embeddings"
 TYPE_EMBEDDINGS = "type_embeddings/embeddings"
-EMBEDDING_PROJECTION = "embedding_projection/kernel"
 LAYER = "transformer/layer_{}/"
 
 EPSILONS = (1e-12, 1e-5, 1e-6, 1e-7)  # layer norm epsilons of published BERTs; BertEncoder's is 1e-12
@@ -118,8 +117,12 @@ def _shape(variables: Mapping[str, tf.Variable], name: str) -> list[int]:
 
 def read_shapes(variables: Mapping[str, tf.Variable], hints: Mapping[str, Any]) -> Architecture:
     """The Architecture the variables' shapes say, with `hints` (see `read_hints`) for the rest."""
-    vocab_size, embedding_width = _shape(variables, WORD_EMBEDDINGS)
-    hidden_size, num_heads, _ = _shape(variables, LAYER.format(0) + "self_attention/query/kernel")
+    query = LAYER.format(0) + "self_attention/query/kernel"
+    try:
+        (vocab_size, embedding_width), (hidden_size, num_heads, _) = (_shape(variables, WORD_EMBEDDINGS),
+                                                                       _shape(variables, query))
+    except ValueError:
+        raise NotRebuildable(f"its variables {WORD_EMBEDDINGS} and {query} do not have BertEncoder's ranks") from None
     num_layers = 0
     while LAYER.format(num_layers) + "self_attention/query/kernel" in variables:
         num_layers += 1
@@ -268,7 +271,10 @@ def matching_architecture(saved: Any, variables: Mapping[str, tf.Variable],
     loaded SavedModel `saved` computes (within MATCH_TOLERANCE): the shapes from the
     variables, the activation and layer-norm epsilon found by trying the usual ones."""
     architecture = read_shapes(variables, hints)
-    network = build_network(architecture)
+    try:
+        network = build_network(architecture)
+    except (ValueError, TypeError) as err:
+        raise NotRebuildable(f"BertEncoder cannot be built with its shapes ({str(err).splitlines()[0][:200]})") from None
     fill(network, variables)
     inputs = probe_inputs(architecture)
     try:

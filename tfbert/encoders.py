@@ -58,13 +58,13 @@ def _locked(path: Path) -> Iterator[None]:
         yield
 
 
-def _write_once(path: Path, write: Callable[[Path], Any], marker: str = "saved_model.pb") -> Path:
+def _write_once(path: Path, write: Callable[[Path], Any]) -> Path:
     """`path`, written by `write(folder)` the first time: under a temporary name, then
     renamed, so a write that is killed or fails never leaves a cache entry that looks
-    complete (`marker` is the file a complete one holds)."""
-    if not (path / marker).is_file():
+    complete, and under a lock, so two processes do not both write it."""
+    if not (path / "saved_model.pb").is_file():
         with _locked(path):
-            if not (path / marker).is_file():
+            if not (path / "saved_model.pb").is_file():
                 with atomic.staged(path) as folder:
                     write(folder)
     return path
