@@ -131,13 +131,16 @@ def hf_checkpoint():
     return write_hf_checkpoint
 
 
-def write_tfhub_export(directory: Path, dropout: float = 0.1, with_mlm: bool = False) -> Path:
+def write_tfhub_export(directory: Path, dropout: float = 0.1, with_mlm: bool = False, bert_v2: bool = False) -> Path:
     """A BERT encoder SavedModel written exactly as TF Hub's BERTs were: Model Garden's
     export_tfhub_lib.export_model from a checkpoint (a random one, of a small BertConfig;
     with_mlm as the encoders published beside a preprocessing model), vocab_file and
-    do_lower_case attached, dropout ops unseeded. Returns the SavedModel's folder."""
+    do_lower_case attached, dropout ops unseeded. `bert_v2`: from Model Garden's newer
+    encoder config instead (BertEncoderV2, its variables under bert_encoder_v2/, with
+    16-wide word embeddings projected to the hidden size). Returns the SavedModel's folder."""
     import tensorflow as tf
     from official.legacy.bert import configs
+    from official.nlp.configs import encoders as encoder_configs
     from official.nlp.tools import export_tfhub_lib
 
     vocab = hub_format.tiny_vocabulary()
@@ -146,11 +149,17 @@ def write_tfhub_export(directory: Path, dropout: float = 0.1, with_mlm: bool = F
     bert_config = configs.BertConfig(vocab_size=len(vocab), hidden_size=24, num_hidden_layers=2, num_attention_heads=3,
                                      intermediate_size=40, max_position_embeddings=64, type_vocab_size=2,
                                      hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
-    _, restored = export_tfhub_lib._create_model(bert_config=bert_config, with_mlm=with_mlm)  # what export_model restores
+    configured = {"bert_config": bert_config}
+    if bert_v2:
+        configured = {"encoder_config": encoder_configs.EncoderConfig(type="bert_v2", bert_v2=encoder_configs.BertEncoderConfig(
+            vocab_size=len(vocab), hidden_size=24, num_layers=2, num_attention_heads=3, intermediate_size=40,
+            max_position_embeddings=64, type_vocab_size=2, dropout_rate=dropout, attention_dropout_rate=dropout,
+            embedding_size=16))}
+    _, restored = export_tfhub_lib._create_model(with_mlm=with_mlm, **configured)  # what export_model restores
     items = restored.checkpoint_items if with_mlm else {"encoder": restored}
     checkpoint = tf.train.Checkpoint(**items).save(str(directory / "checkpoint" / "ckpt"))
-    export_tfhub_lib.export_model(str(directory / "encoder"), bert_config=bert_config, model_checkpoint_path=checkpoint,
-                                  with_mlm=with_mlm, vocab_file=str(directory / "vocab.txt"), do_lower_case=True)
+    export_tfhub_lib.export_model(str(directory / "encoder"), model_checkpoint_path=checkpoint, with_mlm=with_mlm,
+                                  vocab_file=str(directory / "vocab.txt"), do_lower_case=True, **configured)
     return directory / "encoder"
 
 
