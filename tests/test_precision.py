@@ -43,9 +43,9 @@ def test_auto_on_gpus_picks_bfloat16_from_compute_capability_8(capabilities, exp
 
 def test_auto_on_a_tpu_is_bfloat16_and_explicit_settings_stay():
     assert precision.choose([], set(), on_tpu=True) == ("mixed_bfloat16", "a TPU")
-    assert precision.resolve("mixed_float16")[0] == "mixed_float16"
-    assert precision.resolve(None)[0] == "float32"  # configs from before auto
-    assert precision.resolve("auto", on_tpu=True)[0] == "mixed_bfloat16"
+    assert precision.resolve("mixed_float16") == "mixed_float16"
+    assert precision.resolve(None) == "float32"  # configs from before auto
+    assert precision.resolve("auto", on_tpu=True) == "mixed_bfloat16"
 
 
 def test_a_machine_without_proc_cpuinfo_has_no_flags(tmp_path):

@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from tfbert.errors import TfbertError
+from tfbert.precision import POLICIES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +54,7 @@ def _below_one(value: float) -> bool:
 WANDB_MODES = ("online", "offline", "disabled")
 TOKENIZERS = ("tf_text", "py_function")  # the packers (tfbert.packers.make_packer)
 PADDINGS = ("bucket", "batch", "max")  # tfbert.datasets.make_dataset's padding modes
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")  # tfbert.precision
+PRECISIONS = ("auto", *POLICIES)  # tfbert.precision: auto picks one of the policies for the machine
 BAD_ROW_POLICIES = ("error", "drop")
 # tf.distribute strategies by name (tfbert.distribution.make_strategy), Model Garden's names plus auto.
 STRATEGIES = ("auto", "off", "one_device", "mirrored", "multi_worker_mirrored", "tpu")

@@ -44,8 +44,8 @@ from official.nlp.modeling import layers as nlp_layers
 from tfbert import hub_format
 from tfbert.hub_format import ACTIVATIONS, set_layer_norm_epsilon
 from tfbert.packers import FEATURE_NAMES
+from tfbert.precision import POLICIES
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 RECORD = "tfbert_copy.json"  # beside saved_model.pb: what the copy is, for people and for copying it again
 MATCH_TOLERANCE = 1e-4  # largest |difference| in float32 between the source's outputs and BertEncoder's
 
@@ -329,17 +329,16 @@ def write_copy(source_dir: str | Path, directory: str | Path, precision: str) ->
     """Write the encoder SavedModel at `source_dir` rebuilt as a BertEncoder computing in
     `precision` (a Keras policy: float32, mixed_bfloat16 or mixed_float16) to `directory`.
     Raises NotRebuildable when it does not map."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision not in POLICIES:
+        raise ValueError(f"precision must be one of {', '.join(POLICIES)}, not {precision!r}")
     source_dir, directory = Path(source_dir), Path(directory)
     saved = tf.saved_model.load(str(source_dir))
     variables = source_variables(saved)
     architecture = matching_architecture(saved, variables, read_hints(source_dir))
-    tf_keras.utils.set_random_seed(0)  # the generators' initial state; seed_dropout sets the run's
     network = build_network(architecture, precision)
     fill(network, variables)
     states = dropout_states(network)
-    seed_states(states, 0)
+    seed_states(states, 0)  # the generators' saved state; seed_dropout sets the run's
     tf.saved_model.save(_saved_module(network, states, saved), str(directory))
     record = {"source": str(source_dir), "precision": precision, "architecture": dataclasses.asdict(architecture)}
     (directory / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

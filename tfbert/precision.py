@@ -64,9 +64,9 @@ def choose(gpu_capabilities: Iterable[tuple[int, int]], cpu_flags: set[str], on_
     return "float32", "no GPU, and this CPU has no bfloat16 units (avx512_bf16, amx_bf16)"
 
 
-def resolve(setting: str | None, on_tpu: bool = False) -> tuple[str, str]:
-    """(policy, why) for a config's mixed_precision: auto chooses for this machine; null
-    is float32 (configs written before auto existed)."""
+def resolve(setting: str | None, on_tpu: bool = False) -> str:
+    """The policy for a config's mixed_precision: auto chooses for this machine; null is
+    float32 (configs written before auto existed)."""
     if setting == "auto":
-        return choose([] if on_tpu else gpu_capabilities(), cpu_flags(), on_tpu)
-    return setting or "float32", "mixed_precision says so"
+        return choose([] if on_tpu else gpu_capabilities(), cpu_flags(), on_tpu)[0]
+    return setting or "float32"

@@ -174,7 +174,7 @@ def prepare(config: Config, tracker: tracking.Tracker, timings: Timings, run_par
         splits, label_map = data.load_splits(data.DataSpec.from_config(config))
     strategy = strategy or _strategy(config)
     with timings.phase("encoder_and_tokenizer"):
-        policy = compute_precision(config)
+        policy = precision.resolve(config.mixed_precision, on_tpu=config.distribution_strategy == "tpu")
         with strategy.scope():  # hub.KerasLayer makes its variables when built: the strategy's (tensorflow/hub#469)
             encoder = encoders.load_encoder(config.encoder, trainable=config.trainable,
                                             precision=policy if config.rebuild_encoder else None)
@@ -199,11 +199,6 @@ def prepare(config: Config, tracker: tracking.Tracker, timings: Timings, run_par
     return Job(config, strategy, tracker, run, shared_path, splits, label_map, stats, encoder, policy, assets, packer,
                weights, timings)
 
-
-def compute_precision(config: Config) -> str:
-    """The Keras policy the run computes in: mixed_precision, with auto resolved for this
-    machine (tfbert.precision)."""
-    return precision.resolve(config.mixed_precision, on_tpu=config.distribution_strategy == "tpu")[0]
 
 
 def set_determinism(deterministic: bool) -> None:
