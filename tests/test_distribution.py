@@ -245,3 +245,29 @@ def test_a_dead_worker_stops_the_other_and_both_resume_from_the_last_backup(setu
     assert os.listdir(tmp_path / "out") == ["r"]
     assert set(_leftovers(tmp_path / "out", tmp_path / "tmp0", tmp_path / "tmp1")) <= set(killed_leftovers)
     assert _history(tmp_path / "out" / "r")["epoch"].tolist() == list(range(EPOCHS))
+
+
+def test_gradient_accumulation_needs_each_replicas_batch_to_split_into_equal_micro_batches():
+    one, two = types.SimpleNamespace(num_replicas_in_sync=1), types.SimpleNamespace(num_replicas_in_sync=2)
+    distribution.check_accumulation(two, 32, 4)
+    raises_one_line(distribution.check_accumulation, one, 30, 4, match=r"^train_batch_size 30 does not split into "
+                    r"gradient_accumulation_steps 4 equal micro-batches: use a multiple of 4$")
+    raises_one_line(distribution.check_accumulation, two, 36, 4, match=r"^train_batch_size 36 \(18 per replica over 2 "
+                    r"replicas\) does not split into gradient_accumulation_steps 4 equal micro-batches: use a multiple of 8$")
+
+
+def test_mirrored_with_gradient_accumulation_trains_like_one_device(setup, tmp_path):
+    """Each replica's 8 rows as 2 micro-batches of 4; their summed gradients all-reduced once a step."""
+    args = setup.args + ["--distribution_strategy=mirrored", "--cpu_replicas=2", "--gradient_accumulation_steps=2",
+                         f"--output_dir={tmp_path}"]
+    run = run_hooked_train(args, tmp_path / "run.log", TIMEOUT, FIT_LOG=str(tmp_path / "run.fit"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (tmp_path / "run.fit").read_text() == "2"
+    accumulated, one = _history(tmp_path / "r"), _history(setup.one)
+    for column in ("loss", "val_loss", "accuracy"):
+        np.testing.assert_allclose(accumulated[column], one[column], atol=1e-4, err_msg=column)
+    want, got = saved_weights(setup.one), saved_weights(tmp_path / "r")
+    names = [name for name in want if "/metrics/" not in name]  # metric states: only a model fit itself has them
+    assert len(names) > 10 and set(names) <= got.keys()
+    for name in names:
+        np.testing.assert_allclose(got[name], want[name], atol=1e-4, err_msg=name)

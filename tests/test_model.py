@@ -154,3 +154,68 @@ def test_jit_compile_is_passed_to_keras(tiny_encoder):
         classifier = model.build_classifier(encoders.load_encoder(tiny_encoder), label_map, dropout=0.1)
         model.compile_classifier(classifier, label_map, model.make_optimizer("adam", 1e-3, 10), jit_compile=jit)
         assert classifier._jit_compile is jit
+
+
+
+# --------------------------------------------------------------------------- gradient accumulation
+
+def _two_steps(accumulation_steps: int, policy: str = "float32",
+               jit_compile: bool = False) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
+    """Initial and trained weights and the history of two SGD steps on 14 class-weighted
+    rows in batches of 8 (a full batch, then a shorter last one), from the same initial
+    weights: a small classifier over word embeddings, without dropout, as the
+    classifier's loss and metrics train it (so it takes seconds, not BERT's minute)."""
+    label_map = HEADS["binary"][0]
+    model.set_precision(policy)
+    try:
+        tf_keras.utils.set_random_seed(5)
+        ids = tf_keras.Input((None,), dtype="int32", name="input_word_ids")
+        hidden = tf_keras.layers.Dense(16, activation="tanh")(
+            tf_keras.layers.GlobalAveragePooling1D()(tf_keras.layers.Embedding(200, 16)(ids)))
+        head = model.classification_head(label_map)(hidden)
+        classifier = (model.AccumulatingClassifier(ids, head, accumulation_steps=accumulation_steps)
+                      if accumulation_steps > 1 else tf_keras.Model(ids, head))
+        model.compile_classifier(classifier, label_map, tf_keras.optimizers.SGD(0.5), jit_compile)
+        initial = [w.numpy() for w in classifier.trainable_weights]
+        weights = np.where(np.arange(14) % 3 == 0, 2.5, 0.5).astype(np.float32)  # class_weight arrives like this
+        history = classifier.fit(_batch(14)["input_word_ids"], _labels("binary", 14), sample_weight=weights,
+                                 batch_size=8, shuffle=False, verbose=0)
+        return initial, [w.numpy() for w in classifier.trainable_weights], history.history
+    finally:
+        model.set_precision(None)
+
+
+def test_an_accumulated_step_equals_the_full_batch_step():
+    initial, whole, whole_history = _two_steps(1)
+    assert max(np.abs(w - i).max() for w, i in zip(whole, initial)) > 1e-2  # the steps did move the weights
+    # Micro-batches of 4 rows, then 3 and 3; of 2 rows, then 2, 2 and 2 (also compiled by XLA).
+    for steps, jit_compile in ((2, False), (4, False), (4, True)):
+        _, accumulated, history = _two_steps(steps, jit_compile=jit_compile)
+        for want, got in zip(whole, accumulated):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        for name in ("loss", "accuracy", "precision", "recall", "precision_at_recall_0.5"):
+            np.testing.assert_allclose(history[name], whole_history[name], rtol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("policy, atol", [("mixed_float16", 1e-4), ("mixed_bfloat16", 1e-2)])
+def test_accumulation_under_mixed_precision_equals_the_full_batch_step(policy, atol):
+    """mixed_float16: each micro-batch's loss scaled by the LossScaleOptimizer, the sum
+    unscaled once. The tolerances are the half-precision forward passes' rounding (float16's
+    10 bits, bfloat16's 7), which differs between a batch and its micro-batches."""
+    _, whole, _ = _two_steps(1, policy)
+    _, accumulated, history = _two_steps(4, policy)
+    assert np.isfinite(history["loss"]).all()
+    for want, got in zip(whole, accumulated):
+        np.testing.assert_allclose(got, want, rtol=0, atol=atol)
+
+
+def test_an_accumulating_classifier_is_saved_as_the_plain_functional_model():
+    ids = tf_keras.Input((None,), dtype="int32")
+    head = model.classification_head(HEADS["binary"][0])(tf_keras.layers.GlobalAveragePooling1D()(
+        tf_keras.layers.Embedding(20, 4)(ids)))
+    classifier = model.AccumulatingClassifier(ids, head, name="bert_classifier", accumulation_steps=2)
+    assert classifier.accumulation_steps == 2 and classifier.get_config()["accumulation_steps"] == 2
+    plain = model.functional_view(classifier)
+    assert type(plain) is type(tf_keras.Model(ids, head)) and not isinstance(plain, model.AccumulatingClassifier)
+    assert plain.weights[0] is classifier.weights[0] and plain.name == classifier.name
+    assert model.functional_view(plain) is plain

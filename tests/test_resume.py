@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import types
 from pathlib import Path
 
 import numpy as np
@@ -171,3 +172,83 @@ def test_a_finished_run_is_never_resumed_or_overwritten(tmp_path, capsys):
     message = command_error(run_command(main, argv), capsys.readouterr().err)
     assert "already exists and is finished" in message
     assert os.listdir(tmp_path) == ["done"] and (tmp_path / "done" / "metrics.json").read_text() == "{}"
+
+
+class Killed(Exception):
+    """What `kill_at` raises: fit stops with no callback after it running (the backup is last)."""
+
+
+def kill_at(epoch: int, batch: int) -> tf_keras.callbacks.Callback:
+    """A user callback (tfbert.train's `callbacks`) that stops the run as step `batch` of `epoch` ends (0-based)."""
+    class KillAt(tf_keras.callbacks.Callback):
+        def on_epoch_begin(self, current: int, logs=None) -> None:
+            self.epoch = current
+
+        def on_train_batch_end(self, current: int, logs=None) -> None:
+            if (self.epoch, current) == (epoch, batch):
+                raise Killed
+
+    return KillAt()
+
+
+class WhatCameBefore(tf_keras.callbacks.Callback):
+    """A user callback that notes, as steps and epochs end, where a resumed run would start
+    (what the backup has taken so far) and the history rows written."""
+
+    def __init__(self, staging: Path):
+        super().__init__()
+        self.staging, self.seen = staging, []
+
+    def _note(self, when: str) -> None:
+        history = self.staging / "history.csv"
+        rows = len(pd.read_csv(history)) if history.is_file() else 0
+        self.seen.append((when, resume.resume_point(self.staging / resume.BACKUP, 6), rows))
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        if batch == 1:
+            self._note("step 2")
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self._note(f"epoch {epoch + 1}")
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, tiny_encoder):
+    """Settings for quick in-process runs (120 rows: 6 steps of 16, in micro-batches of 8,
+    for 2 epochs; a backup every 2 steps; TensorBoard logs, no model saved) and an
+    uninterrupted run of them, with a WhatCameBefore callback."""
+    folder = tmp_path_factory.mktemp("small_run")
+    settings = dict(data_path=str(numbered_rows(folder / "rows.csv", rows=120)), encoder=tiny_encoder, epochs=2,
+                    dropout=0.0, train_batch_size=16, gradient_accumulation_steps=2, backup_every_steps=2,
+                    tensorboard=True, save="metrics", wandb_mode="disabled", mixed_precision="float32", run_name="r")
+    recorder = WhatCameBefore(folder / "whole" / ".r.incomplete")
+    whole = tfbert.train("configs/tiny.yaml", output_dir=str(folder / "whole"), callbacks=[recorder], **settings)
+    return types.SimpleNamespace(settings=settings, result=whole, seen=recorder.seen)
+
+
+def test_train_calls_its_callbacks_after_its_own_and_before_the_backup_and_logs_to_tensorboard(small_run):
+    assert small_run.seen == [
+        ("step 2", (0, 0), 0),  # the backup of step 2 comes after the user's callback
+        ("epoch 1", (0, 4), 1),  # history.csv's row comes before it, the epoch's backup after
+        ("step 2", (1, 0), 1),
+        ("epoch 2", (1, 4), 2),
+    ]
+    events = list((small_run.result.run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert {path.parent.name for path in events} == {"train", "validation"}
+    assert all(path.stat().st_size > 0 for path in events)
+
+
+@pytest.mark.parametrize("strategy", ["auto", "off", "one_device"])
+def test_every_one_machine_strategy_resumes_a_killed_run_to_the_uninterrupted_weights(small_run, tmp_path, capsys,
+                                                                                        strategy):
+    """Under gradient accumulation too: its steps resume like any others."""
+    settings = small_run.settings | {"distribution_strategy": strategy, "output_dir": str(tmp_path)}
+    with pytest.raises(Killed):
+        tfbert.train("configs/tiny.yaml", callbacks=[kill_at(0, 2)], **settings)  # after the backup at step 2
+    assert resume.resume_point(tmp_path / ".r.incomplete" / resume.BACKUP, 6) == (0, 2)
+    resumed = tfbert.train("configs/tiny.yaml", **settings)
+    assert "resuming training at epoch 1, step 3" in capsys.readouterr().err
+    want, got = small_run.result.model.get_weights(), resumed.model.get_weights()
+    assert len(got) == len(want) > 10
+    for have, expected in zip(got, want):
+        np.testing.assert_allclose(have, expected, atol=1e-5)

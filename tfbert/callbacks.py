@@ -2,8 +2,9 @@
 backups a killed run resumes from, and a stop at the first non-finite loss.
 
 Backups are tf_keras' BackupAndRestore (weights, optimizer slots, epoch and step), taken
-every epoch and every `backup_every_steps` steps; `tfbert.resume` reads where one left
-off, so the training data can start there (fit itself restarts its input at the start).
+every epoch, every `backup_every_minutes` minutes and every `backup_every_steps` steps;
+`tfbert.resume` reads where one left off, so the training data can start there (fit
+itself restarts its input at the start).
 
 >>> import numpy as np, tf_keras
 >>> from tfbert.callbacks import StopOnNonFiniteLoss
@@ -21,8 +22,9 @@ the training loss became nan at epoch 1, step 2
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -30,6 +32,7 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tf_keras
 
+from tfbert import distribution
 from tfbert.errors import TfbertError
 
 
@@ -53,15 +56,28 @@ def _non_finite_message(what: str, epoch: int, batch: int) -> str:
 
 
 class EpochAndStepBackup(tf_keras.callbacks.BackupAndRestore):
-    """BackupAndRestore at every epoch's end and every `every_steps` steps within an epoch
-    (0: epoch ends only). Place it last, so an epoch's backup follows its checkpoint and
-    history row. The backup is kept when fit ends; the run deletes it when it finishes."""
+    """BackupAndRestore at every epoch's end and, within an epoch, at the end of the first
+    step after `every_minutes` minutes of training since the last backup (or since fit
+    began) and every `every_steps` steps (0 turns either off; both may be on). Place it
+    last, so an epoch's backup follows its checkpoint and history row. The backup is kept
+    when fit ends; the run deletes it when it finishes.
 
-    def __init__(self, backup_dir: str | Path, every_steps: int, steps_per_epoch: int):
+    Under every strategy tfbert can make: tf_keras' BackupAndRestore refuses strategies it
+    has not listed, OneDeviceStrategy among them, though its checkpoint is an ordinary
+    one-device checkpoint (the chief writes, as without a strategy). The workers of a
+    multi-worker run agree on each timed backup (checkpoints are saved collectively).
+
+    `clock` (seconds, monotonic) is for tests."""
+
+    def __init__(self, backup_dir: str | Path, every_steps: int, steps_per_epoch: int, every_minutes: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic):
         # An integer save_freq makes BackupAndRestore record the step, so fit resumes mid-epoch.
         super().__init__(str(backup_dir), save_freq=every_steps or steps_per_epoch, delete_checkpoint=False)
+        self._supported_strategies += (tf.distribute.OneDeviceStrategy,)
         self._every_steps = every_steps
+        self._every_seconds = every_minutes * 60
         self._steps_per_epoch = steps_per_epoch
+        self._clock = clock
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         rate = self.model.optimizer.learning_rate
@@ -69,14 +85,26 @@ class EpochAndStepBackup(tf_keras.callbacks.BackupAndRestore):
         super().on_train_begin(logs)  # restores the backup, the learning rate variable included
         if configured is not None:
             rate.assign(configured)  # a resumed run may lower learning_rate (after a NaN)
+        self._time_is_up_anywhere = distribution.AnyWorker(self.model.distribute_strategy)
+        self._last_backup = self._clock()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         super().on_epoch_begin(epoch, logs)
-        self._batches_count = 0  # count steps within the epoch, not across epochs
+        self._steps_since_backup = 0  # count steps within the epoch, not across epochs
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if batch + 1 < self._steps_per_epoch and self._every_steps:  # the epoch's last step: see on_epoch_end
-            super().on_train_batch_end(batch, logs)
+        if batch + 1 >= self._steps_per_epoch:
+            return  # the epoch's last step: on_epoch_end backs up
+        self._training_state.backup_if_preempted()
+        self._steps_since_backup += 1
+        steps_due = bool(self._every_steps) and self._steps_since_backup >= self._every_steps
+        if steps_due or self._time_is_up():
+            self._backup(epoch=self._current_epoch, batch=batch)
+
+    def _time_is_up(self) -> bool:
+        if not self._every_seconds:
+            return False
+        return self._time_is_up_anywhere(self._clock() - self._last_backup >= self._every_seconds)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         # Recorded as the epoch's last step, which resumes at the next epoch's first.
@@ -89,6 +117,7 @@ class EpochAndStepBackup(tf_keras.callbacks.BackupAndRestore):
         if not all(bool(tf.reduce_all(tf.math.is_finite(weight))) for weight in self.model.trainable_weights):
             raise TfbertError(_non_finite_message("the weights became non-finite", epoch, batch))
         super()._backup(epoch=epoch, batch=batch)
+        self._steps_since_backup, self._last_backup = 0, self._clock()
 
 
 class ResumingEarlyStopping(tf_keras.callbacks.EarlyStopping):

@@ -137,8 +137,9 @@ def _rows(split: Split) -> tf.data.Dataset:
 def _batched(rows: tf.data.Dataset, num_rows: int, packer: Packer, batch_size: int, shuffle: bool, seed: int | None,
              padding: str) -> tf.data.Dataset:
     """One pass over `rows` as packed batches (see make_dataset)."""
-    if shuffle:
-        rows = rows.shuffle(num_rows, seed=seed, reshuffle_each_iteration=True)
+    if shuffle:  # the same order on every pass: an epoch's order is a function of its seed alone (a resumed
+        # epoch must see what an uninterrupted one does, and Keras may start an iterator twice)
+        rows = rows.shuffle(num_rows, seed=seed, reshuffle_each_iteration=False)
     label_shape = rows.element_spec[-1].shape  # [] or [num_labels]
     fixed_width = packer.max_seq_length if padding == "max" else None
     windows = window_batches(batch_size)
@@ -149,7 +150,7 @@ def _batched(rows: tf.data.Dataset, num_rows: int, packer: Packer, batch_size: i
                                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-num_rows // batch_size)))
     if shuffle and padding == "bucket":  # or each window's batches would come shortest first
-        dataset = dataset.shuffle(windows, seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(windows, seed=seed, reshuffle_each_iteration=False)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

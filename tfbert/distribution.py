@@ -204,6 +204,36 @@ def check_batch_sizes(strategy: tf.distribute.Strategy, **batch_sizes: int) -> N
         share.batch_size(size, name)
 
 
+def check_accumulation(strategy: tf.distribute.Strategy, train_batch_size: int, accumulation_steps: int) -> None:
+    """Each replica's share of train_batch_size must split into accumulation_steps equal micro-batches."""
+    replicas = strategy.num_replicas_in_sync
+    per_replica = ReplicaShare(replicas).batch_size(train_batch_size, "train_batch_size")
+    if per_replica % accumulation_steps:
+        over = f" ({per_replica} per replica over {replicas} replicas)" if replicas > 1 else ""
+        raise TfbertError(f"train_batch_size {train_batch_size}{over} does not split into gradient_accumulation_steps "
+                          f"{accumulation_steps} equal micro-batches: use a multiple of {replicas * accumulation_steps}")
+
+
+class AnyWorker:
+    """`AnyWorker(strategy)(flag)`: whether `flag` is true on any worker, the same answer
+    on all (a collective that every worker must call at the same point; one worker's
+    own answer when there is only one)."""
+
+    def __init__(self, strategy: tf.distribute.Strategy):
+        self._strategy = strategy
+        self._many = workers(strategy) > 1
+
+    def __call__(self, flag: bool) -> bool:
+        if not self._many:
+            return flag
+        return bool(self._any(tf.constant(float(flag))) > 0)
+
+    @tf.function
+    def _any(self, flag: tf.Tensor) -> tf.Tensor:
+        per_replica = self._strategy.run(lambda: tf.identity(flag))
+        return self._strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+
 def distribute(strategy: tf.distribute.Strategy,
                make_batches: Callable[[ReplicaShare], tf.data.Dataset]) -> tf.distribute.DistributedDataset:
     """The strategy's distributed input: each worker builds, with `make_batches`, the

@@ -3,6 +3,19 @@
 binary      Dense(1, sigmoid), binary cross-entropy (the report's head)
 multiclass  Dense(n, softmax), sparse categorical cross-entropy
 multilabel  Dense(n, sigmoid), binary cross-entropy over each label
+
+With `accumulation_steps` N > 1 the classifier is an `AccumulatingClassifier`: each
+training step runs its batch as N micro-batches, one after another, and applies their
+gradients once, so a step takes about 1/N of the activation memory and trains as the
+whole batch would (tf_keras has no gradient accumulation of its own).
+
+>>> import numpy as np, tf_keras
+>>> from tfbert.model import AccumulatingClassifier
+>>> inputs = tf_keras.Input(shape=(2,))
+>>> model = AccumulatingClassifier(inputs, tf_keras.layers.Dense(1)(inputs), accumulation_steps=4)
+>>> model.compile("sgd", "mse")
+>>> model.fit(np.ones((8, 2)), np.ones(8), batch_size=8, verbose=0).history["loss"] != []
+True
 """
 
 from __future__ import annotations
@@ -40,13 +53,83 @@ def set_precision(policy: str | None) -> None:
     tf_keras.mixed_precision.set_global_policy(policy or "float32")
 
 
-def build_classifier(encoder: hub.KerasLayer, label_map: LabelMap, dropout: float) -> tf_keras.Model:
-    """The report's model: pooled_output of the encoder, dropout, then the task's head."""
+def build_classifier(encoder: hub.KerasLayer, label_map: LabelMap, dropout: float,
+                     accumulation_steps: int = 1) -> tf_keras.Model:
+    """The report's model: pooled_output of the encoder, dropout, then the task's head;
+    an `AccumulatingClassifier` when `accumulation_steps` > 1."""
     inputs = bert_inputs()
     pooled = encoder(inputs)["pooled_output"]
     dropped = tf_keras.layers.Dropout(dropout, name="dropout")(pooled)
     outputs = classification_head(label_map)(dropped)
+    if accumulation_steps > 1:
+        return AccumulatingClassifier(inputs, outputs, name="bert_classifier", accumulation_steps=accumulation_steps)
     return tf_keras.Model(inputs=inputs, outputs=outputs, name="bert_classifier")
+
+
+class AccumulatingClassifier(tf_keras.Model):
+    """A functional model whose training step splits each (per-replica) batch into
+    `accumulation_steps` micro-batches of ceil(batch / N) rows, runs them one after
+    another (a while loop, so only one micro-batch's activations are alive), and applies
+    the sum of their gradients once. Each micro-batch's loss is weighted by its share of
+    the batch's rows, so the sum is the whole batch's mean-loss gradient, sample weights
+    (class_weight) and a shorter last batch included. Under mixed_float16 each micro-batch's
+    loss is scaled by the LossScaleOptimizer and the sum unscaled once, before it is applied.
+
+    Only training differs: evaluation and prediction are the functional model's, and
+    `functional_view` gives the plain model over the same layers, for saving."""
+
+    def __init__(self, *args, accumulation_steps: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        if accumulation_steps < 1:
+            raise ValueError(f"accumulation_steps must be >= 1, not {accumulation_steps}")
+        self.accumulation_steps = accumulation_steps
+
+    def train_step(self, data):
+        x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
+        rows = tf.shape(tf.nest.flatten(x)[0])[0]
+        micro = tf.maximum((rows + self.accumulation_steps - 1) // self.accumulation_steps, 1)
+        variables = self.trainable_variables
+
+        def step(index, sums):
+            def piece(tensor):
+                return None if tensor is None else tensor[index * micro:(index + 1) * micro]
+            x_k, y_k, weight_k = tf.nest.map_structure(piece, (x, y, sample_weight))
+            with tf.GradientTape() as tape:
+                y_pred = self(x_k, training=True)
+                loss = self.compute_loss(x_k, y_k, y_pred, weight_k)
+                share = tf.math.divide_no_nan(tf.cast(tf.shape(y_pred)[0], loss.dtype), tf.cast(rows, loss.dtype))
+                loss = self._scaled(loss * share)
+            grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            # compute_metrics' update without its result(), which a replica may not call inside a loop:
+            # the metrics sum over the micro-batches as over their batch.
+            self.compiled_metrics.update_state(y_k, y_pred, weight_k)
+            return index + 1, [total + tf.convert_to_tensor(grad) for total, grad in zip(sums, grads)]
+
+        steps = (rows + micro - 1) // micro
+        sums = [tf.zeros(variable.shape, variable.dtype) for variable in variables]
+        _, sums = tf.while_loop(lambda index, _: index < steps, step, (tf.constant(0), sums),
+                                parallel_iterations=1)  # one micro-batch at a time: the memory saved
+        if isinstance(self.optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+            sums = self.optimizer.get_unscaled_gradients(sums)
+        self.optimizer.apply_gradients(zip(sums, variables))
+        return self.get_metrics_result()
+
+    def _scaled(self, loss: tf.Tensor) -> tf.Tensor:
+        if isinstance(self.optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+            return self.optimizer.get_scaled_loss(loss)
+        return loss
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"accumulation_steps": self.accumulation_steps}
+
+
+def functional_view(classifier: tf_keras.Model) -> tf_keras.Model:
+    """`classifier` as a plain functional tf_keras.Model over the same layers and weights
+    (an AccumulatingClassifier trains differently, but is saved, reloaded and served as
+    the plain model, with no custom class to register)."""
+    if not isinstance(classifier, AccumulatingClassifier):
+        return classifier
+    return tf_keras.Model(inputs=classifier.inputs, outputs=classifier.outputs, name=classifier.name)
 
 
 def loss_and_metrics(label_map: LabelMap) -> tuple[tf_keras.losses.Loss, list[tf_keras.metrics.Metric]]:

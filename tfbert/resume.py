@@ -34,7 +34,8 @@ FIT_ENDED = "fit_ended"  # marker in BACKUP: fit is done, resume at the final ev
 WANDB_RUN_ID = "wandb_run_id"  # file in BACKUP: the W&B run this run logs to
 # Keys that may differ between a killed run and the command that resumes it: where
 # outputs go, W&B's record, how often to back up, and learning_rate (lowered after a NaN).
-MAY_CHANGE_ON_RESUME = ("output_dir", "run_name", "backup_every_steps", "learning_rate")
+MAY_CHANGE_ON_RESUME = ("output_dir", "run_name", "backup_every_steps", "backup_every_minutes", "learning_rate", "save",
+                        "tensorboard")
 
 
 def next_step(epoch: int, batch: int, steps_per_epoch: int) -> tuple[int, int]:

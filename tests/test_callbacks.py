@@ -1,0 +1,91 @@
+"""tfbert's Keras callbacks: backups by steps and by time, under every one-machine strategy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import tensorflow as tf
+import tf_keras
+
+from tfbert import callbacks, distribution, resume
+
+
+class FakeClock(tf_keras.callbacks.Callback):
+    """A monotonic clock in seconds that moves on by `increments[step]` at each step's end
+    (placed before the backup, so the backup reads the new time)."""
+
+    def __init__(self, increments: list[float]):
+        super().__init__()
+        self.now, self._increments = 0.0, increments
+
+    def __call__(self) -> float:
+        return self.now
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        self.now += self._increments[batch]
+
+
+class RecordedBackup(callbacks.EpochAndStepBackup):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.taken: list[tuple[int, int]] = []
+
+    def _backup(self, epoch: int, batch: int = 0) -> None:
+        super()._backup(epoch, batch)
+        self.taken.append((epoch, batch))
+
+
+def _fit(backup: callbacks.EpochAndStepBackup, *before: tf_keras.callbacks.Callback, epochs: int = 1,
+         strategy: tf.distribute.Strategy | None = None) -> tf_keras.Model:
+    """A one-weight model fit for `epochs` of 10 steps, with the callbacks `before` and then `backup`."""
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = tf_keras.Sequential([tf_keras.layers.Dense(1, input_shape=(1,))])
+        model.compile("sgd", "mse")
+    model.fit(np.ones((10, 1)), np.ones(10), batch_size=1, epochs=epochs, shuffle=False, verbose=0,
+              callbacks=[*before, backup])
+    return model
+
+
+@pytest.mark.parametrize("every_steps, minutes, increments, taken", [
+    # Every minute: at the first step end 60 s after the last backup; each epoch's end resets the clock.
+    (0, 1.0, [25.0] * 10, [(0, 2), (0, 5), (0, 8), (0, 9), (1, 2), (1, 5), (1, 8), (1, 9)]),
+    # Both: whichever comes first, each backup restarting both counts.
+    (4, 2.0, [10.0, 130.0] + [10.0] * 8, [(0, 1), (0, 5), (0, 9), (1, 1), (1, 5), (1, 9)]),
+    (0, 0.0, [100.0] * 10, [(0, 9), (1, 9)]),  # both off: epoch ends only
+])
+def test_backups_by_time_and_by_steps(tmp_path, every_steps, minutes, increments, taken):
+    clock = FakeClock(increments)
+    backup = RecordedBackup(tmp_path / "backup", every_steps, steps_per_epoch=10, every_minutes=minutes, clock=clock)
+    _fit(backup, clock, epochs=2)
+    assert backup.taken == taken
+    assert resume.resume_point(tmp_path / "backup", 10) == (2, 0)
+
+
+def test_a_timed_backup_is_where_a_killed_run_resumes(tmp_path):
+    class Killed(Exception):
+        pass
+
+    class KillAt(tf_keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            if batch == 6:
+                raise Killed
+
+    clock = FakeClock([40.0] * 10)
+    backup = callbacks.EpochAndStepBackup(tmp_path / "backup", 0, 10, every_minutes=1.0, clock=clock)
+    with pytest.raises(Killed):
+        _fit(backup, clock, KillAt())
+    # Backed up at the ends of steps 2, 4 and 6 (80, 160 and 240 s); killed as step 7 ended, before its backup's turn.
+    assert resume.resume_point(tmp_path / "backup", 10) == (0, 6)
+
+
+@pytest.mark.parametrize("name", ["auto", "off", "one_device"])
+def test_backups_work_under_every_one_machine_strategy(tmp_path, name):
+    """tf_keras' BackupAndRestore refuses OneDeviceStrategy (NotImplementedError); tfbert's does not."""
+    strategy = distribution.make_strategy(name)
+    first = _fit(callbacks.EpochAndStepBackup(tmp_path / "backup", 3, 10), strategy=strategy)
+    assert resume.resume_point(tmp_path / "backup", 10) == (1, 0)
+    resumed = _fit(callbacks.EpochAndStepBackup(tmp_path / "backup", 3, 10), epochs=2, strategy=strategy)
+    assert resumed.optimizer.iterations.numpy() == 20  # restored after epoch 1's 10 steps, then 10 more
+    np.testing.assert_array_equal(first.get_weights()[0].shape, resumed.get_weights()[0].shape)
