@@ -340,3 +340,29 @@ def test_bad_input(name, tmp_path, monkeypatch, capsys):
         else:
             assert err == ""
         case.then(splits)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ([], r"^no data_path: pass --data_path=FILE \(\.csv, \.tsv, \.jsonl, \.parquet\) or a named set"),
+        (["--data_path=toy-sentiment"], r"^no encoder: pass --encoder=all-minilm-l6-v2 \(or tiny, hf:DIR"),
+        (["--encoder=tiny", "--data_path="], r"^no data_path: pass --data_path="),
+        (["--config", str(CONFIG), "--data_path=null"], r"^no data_path: pass .*; or set data_path in .*tiny\.yaml$"),
+        (["--data_path=toy-sentiment", "--encoder=tiny", "--epochs=0"], r"^config key 'epochs' must be >= 1, got '0'$"),
+    ],
+    ids=["nothing", "no-encoder", "empty-data-path", "config-without-data", "bad-value"],
+)
+def test_the_command_without_essentials_says_which_key_to_pass(args, match, tmp_path, capsys):
+    status = run_command(main, [f"--output_dir={tmp_path}", "--wandb_mode=disabled", *args])
+    assert re.search(match, command_error(status, capsys.readouterr().err))
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_config_file_slip_stops_the_command_naming_the_line(tmp_path, capsys):
+    config = text_file(tmp_path / "slip.yaml", "data_path: toy-sentiment\nencoder:\n  max_seq_length: 64\n")
+    status = run_command(main, ["--config", str(config), f"--output_dir={tmp_path / 'runs'}"])
+    message = command_error(status, capsys.readouterr().err)
+    assert message == (f"config key 'encoder' takes one value but is given a mapping (an indented line under it?) "
+                       f"({config}, line 3)")
+    assert not (tmp_path / "runs").exists()

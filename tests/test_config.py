@@ -234,3 +234,71 @@ def test_yaml_off_is_a_name_not_false(tmp_path):
     assert (config.trainable, config.clean_text) == (False, True)  # true/false keys still take yes/no/on/off
     assert (config.text_column, config.label_column) == ("no", "on")
     assert dump_config(load_config(path)) == dump_config(load_config({**yaml.safe_load(dump_config(config))}))
+
+
+# --------------------------------------------------------------------------- strict reading
+
+
+@pytest.mark.parametrize(
+    "text, line, match",
+    [
+        ("epochs: 3\nseed: 1\nepochs: 4\n", 3, r"key 'epochs' is given twice \(first on line 1\); keep one"),
+        ("class_weight: {0: 1, 0: 2}\n", 1, r"key '0' is given twice"),
+        ("seed: 1\nepochs: 1:30\n", 2, r"'1:30' is what YAML 1\.1 reads as the base-60 .* number 90; write the number"),
+        ("learning_rate: 1:30.5\n", 1, r"base-60 .* number 90\.5"),
+        ("seed: 010\n", 1, r"'010' is what YAML 1\.1 reads as the octal number 8"),
+        ("run_name: 0755\n", 1, r"octal number 493"),
+        ("encoder:\n  max_seq_length: 64\n", 2, r"config key 'encoder' takes one value but is given a mapping \(an indented"),
+        ("epochs:\n  - 3\n", 2, r"config key 'epochs' takes one value but is given a list"),
+        ("1: x\n", 1, r"the key '1' is not a name \(YAML reads it as int\)"),
+        ("epochs: 2\nnull: x\n", 2, r"the key 'null' is not a name \(YAML reads it as null\)"),
+        ("? [a, b]\n: x\n", 1, r"a key that is a list or mapping"),
+        ("seed: 1\nepochs:\t5\n", 2, r"a tab in a config file; indent and separate with spaces"),
+        ("seed: &s 5\nepochs: *s\n", 1, r"anchors and aliases .* are not read"),
+        ("<<: {epochs: 2}\n", 1, r"merge keys \(<<\) are not read"),
+        ("seed: 1\n\nepochs: !!python/int 5\n", 3, r"tags \(!!python/int\) are not read"),
+        ("run_name: !!str 5\n", 1, r"tags \(!!str\) are not read"),
+        # errors of validation name the line of the file's key
+        ("data_path: x.csv\n\nepochs: 0\n", 3, r"^config key 'epochs' must be >= 1, got 0"),
+        ("seed: 2\nepoch: 3\n", 2, r"^unknown config key 'epoch': did you mean 'epochs'\?"),
+        ("dropout: high\n", 1, r"^config key 'dropout': expected a number, got 'high'"),
+        ("epochs: [1,\n", 2, r"is not valid YAML: .*expected"),
+    ],
+    ids=["repeated-key", "repeated-nested-key", "base-60-int", "base-60-float", "octal", "octal-str-key",
+         "mapping-for-scalar", "list-for-scalar", "int-key", "null-key", "collection-key", "tab", "anchor-alias",
+         "merge-key", "python-tag", "str-tag", "range", "unknown-key", "type", "invalid-yaml"],
+)
+def test_a_config_file_is_read_strictly_and_errors_name_the_line(tmp_path, text, line, match):
+    path = tmp_path / "strict.yaml"
+    path.write_text(text, encoding="utf-8")
+    message = raises_one_line(load_config, path, match=match)
+    assert message.endswith(f"({path}, line {line})"), message
+
+
+def test_what_a_config_file_may_hold(tmp_path):
+    path = tmp_path / "fine.yaml"
+    path.write_text("# comments and blank lines\n\nlabel_list: [neg, pos]\nclass_weight: {neg: 1, pos: 2}\n"
+                    "run_name: 2026-12-01\nencoder:\n  tiny\nseed: 0x10\nwandb_group: '1:30'\nwandb_tags:\n  - a\n  - b\n"
+                    "learning_rate: 1_0.0e-5\n", encoding="utf-8")
+    config = load_config(path)
+    assert (config.label_list, config.class_weight, config.wandb_tags) == (["neg", "pos"], {"neg": 1.0, "pos": 2.0}, ["a", "b"])
+    assert (config.run_name, config.encoder, config.seed) == ("2026-12-01", "tiny", 16)  # a date stays text
+    assert (config.learning_rate, config.wandb_group) == (pytest.approx(1e-4), "1:30")  # quoted: text
+
+
+def test_an_override_replaces_the_file_value_and_its_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 0\n", encoding="utf-8")
+    assert from_command_line(path, ["--epochs=2"]).epochs == 2
+    message = raises_one_line(from_command_line, path, ["--epochs=-1"], match="'epochs' must be >= 1")
+    assert "line" not in message  # the value came from the command line
+
+
+@pytest.mark.parametrize(
+    "data_path, name",
+    [("data/reviews.csv", "reviews"), ("reviews.csv.gz", "reviews"), ("movie.v2.jsonl", "movie.v2"),
+     ("toy-sentiment", "toy-sentiment"), (None, "config")],
+)
+def test_a_config_without_a_file_is_named_after_its_data(data_path, name):
+    assert load_config(data_path=data_path).name == name
+    assert load_config({"data_path": data_path}).name == name

@@ -443,3 +443,88 @@ def test_split_rows_keeps_texts_pairs_labels_and_frame_together():
     assert taken.texts.tolist() == ["c", "a"] and taken.pairs.tolist() == ["z", "x"]
     assert taken.labels.tolist() == [2, 0] and taken.frame["text"].tolist() == ["c", "a"]
     assert taken.name == "valid" and len(taken) == 2
+
+
+# Sampling big files (max_train_examples, max_valid_examples) and the warnings on split sizes.
+
+
+def warnings_of(capsys) -> list[str]:
+    """The warning lines on stderr; every other line must be a note saying which split was sampled."""
+    lines = capsys.readouterr().err.splitlines()
+    notes = [line for line in lines if not line.startswith("tfbert: warning: ")]
+    assert all(re.fullmatch(r"tfbert: (training|validation) split: a stratified sample of [\d,]+ of its [\d,]+ rows "
+                            r"\(max_(train|valid)_examples\)", line) for line in notes), notes
+    return [line for line in lines if line not in notes]
+
+
+@pytest.mark.parametrize(
+    "keys, sizes",
+    [({"max_train_examples": 40}, (40, 40)), ({"max_valid_examples": 10}, (160, 10)),
+     ({"max_train_examples": 50, "max_valid_examples": 20}, (50, 20)),
+     ({"max_train_examples": 1000, "max_valid_examples": 40}, (160, 40))],  # no-op: the splits are small enough
+    ids=["train", "valid", "both", "no-op"],
+)
+def test_max_examples_sample_each_split_stratified(tmp_path, capsys, keys, sizes):
+    frame = labelled(140, 60)
+    path = write(frame, tmp_path / "d.csv")
+    test = write(labelled(3, 2).assign(text=lambda f: "test " + f["text"]), tmp_path / "test.csv")
+    splits, _ = load_splits(config_for(path, train_split=0.8, test_path=str(test), **keys))
+    assert (len(splits["train"]), len(splits["valid"]), len(splits["test"])) == (*sizes, 5)  # test is never sampled
+    full, _ = load_splits(config_for(path, train_split=0.8))
+    by_text = dict(zip(frame["text"], frame["label"]))
+    for name in ("train", "valid"):
+        split = splits[name]
+        assert set(split.texts) <= set(full[name].texts)  # a sample of the split, not of the file
+        assert [by_text[t] for t in split.texts] == split.labels.tolist()
+        assert np.abs(label_counts(split) - len(split) * np.array([0.7, 0.3])).max() <= 1  # proportions kept
+    assert warnings_of(capsys) == []  # no rows left unused, validation no larger than training
+
+
+def test_max_examples_sample_is_seeded(tmp_path, capsys):
+    path = write(labelled(100, 100), tmp_path / "d.csv")
+
+    def sample(seed):
+        splits, _ = load_splits(config_for(path, train_split=0.5, seed=seed, max_train_examples=20, max_valid_examples=20))
+        return splits["train"].texts.tolist(), splits["valid"].texts.tolist()
+
+    assert sample(3) == sample(3)
+    assert sample(3)[0] != sample(4)[0] and sample(3)[1] != sample(4)[1]
+
+
+def test_sample_rows_falls_back_to_a_plain_sample():
+    frame = labelled(30, 1)  # one row of label 1: too few to stratify
+    sample = data.sample_rows(frame, 10, frame["label"].to_numpy(), seed=0)
+    assert len(sample) == 10 and set(sample["text"]) <= set(frame["text"])
+    multilabel = pd.DataFrame({"text": [f"t{i}" for i in range(20)], "label": [["a", "b"][: 1 + i % 2] for i in range(20)]})
+    sampled = data.sample_rows(multilabel, 5, None, seed=1)
+    assert len(sampled) == 5 and sampled["text"].tolist() != data.sample_rows(multilabel, 5, None, seed=2)["text"].tolist()
+    assert data.sample_rows(frame, 31, None, seed=0) is frame
+
+
+def test_rows_neither_trained_nor_validated_on_are_counted(tmp_path, capsys):
+    path = write(labelled(100, 100), tmp_path / "d.csv")
+    splits, _ = load_splits(config_for(path, train_split=0.5, valid_split=0.25))  # demo.yaml's
+    assert (len(splits["train"]), len(splits["valid"])) == (100, 25)
+    assert warnings_of(capsys) == [
+        f"tfbert: warning: {path}: 75 rows (37.5%) neither train nor validate (train_split 0.5, then valid_split 0.25 "
+        "of the rest); set valid_split: 1.0 to validate on them"]
+
+
+@pytest.mark.parametrize(
+    "keys, valid_path, fix",
+    [({"train_split": 0.1}, False, "raise train_split"),
+     ({"train_split": 0.5, "max_train_examples": 30}, False, "raise train_split"),
+     ({}, True, "set max_valid_examples to validate on a sample of it")],
+    ids=["train_split", "max_train_examples", "valid_path"],
+)
+def test_a_validation_split_larger_than_training_warns(tmp_path, capsys, keys, valid_path, fix):
+    path = write(labelled(50, 50), tmp_path / "d.csv")
+    if valid_path:
+        keys = {"valid_path": str(write(labelled(100, 100).assign(text=lambda f: "v " + f["text"]), tmp_path / "v.csv")),
+                **keys}
+    splits, _ = load_splits(config_for(path, **keys))
+    train, valid = len(splits["train"]), len(splits["valid"])
+    assert valid > train
+    assert warnings_of(capsys) == [f"tfbert: warning: the validation split ({valid} rows) is larger than the "
+                                   f"training split ({train} rows); {fix}" + ("" if valid_path else
+                                   " (0.9 trains on 90% and validates on the rest), or set max_valid_examples")]

@@ -56,6 +56,7 @@ TOKENIZERS = ("tf_text", "py_function")  # the packers (tfbert.packers.make_pack
 PADDINGS = ("bucket", "batch", "max")  # tfbert.datasets.make_dataset's padding modes
 PRECISIONS = ("auto", *POLICIES)  # tfbert.precision: auto picks one of the policies for the machine
 BAD_ROW_POLICIES = ("error", "drop")
+SAVE_MODES = ("all", "model", "metrics")  # what a run keeps: model/ and export/, export/ only, or neither
 # tf.distribute strategies by name (tfbert.distribution.make_strategy), Model Garden's names plus auto.
 STRATEGIES = ("auto", "off", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
@@ -73,6 +74,8 @@ KEYS: tuple[Key, ...] = (
         check=lambda v: v in BAD_ROW_POLICIES, rule="one of " + ", ".join(BAD_ROW_POLICIES)),
     Key("train_split", 0.9, "float", "Fraction of data_path used for training (stratified on the label, seeded).", check=_fraction, rule="in (0, 1]"),
     Key("valid_split", 1.0, "float", "Fraction of the rows left after train_split used for validation (the report's meaning).", check=_fraction, rule="in (0, 1]"),
+    Key("max_train_examples", None, "int", "Train on a stratified, seeded sample of at most this many rows of the training split (big files: see the README's Data).", optional=True, check=_positive, rule=">= 1"),
+    Key("max_valid_examples", None, "int", "Validate (and choose the best epoch) on a stratified, seeded sample of at most this many rows of the validation split.", optional=True, check=_positive, rule=">= 1"),
     # Encoder and features.
     Key("encoder", None, "str", "all-minilm-l6-v2, hf:DIR (a Hugging Face BERT checkpoint), a local TF Hub-format BERT directory, a TF Hub or Kaggle Models handle (online), or tiny.", optional=True),
     Key("rebuild_encoder", True, "bool", "Train a copy of a BERT encoder rebuilt as Model Garden's BertEncoder in the run's precision, with dropout seeded by seed (false: the SavedModel as given, float32 inside)."),
@@ -95,11 +98,13 @@ KEYS: tuple[Key, ...] = (
     Key("class_weight", None, "class_weight", "null, balanced, or a mapping {label: weight}; weights the loss per class.", optional=True),
     Key("epochs", 5, "int", "Passes over the training data.", check=_positive, rule=">= 1"),
     Key("train_batch_size", 32, "int", "Examples per training step: the global batch, split over the replicas of a distribution strategy.", check=_positive, rule=">= 1"),
+    Key("gradient_accumulation_steps", 1, "int", "Run each training step's batch as this many micro-batches of train_batch_size / N (per replica's share under mirrored), applying their summed gradients once: less memory, the same step (see the README's Scaling up).", check=_positive, rule=">= 1"),
     Key("eval_batch_size", 64, "int", "Examples per step when evaluating and predicting.", check=_positive, rule=">= 1"),
     Key("early_stopping_patience", 2, "int", "Epochs without a better validation loss before stopping; 0 turns early stopping off.", check=_non_negative, rule=">= 0"),
     Key("seed", 42, "int", "Seed for the split, shuffling and weight initialisation."),
     Key("deterministic", False, "bool", "Deterministic TensorFlow ops: two runs with the same seed, data and config give bit-identical results on the same machine (costs speed: see the README)."),
-    Key("backup_every_steps", 500, "int", "Back up the training state every this many steps (and every epoch) so a killed run resumes; 0 backs up at epoch ends only.", check=_non_negative, rule=">= 0"),
+    Key("backup_every_steps", 0, "int", "Also back up the training state every this many steps; 0: by time (backup_every_minutes) and epoch ends only.", check=_non_negative, rule=">= 0"),
+    Key("backup_every_minutes", 10.0, "float", "Back up the training state every this many minutes of training (and every epoch) so a killed run loses at most that much; 0 turns timed backups off.", check=_non_negative, rule=">= 0"),
     # Distribution (see the README's "Scaling up").
     Key("distribution_strategy", "auto", "str", "auto (mirrored over the local GPUs when there are several, else one device), off, one_device, mirrored, multi_worker_mirrored (cluster from TF_CONFIG) or tpu; train_batch_size is the global batch.",
         check=lambda v: v in STRATEGIES, rule="one of " + ", ".join(STRATEGIES)),
@@ -108,7 +113,10 @@ KEYS: tuple[Key, ...] = (
     Key("tpu_address", None, "str", "tpu: the TPU to connect to (a name or grpc://host:port); default: the local TPU (Colab, TPU VMs).", optional=True),
     # Output.
     Key("output_dir", "runs", "str", "Folder that receives the run directory (and W&B's local files, under wandb/)."),
-    Key("run_name", None, "str", "Run directory and W&B run name; default: <config name>-<timestamp>.", optional=True),
+    Key("run_name", None, "str", "Run directory and W&B run name; default: <config name>-<timestamp> (without a config file, the data file's name).", optional=True),
+    Key("save", "all", "str", "What a run keeps and uploads: all (model/ and export/), model (export/ only, what Predictor loads) or metrics (reports only, no model: for sweep trials).",
+        check=lambda v: v in SAVE_MODES, rule="one of " + ", ".join(SAVE_MODES)),
+    Key("tensorboard", False, "bool", "Write TensorBoard logs (per-epoch losses and metrics, and adamw's scheduled learning rate) to the run directory's tensorboard/."),
     # Weights & Biases.
     Key("wandb_mode", None, "str", "online, offline or disabled; default: online when a W&B API key is configured, else offline.",
         optional=True, check=lambda v: v in WANDB_MODES, rule="one of " + ", ".join(WANDB_MODES)),
@@ -273,13 +281,25 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def build_config(values: Mapping[str, Any], name: str = "config") -> Config:
-    """Defaults overlaid with `values`, every value checked against its key."""
+def build_config(values: Mapping[str, Any], name: str = "config", where: Mapping[str, str] | None = None) -> Config:
+    """Defaults overlaid with `values`, every value checked against its key. `where` says
+    where a key's value was written ("configs/x.yaml, line 7"); its errors end with it."""
+    where = where or {}
     for key_name in values:
         if key_name not in KEYS_BY_NAME:
-            raise unknown_key_error(key_name)
-    resolved = {key.name: _coerce(key, values.get(key.name, key.default)) for key in KEYS}
+            raise _located(unknown_key_error(key_name), where.get(key_name))
+    resolved = {}
+    for key in KEYS:
+        try:
+            resolved[key.name] = _coerce(key, values.get(key.name, key.default))
+        except TfbertError as err:
+            raise _located(err, where.get(key.name)) from None
     return Config(resolved, name=name)
+
+
+def _located(err: TfbertError, where: str | None) -> TfbertError:
+    """`err` with ` (configs/x.yaml, line 7)` added when `where` says where the value was written."""
+    return TfbertError(f"{err} ({where})") if where else err
 
 
 def parse_overrides(args: Sequence[str]) -> dict[str, str]:
@@ -307,32 +327,145 @@ def parse_overrides(args: Sequence[str]) -> dict[str, str]:
 
 class _YamlLoader(yaml.SafeLoader):
     """YAML 1.2's booleans: only true and false, so `distribution_strategy: off` is the
-    string 'off' (YAML 1.1 reads off, on, yes and no as booleans; bool keys still accept them)."""
+    string 'off' (YAML 1.1 reads off, on, yes and no as booleans; bool keys still accept them).
+    Dates stay text (`run_name: 2026-12-01`). Anchors, aliases and explicit tags are
+    refused where they appear: a flat config has no use for them."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Refused("anchors and aliases (&name, *name) are not read in config files; write each value out",
+                           event.start_mark)
+        if getattr(event, "tag", None) not in (None, "!"):
+            tag = event.tag.replace(_YAML_TAG, "!!")
+            raise _Refused(f"tags ({tag}) are not read in config files; write the plain value (quoted to make it text)",
+                           event.start_mark)
+        return super().compose_node(parent, index)
 
 
+_YAML_TAG = "tag:yaml.org,2002:"
 _YamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, pattern) for tag, pattern in resolvers if tag not in (_YAML_TAG + "bool", _YAML_TAG + "timestamp")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_YamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+_YamlLoader.add_implicit_resolver(_YAML_TAG + "bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                   list("tTfF"))
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """The mapping in a YAML config file, or a TfbertError saying what is wrong."""
+class _Refused(Exception):
+    """Something a config file holds that YAML accepts but the writer most likely did not mean."""
+
+    def __init__(self, message: str, mark: Any):
+        super().__init__(message)
+        self.line = mark.line + 1
+
+
+# Values a config key takes as a YAML collection; every other key takes one scalar.
+_COLLECTION_KINDS = {"list": yaml.SequenceNode, "class_weight": yaml.MappingNode}
+
+
+def _check_scalar(node: yaml.ScalarNode) -> None:
+    """Refuse the numbers YAML 1.1 reads otherwise than they look: 1:30 is 90, 010 is 8."""
+    if node.tag not in (_YAML_TAG + "int", _YAML_TAG + "float"):
+        return
+    digits = node.value.lstrip("+-").replace("_", "")
+    octal = node.tag == _YAML_TAG + "int" and len(digits) > 1 and digits[0] == "0" and digits.isdigit()
+    if ":" in digits or octal:
+        kind = "octal" if octal else "base-60 (minutes:seconds)"
+        read_as = yaml.safe_load(node.value)  # what YAML 1.1 makes of it
+        raise _Refused(f"'{node.value}' is what YAML 1.1 reads as the {kind} number {read_as}; write the number "
+                       "you mean, or quote it to make it text", node.start_mark)
+
+
+def _check_nodes(node: yaml.Node) -> None:
+    """Refuse, anywhere under `node`: repeated keys, keys that are lists or mappings, merge keys, odd numbers."""
+    if isinstance(node, yaml.ScalarNode):
+        _check_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_nodes(item)
+    elif isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key, value in node.value:
+            if key.tag == _YAML_TAG + "merge":
+                raise _Refused("merge keys (<<) are not read in config files; write the keys out", key.start_mark)
+            if not isinstance(key, yaml.ScalarNode):
+                raise _Refused("a key that is a list or mapping; keys are names such as epochs", key.start_mark)
+            _check_scalar(key)
+            identity = (key.tag, key.value)
+            if identity in seen:
+                raise _Refused(f"key '{key.value}' is given twice (first on line {seen[identity]}); keep one", key.start_mark)
+            seen[identity] = key.start_mark.line + 1
+            _check_nodes(value)
+
+
+def _check_top_level(root: yaml.MappingNode) -> None:
+    """Refuse top-level keys that are not names and scalar keys given a list or mapping."""
+    for key, value in root.value:
+        if key.tag != _YAML_TAG + "str":
+            raise _Refused(f"the key '{key.value}' is not a name (YAML reads it as {key.tag.removeprefix(_YAML_TAG)}); "
+                           "config keys are names such as epochs", key.start_mark)
+        spec = KEYS_BY_NAME.get(key.value)
+        expected = _COLLECTION_KINDS.get(spec.kind) if spec else None
+        allowed = (yaml.ScalarNode, expected) if expected else (yaml.ScalarNode,)
+        if spec and not isinstance(value, allowed):
+            shape = "list" if isinstance(value, yaml.SequenceNode) else "mapping"
+            raise _Refused(f"config key '{key.value}' takes one value but is given a {shape} "
+                           "(an indented line under it?)", value.start_mark)
+
+
+def _compose(text: str) -> tuple[Any, dict[str, int]]:
+    """The data in `text` and the line of each top-level key, composed with the project's
+    loader and checked node by node."""
+    loader = _YamlLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, {}
+        _check_nodes(root)
+        if not isinstance(root, yaml.MappingNode):
+            return loader.construct_document(root), {}
+        _check_top_level(root)
+        return loader.construct_document(root), {key.value: key.start_mark.line + 1 for key, _ in root.value}
+    finally:
+        loader.dispose()
+
+
+def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The mapping in a YAML config file and where each key is ("configs/x.yaml, line 7"),
+    or a one-line TfbertError naming the line of anything YAML accepts that the writer
+    most likely did not mean: a repeated key, a tab, YAML 1.1's base-60 (1:30) and octal
+    (010) numbers, a list or mapping for a key that takes one value, a key that is not a
+    name (1:, null:), anchors, aliases, merge keys and tags."""
     path = Path(path)
     if not path.is_file():
         raise TfbertError(f"config file not found: {path}")
     try:
-        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TfbertError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if "\t" in line:
+            raise TfbertError(f"a tab in a config file; indent and separate with spaces ({path}, line {number})")
+    try:
+        loaded, lines = _compose(text)
+    except _Refused as err:
+        raise TfbertError(f"{err} ({path}, line {err.line})") from None
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where else ""
-        raise TfbertError(f"config file {path} is not valid YAML{line}") from None
+        line = f" ({path}, line {where.line + 1})" if where else ""
+        parts = [part for part in (getattr(err, "context", None), getattr(err, "problem", None)) if part]
+        problem = ": " + ", ".join(parts) if parts else ""
+        raise TfbertError(f"config file {path} is not valid YAML{problem}{line}") from None
     if loaded is None:
-        return {}
+        return {}, {}
     if not isinstance(loaded, dict):
         raise TfbertError(f"config file {path} must hold a mapping of key: value lines")
-    return loaded
+    return loaded, {name: f"{path}, line {number}" for name, number in lines.items()}
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML config file, or a TfbertError saying what is wrong (see read_config_file)."""
+    return read_config_file(path)[0]
 
 
 ConfigSource = Union[str, Path, Mapping[str, Any], Config, None]
@@ -356,15 +489,32 @@ def load_config(path: ConfigSource = None, /, **overrides: Any) -> Config:
     """
     if isinstance(path, Config):
         return path.replace(**overrides)
+    where: dict[str, str] = {}
     if path is None or isinstance(path, Mapping):
-        values, name = dict(path or {}), "config"
+        values = dict(path or {})
+        name = data_name({**values, **overrides}.get("data_path"))
     else:
-        values, name = read_yaml(path), Path(path).stem
-    return build_config({**values, **overrides}, name=name)
+        values, where = read_config_file(path)
+        name = Path(path).stem
+    return build_config({**values, **overrides}, name=name,
+                        where={key: line for key, line in where.items() if key not in overrides})
 
 
-def from_command_line(path: str | Path, args: Sequence[str]) -> Config:
-    """The config file at `path` with command-line `--key=value` arguments applied on top."""
+def data_name(data_path: Any) -> str:
+    """The name of a config that has no file: its data file's stem (reviews.csv.gz ->
+    reviews), a named set's name, or 'config'; default run names start with it."""
+    if not isinstance(data_path, (str, Path)) or not str(data_path).strip():
+        return "config"
+    path = Path(str(data_path))
+    if path.suffix.lower() in (".gz", ".bz2", ".xz", ".zip"):  # reviews.csv.gz: past the compression
+        path = path.with_suffix("")
+    name = path.stem
+    return name or "config"
+
+
+def from_command_line(path: str | Path | None, args: Sequence[str]) -> Config:
+    """The config file at `path` with command-line `--key=value` arguments applied on top;
+    without a file, the defaults with them (named after data_path: see `data_name`)."""
     return load_config(path, **parse_overrides(args))
 
 

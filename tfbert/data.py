@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from tfbert import assets
+from tfbert import assets, progress
 from tfbert.config import BAD_ROW_POLICIES, Config, describe
 from tfbert.errors import TfbertError, first_line, warn
 
@@ -500,11 +500,14 @@ class DataSpec:
     valid_split: float = 1.0
     seed: int = 42
     on_bad_rows: str = "error"  # rows with a missing or blank text or label: "error" or "drop"
+    max_train_examples: int | None = None  # a stratified, seeded sample of the training split
+    max_valid_examples: int | None = None  # and of the validation split
 
     @classmethod
     def from_config(cls, config: Config) -> "DataSpec":
         return cls(config.data_path, Columns.from_config(config), config.valid_path, config.test_path,
-                   config.label_list, config.train_split, config.valid_split, config.seed, config.on_bad_rows)
+                   config.label_list, config.train_split, config.valid_split, config.seed, config.on_bad_rows,
+                   config.max_train_examples, config.max_valid_examples)
 
 
 def read_labelled(path: DataSource, columns: Columns, on_bad_rows: str = "error") -> pd.DataFrame:
@@ -571,6 +574,50 @@ def _stratify_on(frame: pd.DataFrame, label_column: str, multilabel: bool) -> np
     return None if multilabel else frame[label_column].map(_label_key).to_numpy()
 
 
+SPLIT_WORDS = {"train": "training split", "valid": "validation split"}
+
+
+def sample_rows(frame: pd.DataFrame, max_rows: int | None, labels: np.ndarray | None, seed: int) -> pd.DataFrame:
+    """At most `max_rows` rows of `frame`, drawn with `seed`: stratified on `labels` (the
+    label proportions kept) when given and every label has the rows that needs, else a
+    plain sample (multi-label data, rare labels). `frame` itself when it is small enough.
+
+    >>> from tfbert.data import sample_rows, toy_sentiment
+    >>> frame = toy_sentiment(100)
+    >>> sample = sample_rows(frame, 10, frame["label"].to_numpy(), seed=0)
+    >>> len(sample), int(sample["label"].sum())
+    (10, 5)
+    """
+    if max_rows is None or len(frame) <= max_rows:
+        return frame
+    if labels is not None:
+        try:
+            taken, _ = train_test_split(frame, train_size=max_rows, random_state=seed, stratify=labels)
+            return taken.reset_index(drop=True)
+        except ValueError:
+            pass  # a label with a single row, or more labels than rows on a side: sklearn cannot stratify
+    return frame.sample(n=max_rows, random_state=seed).reset_index(drop=True)
+
+
+def warn_on_unused_rows(num_rows: int, num_train: int, num_valid: int, train_split: float, valid_split: float,
+                        source: str) -> None:
+    """Warn when train_split and valid_split leave rows of data_path that neither train nor validate."""
+    unused = num_rows - num_train - num_valid
+    if unused > 0:
+        warn(f"{source}: {_count(unused, 'row')} ({unused / num_rows:.1%}) neither train nor validate (train_split "
+             f"{train_split}, then valid_split {valid_split} of the rest); set valid_split: 1.0 to validate on them")
+
+
+def warn_on_sizes(num_train: int, num_valid: int, from_valid_path: bool) -> None:
+    """Warn when the validation split is larger than the training split: most rows then only validate."""
+    if num_valid <= num_train:
+        return
+    fix = ("set max_valid_examples to validate on a sample of it" if from_valid_path else
+           "raise train_split (0.9 trains on 90% and validates on the rest), or set max_valid_examples")
+    warn(f"the validation split ({_count(num_valid, 'row')}) is larger than the training split "
+         f"({_count(num_train, 'row')}); {fix}")
+
+
 def _require_labels_of(values: list, known: Iterable[str], multilabel: bool, message: str) -> None:
     """Refuse labels of `values` whose keys are not in `known`; `message` has {labels} for their names."""
     unknown = unknown_labels(_flat_labels(values, multilabel), known)
@@ -597,7 +644,8 @@ def load_splits(spec: DataSpec) -> tuple[dict[str, Split], LabelMap]:
     """Train, validation and (optionally) test splits, and the label map they share.
 
     Without valid_path, train_split of the rows train, then valid_split of the remaining
-    rows validate, both stratified on the label.
+    rows validate, both stratified on the label. max_train_examples and max_valid_examples
+    then sample the two (see `sample_rows`); the test file is never sampled.
 
     >>> from tfbert.data import DataSpec, load_splits
     >>> splits, label_map = load_splits(DataSpec("toy-sentiment", train_split=0.8))
@@ -629,6 +677,15 @@ def load_splits(spec: DataSpec) -> tuple[dict[str, Split], LabelMap]:
             _Cut("valid_split", spec.valid_split, f"left after train_split {spec.train_split}",
                  "raise valid_split or lower train_split"), spec.seed)
         sources["valid"] = f"{source} (validation split)"
+        warn_on_unused_rows(len(frame), len(frames["train"]), len(frames["valid"]), spec.train_split,
+                            spec.valid_split, source)
+    for name, max_rows in (("train", spec.max_train_examples), ("valid", spec.max_valid_examples)):
+        if max_rows is not None and len(frames[name]) > max_rows:
+            progress.note(f"{SPLIT_WORDS[name]}: a stratified sample of {max_rows:,} of its {len(frames[name]):,} rows "
+                          f"(max_{name}_examples)")
+        frames[name] = sample_rows(frames[name], max_rows, _stratify_on(frames[name], columns.label, multilabel),
+                                   spec.seed)
+    warn_on_sizes(len(frames["train"]), len(frames["valid"]), spec.valid_path is not None)
     if spec.test_path is not None:
         frames["test"] = read_labelled(spec.test_path, columns, spec.on_bad_rows)
         sources["test"] = source_name(spec.test_path)
