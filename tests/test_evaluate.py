@@ -348,6 +348,23 @@ def test_the_command_runs_as_a_module(finished_run, tmp_path):
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["evaluation"]["num_examples"] == 40
 
 
+def test_the_command_evaluates_a_wandb_model_artifact_reference(finished_run, tmp_path, capsys, monkeypatch):
+    """--model entity/project/name:alias is downloaded (tests/test_predict.py calls wandb.Api's
+    stand-in; tests/test_tracking.py evaluates a real artifact's folder) and evaluated."""
+    from tfbert import tracking
+
+    root, result = finished_run
+    asked = []
+    monkeypatch.setattr(tracking, "download_model_artifact", lambda reference: asked.append(reference) or result.run_dir)
+    monkeypatch.chdir(tmp_path)
+    status, out, err = _evaluate(["--model", "team/tfbert/run-model:best", "--data", root / "valid.csv", "--output",
+                                  tmp_path / "report"], capsys)
+    assert status == 0, err
+    assert asked == ["team/tfbert/run-model:best"]
+    evaluated = json.loads((tmp_path / "report" / "metrics.json").read_text())["evaluation"]
+    assert evaluated["accuracy"] == pytest.approx(result.metrics["validation"]["accuracy"])
+
+
 # --------------------------------------------------------------------------- tfbert.evaluate
 
 

@@ -27,7 +27,7 @@ def run_dir(tmp_path_factory, tiny_encoder):
     rows = [(" ".join(["the", "film", "was", *rng.choice(GOOD if i % 2 else BAD, 2)]), i % 2) for i in range(120)]
     pd.DataFrame(rows, columns=["text", "label"]).to_csv(tmp_path / "train.csv", index=False)
     config = build_config({"data_path": str(tmp_path / "train.csv"), "encoder": tiny_encoder, "max_seq_length": 16,
-                           "learning_rate": 1e-3, "dropout": 0.1, "epochs": 8, "train_split": 0.75,
+                           "learning_rate": 3e-3, "dropout": 0.1, "epochs": 8, "train_split": 0.75,
                            "output_dir": str(tmp_path / "runs"), "run_name": "run", "wandb_mode": "disabled"})
     return training.train(config).run_dir
 
@@ -127,6 +127,67 @@ def test_the_predictor_on_a_pair_model_needs_the_pairs(pair_export):
                                           "probability_same"]
     with pytest.raises(tfbert.TfbertError, match="trained on text pairs"):
         predictor.predict(["a cat"])
+
+
+# --------------------------------------------------------------------------- W&B model artifacts
+
+
+class FakeApi:
+    """wandb.Api as tfbert uses it: artifact(reference, type).download() -> the folder, or
+    `fails` raised (what a bad reference, a missing key or no network raise)."""
+
+    def __init__(self, folder: Path | None, fails: Exception | None = None):
+        self.folder, self.fails, self.asked = folder, fails, []
+
+    def __call__(self):
+        return self
+
+    def artifact(self, reference, type=None):
+        self.asked.append((reference, type))
+        if self.fails:
+            raise self.fails
+        return self
+
+    def download(self):
+        return str(self.folder)
+
+
+@pytest.mark.parametrize("reference", ["my-team/tfbert/run-model:best", "tfbert/run-model:v3"])
+def test_the_predictor_loads_a_wandb_model_artifact_reference(reference, run_dir, monkeypatch, capsys):
+    """An artifact downloads to a run directory holding export/ (tests/test_tracking.py loads a real one)."""
+    import tfbert
+    import wandb
+
+    api = FakeApi(run_dir)
+    monkeypatch.setattr(wandb, "Api", api)
+    predictor = tfbert.Predictor.load(reference)
+    assert api.asked == [(reference, "model")]
+    assert predictor.predict(["great best fun"])["predicted_label"].tolist() == ["1"]
+    status, out, err = _run(["--model", reference], capsys, "awful worst\n", monkeypatch)
+    assert status == 0 and pd.read_csv(io.StringIO(out))["predicted_label"].tolist() == [0], err
+
+
+def test_a_local_path_that_exists_wins_over_the_artifact_reading(run_dir, tmp_path, monkeypatch):
+    import tfbert
+    import wandb
+
+    api = FakeApi(None, fails=AssertionError("the local folder must be used"))
+    monkeypatch.setattr(wandb, "Api", api)
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(run_dir / "export", tmp_path / "tfbert" / "run-model:best")
+    assert tfbert.Predictor.load("tfbert/run-model:best").labels == ["0", "1"] and api.asked == []
+
+
+def test_an_artifact_that_cannot_be_downloaded_is_one_line(monkeypatch, capsys, tmp_path):
+    import wandb
+
+    monkeypatch.setattr(wandb, "Api", FakeApi(None, fails=wandb.errors.CommError("Could not resolve host\nretrying")))
+    monkeypatch.chdir(tmp_path)
+    status, out, err = _run(["--model", "my-team/tfbert/nope:best", "--input", "-"], capsys, "good\n", monkeypatch)
+    message = command_error(status, err, out)
+    assert message.startswith("my-team/tfbert/nope:best is not a local path, and downloading it as a W&B model "
+                              "artifact failed (CommError: Could not resolve host)")
+    assert "wandb login" in message
 
 
 # --------------------------------------------------------------------------- atomic output, unfinished runs

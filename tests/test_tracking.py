@@ -23,9 +23,14 @@ from google.protobuf.message import DecodeError
 from wandb.proto import wandb_internal_pb2 as pb
 
 from tfbert import evaluation, export, tracking, training
+from tfbert.evaluate import main as evaluate_main
+from tfbert.predict import main as predict_main
+from tfbert.train import main as train_main
 from tfbert.config import build_config
+from tfbert.errors import run_command
+from tfbert.predictor import Predictor
 
-from conftest import RUN_FILES, nan_weights_at
+from conftest import RUN_FILES, command_error, nan_weights_at, raises_one_line
 
 REPO = Path(__file__).parents[1]
 BLOCK = 32768  # the .wandb file is a LevelDB-style log: 32 KiB blocks of 7-byte-headed chunks
@@ -174,8 +179,59 @@ def test_model_and_dataset_artifacts_are_logged(tracked_run):
     assert metadata["metrics"]["validation"]["accuracy"] == pytest.approx(result.metrics["validation"]["accuracy"])
     assert metadata["encoder"] == result.run_dir.joinpath("config.yaml").read_text().split("encoder: ")[1].split("\n")[0]
     saved = {entry.path for entry in model.manifest.contents}
-    assert "saved_model.pb" in saved and "label_map.json" in saved
+    assert {"export/saved_model.pb", "export/label_map.json", "config.yaml", "label_map.json", "metrics.json"} <= saved
+    assert not [path for path in saved if path.startswith("model/")]  # what Predictor loads, not the Keras model
     assert json.loads(by_type["dataset"].metadata)["rows"] == {"train": 90, "valid": 30}
+
+
+def artifact_folder(artifact: pb.ArtifactRecord, folder: Path) -> Path:
+    """An offline run's artifact as `wandb.Api().artifact(ref).download()` would lay it out:
+    offline, W&B keeps each file in its staging folder (the manifest's local_path)."""
+    for entry in artifact.manifest.contents:
+        (folder / entry.path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(entry.local_path, folder / entry.path)
+    return folder
+
+
+def test_the_model_artifact_is_what_predictor_predict_and_evaluate_load(tracked_run, tmp_path, capsys):
+    result, logged = tracked_run
+    (model,) = [artifact for artifact in logged.artifacts if artifact.type == "model"]
+    folder = artifact_folder(model, tmp_path / "artifacts" / "tracked-model:v0")
+    texts = ["the film was very good great", "the film was a bad dull", "fun"]
+    from_artifact = Predictor.load(folder).predict(texts)
+    from_run = Predictor.load(result.run_dir).predict(texts)
+    pd.testing.assert_frame_equal(from_artifact, from_run)
+    assert json.loads((folder / "export" / "label_map.json").read_text())["threshold"] == pytest.approx(
+        result.metrics["validation"]["decision_threshold"])
+
+    pd.DataFrame({"text": texts}).to_csv(tmp_path / "in.csv", index=False)
+    status = run_command(predict_main, ["--model", str(folder), "--input", str(tmp_path / "in.csv"),
+                                                "--output", str(tmp_path / "out.csv")])
+    assert status == 0, capsys.readouterr().err
+    assert pd.read_csv(tmp_path / "out.csv", dtype={"predicted_label": str})["predicted_label"].tolist() == \
+        from_run["predicted_label"].tolist()
+    new = _sentiment_csv(tmp_path / "new.csv", rows=40)
+    status = run_command(evaluate_main, ["--model", str(folder), "--data", str(new), "--output",
+                                                 str(tmp_path / "report"), "--wandb_mode=disabled"])
+    assert status == 0, capsys.readouterr().err
+    evaluated = json.loads((tmp_path / "report" / "metrics.json").read_text())["evaluation"]
+    assert evaluated["num_examples"] == 40 and 0 <= evaluated["accuracy"] <= 1
+
+
+def test_validation_metrics_are_logged_every_epoch_and_the_final_ones_in_the_summary(tracked_run):
+    """configs/sweep.yaml's metric, validation/loss, is in the history once per epoch (fit's,
+    for Hyperband) and in the summary as the final evaluation's (the best epoch, float32)."""
+    result, logged = tracked_run
+    rows = [row for row in logged.history if "validation/loss" in row]
+    history = pd.read_csv(result.run_dir / "history.csv")
+    assert [row["epoch/epoch"] for row in rows] == history["epoch"].tolist() == [0, 1]
+    assert [row["validation/loss"] for row in rows] == pytest.approx(history["val_loss"].tolist())
+    assert [row["validation/accuracy"] for row in rows] == pytest.approx(history["val_accuracy"].tolist())
+    assert {f"validation/{name}" for name in ("precision", "recall", "precision_at_recall_0.5")} <= set(rows[0])
+    final = result.metrics["validation"]
+    assert logged.summary["validation/loss"] == pytest.approx(final["loss"])
+    assert not [row for row in logged.history if "validation/f1" in row]  # final metrics: summary only
+    assert logged.summary["validation/f1"] == pytest.approx(final["f1"])
 
 
 def test_the_evaluate_command_logs_an_evaluate_job_in_the_trainings_group(tracked_run, tmp_path):
@@ -239,6 +295,40 @@ def test_wandb_init_failing_online_falls_back_to_offline(tmp_path, tiny_encoder,
     assert "invalid API key" in capsys.readouterr().err
     assert list((tmp_path / "runs" / "wandb").glob("offline-run-*"))
     assert (result.run_dir / "model" / "saved_model.pb").is_file()
+
+
+def test_under_a_sweep_agent_a_failing_wandb_init_stops_the_trial_in_one_line(tmp_path, tiny_encoder, monkeypatch,
+                                                                               capsys):
+    modes = []
+
+    def init(**kwargs):
+        modes.append(kwargs["mode"])
+        raise wandb.errors.CommError("Network error (ConnectionError), entering retry loop.\nmore")
+
+    monkeypatch.setattr(wandb, "init", init)
+    monkeypatch.setenv("WANDB_SWEEP_ID", "abc123")
+    config = _config(tmp_path, tiny_encoder, epochs=1, wandb_mode="online")
+    message = raises_one_line(training.train, config, match="could not start the W&B run of sweep abc123")
+    assert modes == ["online"] and "Network error" in message and "wandb login" in message  # no offline fallback
+    assert not (tmp_path / "runs" / "run").exists()
+
+    config_file = tmp_path / "trial.yaml"
+    config_file.write_text(yaml.safe_dump(config.to_dict()))
+    status = run_command(train_main, ["--config", str(config_file)])
+    out, err = capsys.readouterr()
+    assert "sweep abc123" in command_error(status, err, out)
+
+
+def test_save_model_keeps_and_uploads_only_the_export(tmp_path, tiny_encoder):
+    """(save: metrics is tested with configs/sweep.yaml's trials below.)"""
+    result = training.train(_config(tmp_path, tiny_encoder, epochs=1, save="model"))
+    assert sorted(p.name for p in result.run_dir.iterdir()) == sorted(set(RUN_FILES) - {"model"})
+    raises_one_line(export.load_model, result.run_dir / "model", match="saved with `save: model`.*its export/")
+    (run_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
+    (model,) = [artifact for artifact in LoggedRun(run_dir).artifacts if artifact.type == "model"]
+    saved = {entry.path for entry in model.manifest.contents}  # save: all's artifact, loaded in a test above
+    assert {"export/saved_model.pb", "export/label_map.json", "config.yaml", "metrics.json"} <= saved
+    assert not [path for path in saved if path.startswith("model/")]
 
 
 def test_a_resumed_run_logs_to_the_same_wandb_run_and_continues_its_steps(tmp_path, tiny_encoder, monkeypatch):
@@ -339,7 +429,7 @@ def _agent_command(sweep: dict, args: list[str]) -> list[str]:
     return expanded
 
 
-def test_the_sweep_agents_command_line_reaches_the_model(tmp_path, hf_checkpoint):
+def test_the_sweep_agents_command_line_reaches_the_model(tmp_path, hf_checkpoint, capsys):
     """configs/sweep.yaml's command, run as an agent would, over small stand-ins of the demo's assets."""
     cache = tmp_path / "cache"
     hf_checkpoint(cache / "assets" / "all-minilm-l6-v2" / "model")
@@ -350,8 +440,12 @@ def test_the_sweep_agents_command_line_reaches_the_model(tmp_path, hf_checkpoint
     shutil.copytree(REPO / "configs", tmp_path / "configs")
 
     sweep = yaml.safe_load((REPO / "configs" / "sweep.yaml").read_text())
-    assert set(sweep["parameters"]) == {"learning_rate", "train_batch_size", "dropout", "epochs", "max_seq_length"}
-    args = ["--dropout=0.2", "--epochs=1", "--learning_rate=0.0003", "--max_seq_length=32", "--train_batch_size=8"]
+    assert set(sweep["parameters"]) == {"learning_rate", "train_batch_size", "dropout", "epochs", "max_seq_length",
+                                        "save"}
+    assert sweep["metric"]["name"] == "validation/loss" and sweep["early_terminate"]["type"] == "hyperband"
+    assert sweep["command"][:2] == ["${env}", "${interpreter}"]
+    args = ["--dropout=0.2", "--epochs=1", "--learning_rate=0.0003", "--max_seq_length=32", "--train_batch_size=8",
+            f"--save={sweep['parameters']['save']['value']}"]
     env = {**os.environ, "TFBERT_CACHE": str(cache), "WANDB_MODE": "offline"}
     done = subprocess.run(_agent_command(sweep, args), cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -359,10 +453,20 @@ def test_the_sweep_agents_command_line_reaches_the_model(tmp_path, hf_checkpoint
     (run_dir,) = (tmp_path / "runs").glob("demo-*")
     written = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert (written["dropout"], written["epochs"], written["learning_rate"], written["max_seq_length"],
-            written["train_batch_size"]) == (0.2, 1, 0.0003, 32, 8)
-    classifier, _ = export.load_model(run_dir / "model")
-    assert classifier.get_layer("dropout").rate == pytest.approx(0.2)
+            written["train_batch_size"], written["save"]) == (0.2, 1, 0.0003, 32, 8, "metrics")
+    # save: metrics: a trial keeps its reports, no model.
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted(set(RUN_FILES) - {"model", "export"})
     history = pd.read_csv(run_dir / "history.csv")
     assert len(history) == 1  # epochs=1 reached model.fit
     (logged_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
-    assert LoggedRun(logged_dir).config["learning_rate"] == pytest.approx(0.0003)
+    logged = LoggedRun(logged_dir)
+    assert logged.config["learning_rate"] == pytest.approx(0.0003)
+    # The sweep's metric, every epoch (what Hyperband compares), and no model artifact.
+    assert [row[sweep["metric"]["name"]] for row in logged.history if sweep["metric"]["name"] in row] == \
+        pytest.approx(history["val_loss"].tolist())
+    assert "model" not in {artifact.type for artifact in logged.artifacts}
+    # Predicting or evaluating with a trial's run says why it cannot.
+    status = run_command(predict_main, ["--model", str(run_dir), "--input", str(tmp_path / "data.csv")])
+    out, err = capsys.readouterr()
+    assert "was saved with `save: metrics`, which keeps no model" in command_error(status, err, out)
+    raises_one_line(evaluation.evaluate, run_dir, str(tmp_path / "data.csv"), match="saved with `save: metrics`")

@@ -81,8 +81,9 @@ def staged_report(folder: Path) -> Iterator[RunDirectory]:
 
 def evaluate(run_dir: str | Path, data_source: DataSource, /, output: str | Path | None = None,
              **overrides: Any) -> EvaluationResult:
-    """Score a finished run on labelled data (a file or a DataFrame) through its serving
-    export; `overrides` are reading and W&B keys such as text_column="review".
+    """Score a finished run (its folder, or a W&B model artifact reference such as
+    "entity/project/name:latest", downloaded) on labelled data (a file or a DataFrame)
+    through its serving export; `overrides` are reading and W&B keys such as text_column="review".
 
     >>> import tfbert
     >>> run = tfbert.train("configs/tiny.yaml", epochs=1, wandb_mode="disabled", output_dir=tmp)
@@ -91,7 +92,7 @@ def evaluate(run_dir: str | Path, data_source: DataSource, /, output: str | Path
     >>> result.folder.name, result.metrics["num_examples"], "predictions.csv" in result.report_paths
     ('toy-sentiment', 600, True)
     """
-    run_dir = Path(run_dir)
+    run_dir = export.local_or_artifact(run_dir)
     export.refuse_unfinished(run_dir)
     config = evaluation_config(run_dir, overrides)
     folder = report_folder(run_dir, data_source, output)

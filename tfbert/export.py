@@ -1,11 +1,21 @@
 """Saving a trained classifier: the model that reloads on its own, and the serving
-export over raw strings (with the helpers that load and call it)."""
+export over raw strings (with the helpers that find, load and call it).
+
+An export is found in a run directory, in an export/ folder, or behind a W&B model
+artifact reference (entity/project/name:alias), which is downloaded; a local path that
+exists always wins over the reference reading.
+
+>>> from tfbert.export import is_artifact_reference
+>>> is_artifact_reference("my-team/tfbert/demo-model:best"), is_artifact_reference("runs/demo-20261124-183820")
+(True, False)
+"""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -15,14 +25,17 @@ import pandas as pd
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tf_keras
+import yaml
 
-from tfbert import atomic
+from tfbert import atomic, tracking
 from tfbert.data import BREAK_TAG, LabelMap
 from tfbert.packers import TfTextPacker
 from tfbert.errors import TfbertError
 from tfbert.run_directory import UNFINISHED_SUFFIX, final_path_of, is_unfinished, staging_path
 
 LABEL_MAP_FILE = "label_map.json"
+# [entity/]project/name:alias, W&B's artifact reference (the alias may be a version, v3).
+ARTIFACT_REFERENCE = re.compile(r"(?:[\w.-]+/){1,2}[\w.-]+:[\w.-]+")
 
 
 def _write_label_map(directory: Path, payload: dict[str, Any]) -> None:
@@ -46,6 +59,11 @@ def load_model(directory: str | Path) -> tuple[tf_keras.Model, LabelMap]:
     """A classifier saved by `save_model` (a run's model/ folder) and its label map."""
     directory = Path(directory)
     if not (directory / "saved_model.pb").is_file() or not (directory / LABEL_MAP_FILE).is_file():
+        save = saved_with(directory.parent)
+        if directory.name == "model" and save in ("model", "metrics"):
+            raise TfbertError(f"run {directory.parent} was saved with `save: {save}`, which keeps no model/ folder; "
+                              "train with save: all to keep it" + (" (its export/ serves predictions)"
+                                                                    if save == "model" else ""))
         raise TfbertError(f"{directory} is not a tfbert model folder (saved_model.pb and {LABEL_MAP_FILE})")
     model = tf_keras.models.load_model(str(directory), compile=False)
     label_map = LabelMap.from_json(json.loads((directory / LABEL_MAP_FILE).read_text(encoding="utf-8")))
@@ -132,13 +150,40 @@ def refuse_unfinished(path: str | Path) -> None:
                               f"{staging / 'config.yaml'} or use a finished run")
 
 
+def is_artifact_reference(text: str) -> bool:
+    """Whether `text` reads as a W&B artifact reference: [entity/]project/name:alias."""
+    return ARTIFACT_REFERENCE.fullmatch(text) is not None
+
+
+def local_or_artifact(path: str | Path) -> Path:
+    """`path` when it exists (a local path always wins); else, when it reads as a W&B
+    artifact reference, the folder it downloads to (`tracking.download_model_artifact`);
+    else `path` as given, for the caller to refuse."""
+    if Path(path).exists() or not is_artifact_reference(str(path)):
+        return Path(path)
+    return tracking.download_model_artifact(str(path))
+
+
+def saved_with(run_dir: Path) -> str | None:
+    """The `save` key of the run in `run_dir` (from its config.yaml), None when it has none."""
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    return config.get("save", "all") if isinstance(config, dict) else None
+
+
 def find_export(path: str | Path) -> Path:
-    """The serving export of a finished run directory, or `path` itself when it is one."""
-    path = Path(path)
+    """The serving export of a finished run directory, `path` itself when it is one, or
+    the downloaded folder of a W&B model artifact reference (see `local_or_artifact`)."""
+    path = local_or_artifact(path)
     refuse_unfinished(path)
     for candidate in (path / "export", path):
         if (candidate / "saved_model.pb").is_file() and (candidate / LABEL_MAP_FILE).is_file():
             return candidate
+    if saved_with(path) == "metrics":
+        raise TfbertError(f"run {path} was saved with `save: metrics`, which keeps no model (no export/); "
+                          "train it again with save: model or save: all to predict or evaluate with it")
     raise TfbertError(f"{path} is neither a tfbert run directory nor its export/ folder")
 
 
@@ -153,7 +198,8 @@ class LoadedExport:
 
 
 def load_serving_model(path: str | Path) -> LoadedExport:
-    """The export of a run directory (or an export folder), ready to call on strings."""
+    """The export of a run directory (or an export folder, or a W&B model artifact
+    reference), ready to call on strings."""
     directory = find_export(path)
     import tensorflow_text  # noqa: F401  (registers the tokenizer ops the export uses)
 

@@ -1,8 +1,10 @@
 """Predict labels for a file of texts with a run's serving export.
 
-    python -m tfbert.predict --model RUN_DIR_OR_EXPORT --input FILE [--text-column text]
+    python -m tfbert.predict --model RUN_DIR_OR_EXPORT_OR_ARTIFACT --input FILE [--text-column text]
                              [--pair-column C] [--output FILE] [--batch-size 256]
 
+--model is a run directory, its export/ folder, the folder of a downloaded W&B model
+artifact, or a W&B model artifact reference (entity/project/name:alias), downloaded first.
 Reads CSV, TSV, JSON Lines or Parquet (or one text per line from stdin with --input -),
 runs the export's serving signature (tokenization inside, the run's decision threshold)
 through `tfbert.Predictor` in batches with a progress bar, and writes the input rows plus `predicted_label` and
@@ -67,7 +69,8 @@ def write_atomically(frame: pd.DataFrame, path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m tfbert.predict", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="a run directory or its export/ folder")
+    parser.add_argument("--model", required=True,
+                        help="a run directory, its export/ folder, or a W&B model artifact (entity/project/name:alias)")
     parser.add_argument("--input", default="-", help="CSV, TSV, JSON Lines or Parquet file; - reads lines from stdin")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--pair-column", default=None, help="second segment, for models trained on text pairs")

@@ -9,6 +9,10 @@
 >>> predictions = predictor.predict(["A wonderful film.", "A dull mess."])
 >>> list(predictions.columns)
 ['text', 'predicted_label', 'probability_0', 'probability_1']
+
+`Predictor.load` also takes the W&B model artifact a training run logs, by reference
+(`tfbert.Predictor.load("my-team/tfbert/demo-model:best")`): wandb.Api downloads it
+(into ./artifacts/, W&B's cache serving later calls) and its export is loaded.
 """
 
 from __future__ import annotations
@@ -44,7 +48,10 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE) -> "Predictor":
-        """The predictor of a run directory, or of an export/ folder."""
+        """The predictor of a run directory, of an export/ folder, or of a W&B model artifact
+        reference `entity/project/name:alias` (or `project/name:alias`), which is downloaded
+        with wandb.Api (W&B login and network needed). A local path that exists always wins
+        over reading it as a reference; a reference that cannot be downloaded raises TfbertError."""
         return cls(export.load_serving_model(path), batch_size)
 
     @property

@@ -3,14 +3,23 @@
 One W&B run per training job (job_type "train") holds everything about the job: the
 resolved config, the data exploration (label distribution, text length histograms,
 the data set as an artifact), per-step and per-epoch metrics with the learning rate
-(W&B's WandbMetricsLogger), the evaluation (metrics, classification report, confusion
-matrix, a capped predictions table) and the trained model as a versioned artifact of
-type "model". `python -m tfbert.evaluate` opens a second run in the same group with
-job_type "evaluate" for a new labelled file.
+(W&B's WandbMetricsLogger), fit's validation metrics every epoch under validation/*
+(what a sweep's metric and its early termination read), the final evaluation
+(metrics in the summary, classification report, confusion matrix, a capped
+predictions table) and the run's serving export as a versioned artifact of type
+"model" that `tfbert.Predictor.load("entity/project/name:alias")` downloads and loads.
+`python -m tfbert.evaluate` opens a second run in the same group with job_type
+"evaluate" for a new labelled file.
 
 Every call into wandb goes through Tracker.safely: the first failure prints one
 warning and turns tracking off for the rest of the job, so a lost network, a bad API
-key or a W&B bug costs the W&B record, never the training run.
+key or a W&B bug costs the W&B record, never the training run. The exception is a
+sweep trial (WANDB_SWEEP_ID set by `wandb agent`): a W&B run that cannot start stops
+the trial with a one-line error, since a trial the sweep never hears of is wasted.
+
+>>> from tfbert.tracking import validation_metrics
+>>> validation_metrics({"loss": 0.7, "val_loss": 0.6, "val_accuracy": 0.8})
+{'validation/loss': 0.6, 'validation/accuracy': 0.8}
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ import tf_keras
 
 from tfbert import data
 from tfbert.config import KEYS_BY_NAME, WANDB_MODES, Config
-from tfbert.errors import first_line, warn
+from tfbert.errors import TfbertError, first_line, warn
 
 if TYPE_CHECKING:
     from tfbert.scoring import Evaluation
@@ -40,6 +49,39 @@ if TYPE_CHECKING:
 MAX_TABLE_ROWS = 10_000  # rows of each split kept in the dataset artifact
 MAX_PREDICTION_ROWS = 1_000  # rows of the validation predictions table
 BATCH_LOG_EVERY = 10  # training steps between per-step metric logs
+VALIDATION = "validation"  # the title of the validation split's metrics: configs/sweep.yaml's validation/loss
+EPOCH_STEP = "epoch/epoch"  # the epoch number WandbMetricsLogger logs with epoch/*
+# What the model artifact holds: the serving export (what tfbert.Predictor loads) and the
+# run directory's files that make the downloaded folder a run directory to predict and
+# evaluate with.
+MODEL_ARTIFACT_FILES = ("config.yaml", "label_map.json", "metrics.json")
+MODEL_ARTIFACT_EXPORT = "export"
+
+
+def sweep_id() -> str | None:
+    """The sweep this process is a trial of: `wandb agent` sets WANDB_SWEEP_ID."""
+    return os.environ.get("WANDB_SWEEP_ID") or None
+
+
+def validation_metrics(logs: Mapping[str, Any] | None) -> dict[str, float]:
+    """fit's per-epoch validation metrics (val_*) under the final evaluation's names (validation/*)."""
+    return {f"{VALIDATION}/{name.removeprefix('val_')}": float(value)
+            for name, value in (logs or {}).items() if name.startswith("val_")}
+
+
+def download_model_artifact(reference: str) -> Path:
+    """The folder of W&B model artifact `reference` (entity/project/name:alias, or
+    project/name:alias in your default entity), downloaded by wandb.Api (into
+    ./artifacts/name:version, or WANDB_ARTIFACT_DIR; a second call reuses W&B's cache)."""
+    try:
+        import wandb
+
+        return Path(wandb.Api().artifact(reference, type="model").download())
+    except Exception as err:  # noqa: BLE001  (a bad reference, no key, no network: all one message)
+        raise TfbertError(f"{reference} is not a local path, and downloading it as a W&B model artifact failed "
+                          f"({type(err).__name__}: {first_line(err)}); give a run directory, an export/ folder or "
+                          "entity/project/name:alias of a model logged by tfbert, with `wandb login` done and the "
+                          "network up") from err
 
 
 def api_key_configured() -> bool:
@@ -129,6 +171,26 @@ class SafeCallback(tf_keras.callbacks.Callback):
         self._callback.set_params(params)
 
 
+class ValidationLogger(tf_keras.callbacks.Callback):
+    """Logs fit's validation metrics at each epoch's end as validation/* (validation/loss,
+    validation/accuracy, ...) against the epoch (epoch/epoch), the names configs/sweep.yaml's
+    metric uses, so a sweep's Hyperband early termination sees them every epoch. Wrapped in
+    a SafeCallback by Tracker.keras_callbacks."""
+
+    def __init__(self, tracker: "Tracker"):
+        super().__init__()
+        self._tracker = tracker
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._tracker.run.define_metric(EPOCH_STEP)
+        self._tracker.run.define_metric(f"{VALIDATION}/*", step_metric=EPOCH_STEP)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        metrics = validation_metrics(logs)
+        if metrics:
+            self._tracker.run.log({**metrics, EPOCH_STEP: epoch})
+
+
 class Tracker:
     """A W&B run, or nothing (disabled, or after the first failure)."""
 
@@ -157,7 +219,8 @@ class Tracker:
     # --- the parts of a job -------------------------------------------------
 
     def keras_callbacks(self, initial_step: int = 0, steps_per_epoch: int = 1) -> list[tf_keras.callbacks.Callback]:
-        """W&B's metrics logger: every BATCH_LOG_EVERY steps (batch/*) and every epoch (epoch/*).
+        """W&B's metrics logger: every BATCH_LOG_EVERY steps (batch/*) and every epoch (epoch/*);
+        and the validation metrics every epoch under validation/* (ValidationLogger).
 
         A run resumed at global step `initial_step` continues the step counts where the
         killed run's backup left them, and skips the steps the killed run already logged
@@ -172,7 +235,8 @@ class Tracker:
             return []
         logger.global_batch = logged_batch_steps(initial_step, steps_per_epoch) * BATCH_LOG_EVERY
         last_logged = self.safely("reading the resumed run's last step", self._last_logged_batch_step)
-        return [SafeCallback(self, logger, skip_batch_steps_up_to=last_logged)]
+        return [SafeCallback(self, ValidationLogger(self)),
+                SafeCallback(self, logger, skip_batch_steps_up_to=last_logged)]
 
     def _last_logged_batch_step(self) -> int | None:
         """The last batch/batch_step a resumed W&B run holds (None for a new run)."""
@@ -227,7 +291,9 @@ class Tracker:
 
     def log_evaluation(self, title: str, evaluation: Evaluation, split: data.Split,
                        label_map: data.LabelMap) -> None:
-        """Metrics into the summary, report and confusion matrix as tables, and predictions."""
+        """Metrics into the summary only (the history's validation/* are fit's, one per epoch;
+        the summary holds the final, float32 evaluation of the best epoch, which a sweep
+        ranks trials by), report and confusion matrix as tables, and predictions."""
         self.safely(f"logging the {title} evaluation", self._log_evaluation, title, evaluation, split, label_map)
 
     def _log_evaluation(self, title: str, evaluation: Evaluation, split: data.Split,
@@ -239,7 +305,7 @@ class Tracker:
         for label, row in evaluation.report_rows.items():
             if isinstance(row, dict):
                 report.add_data(label, row["precision"], row["recall"], row["f1-score"], row["support"])
-        logged = {**metrics, f"{title}/classification_report": report,
+        logged = {f"{title}/classification_report": report,
                   f"{title}/predictions": self._predictions_table(evaluation, split, label_map)}
         if label_map.task != "multilabel":
             logged[f"{title}/confusion_matrix"] = wandb.plot.confusion_matrix(
@@ -277,20 +343,25 @@ class Tracker:
 
         self.run.log({f"plots/{name}": wandb.Image(str(path)) for name, path in images.items()})
 
-    def log_model(self, model_dir: Path, config: Config, metrics: Mapping[str, Any],
+    def log_model(self, run_dir: Path, config: Config, metrics: Mapping[str, Any],
                   label_map: data.LabelMap) -> None:
-        """The saved model as a versioned artifact of type "model", aliases latest and best."""
-        if config.wandb_log_model:
-            self.safely("logging the model artifact", self._log_model, model_dir, config, metrics, label_map)
+        """The finished run's serving export (with config.yaml, label_map.json and metrics.json)
+        as a versioned artifact of type "model", aliases latest and best: downloaded, it is
+        a run directory that `tfbert.Predictor.load`, predict and evaluate take. Nothing is
+        uploaded with wandb_log_model: false or save: metrics (the run kept no model)."""
+        if config.wandb_log_model and config.save != "metrics":
+            self.safely("logging the model artifact", self._log_model, run_dir, config, metrics, label_map)
 
-    def _log_model(self, model_dir: Path, config: Config, metrics: Mapping[str, Any],
+    def _log_model(self, run_dir: Path, config: Config, metrics: Mapping[str, Any],
                    label_map: data.LabelMap) -> None:
         import wandb
 
         artifact = wandb.Artifact(artifact_name(f"{config.name}-model"), type="model", metadata={
             "metrics": dict(metrics), "label_map": label_map.to_json(), "encoder": config.encoder,
             "config": config.to_dict()})
-        artifact.add_dir(str(model_dir))
+        artifact.add_dir(str(run_dir / MODEL_ARTIFACT_EXPORT), name=MODEL_ARTIFACT_EXPORT)
+        for name in MODEL_ARTIFACT_FILES:
+            artifact.add_file(str(run_dir / name), name=name)
         self.run.log_artifact(artifact, aliases=["latest", "best"])
 
     def finish(self, exit_code: int = 0) -> None:
@@ -314,17 +385,21 @@ def logged_batch_steps(step: int, steps_per_epoch: int) -> int:
 
 def start(config: Config, job_type: str = "train", run_id: str | None = None) -> tuple[Tracker, Config]:
     """Open the job's W&B run (resuming the run `run_id` when it exists); returns the
-    tracker and the config with any sweep values applied."""
+    tracker and the config with any sweep values applied. Under a sweep agent a run that
+    cannot start raises TfbertError (no offline fallback: the sweep would never see it)."""
     mode = resolve_mode(config)
     if mode == "disabled":
         return Tracker(None), config
     try:
         import wandb
     except Exception as err:  # noqa: BLE001  (a broken wandb install must not stop training)
+        if sweep_id():
+            raise TfbertError(f"cannot import wandb ({first_line(err)}); a sweep trial needs W&B: "
+                              "reinstall it (pip install wandb)") from err
         warn(f"cannot import wandb ({err}); training goes on without W&B")
         return Tracker(None), config
     tracker = Tracker(None)
-    for attempt in ((mode,) if mode == "offline" else (mode, "offline")):
+    for attempt in ((mode,) if mode == "offline" or sweep_id() else (mode, "offline")):
         tracker = Tracker(_init_run(wandb, config, attempt, job_type, run_id))
         if tracker.active:
             break
@@ -338,7 +413,8 @@ def start(config: Config, job_type: str = "train", run_id: str | None = None) ->
 
 
 def _init_run(wandb: Any, config: Config, mode: str, job_type: str, run_id: str | None = None) -> Any:
-    """wandb.init for this job in `mode`, or None (with a warning) when it fails."""
+    """wandb.init for this job in `mode`, or None (with a warning) when it fails; under a
+    sweep agent a failure raises TfbertError."""
     directory = Path(config.output_dir).resolve()  # absolute: a shared W&B service may run elsewhere
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -349,6 +425,10 @@ def _init_run(wandb: Any, config: Config, mode: str, job_type: str, run_id: str 
             settings=wandb.Settings(init_timeout=60, console="off"),
         )
     except Exception as err:  # noqa: BLE001  (no network, bad key, W&B down: train anyway)
+        if sweep_id():
+            raise TfbertError(f"could not start the W&B run of sweep {sweep_id()} in {mode} mode "
+                              f"({first_line(err)}); a sweep trial must report to W&B, so it stops instead of "
+                              "training offline: check the network and `wandb login`, then restart the agent") from err
         fallback = "trying offline" if mode == "online" else "training goes on without W&B"
         warn(f"could not start a W&B run in {mode} mode ({first_line(err)}); {fallback}")
         return None
