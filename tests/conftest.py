@@ -42,15 +42,26 @@ def raises_one_line(func, *args, match: str) -> str:
     return str(info.value)
 
 
+def is_note(line: str) -> bool:
+    """Whether a line of stderr is one of tfbert's notes on what a run does (progress.note:
+    its devices, its steps), which may come before a failure: 'tfbert: ...' but neither an
+    error nor a warning."""
+    return line.startswith("tfbert: ") and not line.startswith(("tfbert: error: ", "tfbert: warning: "))
+
+
 def command_error(status: int, stderr: str, stdout: str | None = None) -> str:
     """The message of a command that refused its input: asserts exit status 2, a single line
-    'tfbert: error: ...' on stderr with no traceback and, when `stdout` is given, nothing on it."""
+    'tfbert: error: ...' on stderr with no traceback, after nothing but tfbert's notes (see
+    is_note) and, when `stdout` is given, nothing on it."""
     assert status == 2, stderr
-    assert stderr.startswith("tfbert: error: ") and stderr.endswith("\n") and stderr.count("\n") == 1, stderr
+    lines = stderr.splitlines(keepends=True)
+    assert lines and all(is_note(line) for line in lines[:-1]), stderr
+    error = lines[-1]
+    assert error.startswith("tfbert: error: ") and error.endswith("\n"), stderr
     assert "Traceback" not in stderr
     if stdout is not None:
         assert stdout == ""
-    return stderr.removeprefix("tfbert: error: ").removesuffix("\n")
+    return error.removeprefix("tfbert: error: ").removesuffix("\n")
 
 
 @pytest.fixture(scope="session", autouse=True)

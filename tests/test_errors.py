@@ -105,3 +105,31 @@ def test_verbose_predict_shows_the_pandas_error_behind_an_empty_file(pair_export
     status = run_command(main_of("predict"), argv)
     out, err = capsys.readouterr()
     assert command_error(status, err, out).startswith(f"data file {tmp_path / 'empty.csv'} is empty")
+
+
+def noted_then_failing(argv):
+    """A command that says what it does (a note), then finds a problem, as a training run can."""
+    ArgumentParser(prog="noted").parse_args(argv)
+    progress.note("devices: 1 replica on CPU (x, 2 cores); precision: float32 (mixed_precision: float32)")
+    raise TfbertError("run directory runs/x already exists")
+
+
+def test_a_failure_after_a_note_ends_with_its_one_error_line_and_quiet_drops_the_note(capsys):
+    status = run_command(noted_then_failing, [])
+    out, err = capsys.readouterr()
+    assert err.splitlines() == ["tfbert: devices: 1 replica on CPU (x, 2 cores); precision: float32 (mixed_precision: "
+                                "float32)", "tfbert: error: run directory runs/x already exists"]
+    assert command_error(status, err, out) == "run directory runs/x already exists"
+    status = run_command(noted_then_failing, ["--quiet"])
+    out, err = capsys.readouterr()
+    assert err == "tfbert: error: run directory runs/x already exists\n" and command_error(status, err, out)
+
+
+@pytest.mark.parametrize("stderr", [
+    "tfbert: warning: dropped 2 rows\ntfbert: error: no rows\n",  # a warning is not a note
+    "2026-12-01 23:06:53.376676: E external/cuda_platform.cc:51] failed call to cuInit\ntfbert: error: no rows\n",
+    "tfbert: error: no rows\ntfbert: fit: 1 steps\n",  # the error is the last line
+])
+def test_only_notes_may_come_before_a_commands_error_line(stderr):
+    with pytest.raises(AssertionError):
+        command_error(2, stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -104,3 +105,90 @@ def test_tensorflow_imported_first_with_keras_3_is_a_one_line_error():
     done = run_python("import tensorflow as tf; tf.keras.version(); import tfbert.train")
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1] == f"tfbert.KerasVersionError: {message}"
+
+
+# --------------------------------------------------------------------------- quiet by default
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# TensorFlow's C++ log lines ("2026-12-01 23:06:53.376676: E external/...cc:51] ...", absl's
+# "I0000 00:00:1733094413.123456   123 cpu_feature_guard.cc:...") and its Python logger's.
+TENSORFLOW_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} \d\d:\d\d:\d\d)|cuInit|"
+                                 r"^(INFO|WARNING):tensorflow:")
+
+
+def run_command_line(*args: str) -> subprocess.CompletedProcess:
+    """`python -m tfbert.<args>` in the repository, with TensorFlow's log level as a user has it: unset."""
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=environment, cwd=REPO,
+                          timeout=600)
+
+
+def test_a_training_run_says_tfbert_s_lines_and_keras_progress_and_nothing_else(tmp_path):
+    done = run_command_line("tfbert.train", "--config", "configs/tiny.yaml", "--epochs=2", "--wandb_mode=disabled",
+                            f"--output_dir={tmp_path}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    noise = [line for line in (done.stdout + done.stderr).splitlines() if TENSORFLOW_LOG_LINE.search(line)]
+    assert noise == []
+    # stderr: tfbert's own lines (notes, warnings) and its progress lines; stdout: Keras' epochs and the results.
+    lines = done.stderr.splitlines()
+    assert all(line.startswith(("tfbert: ", "evaluating valid: ")) for line in lines), done.stderr
+    assert not [line for line in done.stdout.splitlines() if "warning" in line.lower()]
+    devices = lines.index(next(line for line in lines if line.startswith("tfbert: devices: ")))
+    plan = lines.index("tfbert: fit: 480 training rows in batches of 32 = 15 steps per epoch, 2 epochs = 30 steps")
+    estimate = lines.index(next(line for line in lines if "per step (the mean of steps 3-20): about " in line))
+    assert devices < plan < estimate
+    assert " replica on " in lines[devices] and "; precision: " in lines[devices] and "(mixed_precision: " in lines[devices]
+    assert " to go " in lines[estimate] and "Epoch 2/2" in done.stdout
+
+
+def test_verbose_brings_tensorflow_s_own_lines_back():
+    """A command that loads TensorFlow and fails (the config is missing): with --verbose,
+    TensorFlow's C++ lines as it loads are there again (test_bad_input checks the same
+    failure without --verbose is one line)."""
+    done = run_command_line("tfbert.train", "--verbose", "--config", "no-such-config.yaml")
+    assert done.returncode == 2 and done.stderr.splitlines()[-1].startswith("tfbert: error: ")
+    assert any(TENSORFLOW_LOG_LINE.search(line) for line in done.stderr.splitlines()), done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "3"), ("0", "0")], ids=["unset", "the user's"])
+def test_tensorflow_s_cpp_log_level_is_set_unless_the_user_set_it(preset, expected):
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    if preset is not None:
+        environment["TF_CPP_MIN_LOG_LEVEL"] = preset
+    done = subprocess.run([sys.executable, "-c", "import os, tfbert; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"],
+                          capture_output=True, text=True, env=environment, timeout=300)
+    assert done.returncode == 0 and done.stdout.split() == [expected], done.stderr
+
+
+def test_tensorflow_s_python_records_below_error_show_only_when_verbose():
+    import logging
+
+    import tensorflow as tf
+
+    from tfbert import progress
+
+    class Kept(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.messages: list[str] = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    logger, kept = tf.get_logger(), Kept()
+    level = logger.level
+    logger.addHandler(kept)
+    logger.setLevel(logging.INFO)  # as in a notebook, where TensorFlow's logger says INFO
+    try:
+        progress.set_verbosity("normal")
+        logger.info("Assets written to: model/assets")
+        logger.warning("Compiled the loaded model, but the compiled metrics have yet to be built.")
+        logger.error("a real error")
+        assert kept.messages == ["a real error"]
+        progress.set_verbosity("verbose")
+        logger.info("Assets written to: export/assets")
+        assert kept.messages[-1] == "Assets written to: export/assets"
+    finally:
+        progress.set_verbosity("normal")
+        logger.removeHandler(kept)
+        logger.setLevel(level)

@@ -50,3 +50,13 @@ def test_auto_on_a_tpu_is_bfloat16_and_explicit_settings_stay():
 
 def test_a_machine_without_proc_cpuinfo_has_no_flags(tmp_path):
     assert precision.cpu_flags(tmp_path / "missing") == set()
+
+
+def test_the_reason_for_a_policy_names_the_setting_and_what_auto_found(monkeypatch):
+    assert precision.reason("mixed_bfloat16", "mixed_bfloat16") == "mixed_precision: mixed_bfloat16"
+    assert precision.reason(None, "float32") == "mixed_precision: null"
+    assert precision.reason("auto", "mixed_bfloat16", on_tpu=True) == "mixed_precision: auto; a TPU"
+    monkeypatch.setattr(precision, "gpu_capabilities", lambda: [(7, 5)])
+    assert precision.reason("auto", "mixed_float16") == "mixed_precision: auto; a GPU of compute capability 7.5"
+    assert precision.reason("auto", "float32", encoder_rebuilt=False).endswith("the encoder runs as saved, so nothing "
+                                                                               "to gain from mixed precision")

@@ -4,6 +4,7 @@ the final evaluation and the Predictor report through it."""
 from __future__ import annotations
 
 import io
+import sys
 
 import numpy as np
 import pytest
@@ -124,3 +125,94 @@ def test_the_predictor_counts_texts_as_it_tokenizes_and_scores_each_batch(pair_e
     progress.set_verbosity("quiet")
     predictor.predict(texts, pairs=texts)
     assert capsys.readouterr().err == ""
+
+
+# --------------------------------------------------------------------------- notes and durations
+
+def test_a_note_is_one_tfbert_line_on_stderr_and_quiet_drops_it(capsys):
+    progress.note("fit: 15 steps per epoch")
+    assert capsys.readouterr() == ("", "tfbert: fit: 15 steps per epoch\n")
+    progress.set_verbosity("quiet")
+    progress.note("fit: 15 steps per epoch")
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("seconds, shown", [(0.04, "0.0s"), (9.94, "9.9s"), (42.4, "42s"), (59.6, "1m 00s"),
+                                            (754, "12m 34s"), (3599.4, "59m 59s"), (3600, "1h 00m"),
+                                            (50_688, "14h 05m")])
+def test_durations_read_as_a_person_says_them(seconds, shown):
+    assert progress.duration(seconds) == shown
+
+
+# --------------------------------------------------------------------------- notebooks
+
+class FakeShell:
+    def __init__(self, kernel):
+        self.kernel = kernel
+
+
+def fake_ipython(monkeypatch, kernel) -> None:
+    """This process as IPython would make it look: ipykernel loaded, get_ipython() a shell."""
+    import types
+
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: FakeShell(kernel)))
+
+
+def test_only_a_kernel_counts_as_a_notebook(monkeypatch):
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    assert not progress.in_notebook()
+    fake_ipython(monkeypatch, kernel=None)  # a terminal IPython that imported ipykernel
+    assert not progress.in_notebook()
+    fake_ipython(monkeypatch, kernel=object())
+    assert progress.in_notebook()
+
+
+def test_in_a_notebook_keras_draws_its_bar_though_stdout_is_no_terminal(monkeypatch):
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    fake_ipython(monkeypatch, kernel=object())
+    OutStream = type("OutStream", (io.StringIO,), {"__module__": "ipykernel.iostream"})
+    monkeypatch.setattr("sys.stdout", OutStream())
+    assert progress.keras_verbose() == 1
+    progress.set_verbosity("quiet")
+    assert progress.keras_verbose() == 0
+    progress.set_verbosity("normal")
+    monkeypatch.setattr("sys.stdout", io.StringIO())  # output sent to a file from a notebook: lines, not a bar
+    assert progress.keras_verbose() == 2
+
+
+NOTEBOOK_CELL = """
+import numpy as np
+import tfbert
+from tfbert import progress
+import tf_keras
+
+print("keras_verbose", progress.keras_verbose())
+inputs = tf_keras.Input(shape=(2,))
+model = tf_keras.Model(inputs, tf_keras.layers.Dense(1)(inputs))
+model.compile(optimizer="sgd", loss="mse")
+model.fit(np.zeros((40, 2)), np.zeros(40), batch_size=4, epochs=1, verbose=progress.keras_verbose())
+with progress.meter(10, "scoring") as advance:
+    for _ in range(5):
+        advance(2)
+"""
+
+
+def test_a_notebook_cell_shows_live_bars_for_fit_and_for_tfbert_loops(tmp_path):
+    """Run headless in a real kernel, as Jupyter or Colab would run it: Keras' bar and the
+    meter redraw one line (carriage returns, step counts) instead of printing once at the end."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(NOTEBOOK_CELL)])
+    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = notebook.cells[0].outputs
+    assert [output for output in outputs if output.output_type == "error"] == []
+    stdout = "".join(output.text for output in outputs if output.get("name") == "stdout")
+    stderr = "".join(output.text for output in outputs if output.get("name") == "stderr")
+    assert "keras_verbose 1" in stdout
+    fit = stdout.split("keras_verbose 1", 1)[1]
+    assert fit.count("\r") >= 2 and " 1/10 [" in fit and "10/10 [" in fit  # Keras' Progbar, redrawn step by step
+    assert "/epoch" not in fit  # not verbose 2's one line per epoch ("10/10 - 0s - loss: ... - 0s/epoch - ...")
+    assert stderr.count("\r") >= 2 and "scoring: 100%|" in stderr and "10/10" in stderr  # tqdm's bar, not lines
+    assert "scoring: 2/10 examples (20%)" not in stderr

@@ -42,3 +42,102 @@ def test_the_fit_timer_catches_the_first_step_and_the_validation():
     seconds = timings.seconds
     assert 0 < seconds["fit_first_step"] and 0 < seconds["fit_validation"]
     assert seconds["fit_first_step"] + seconds["fit_validation"] < seconds["fit"]
+
+
+# --------------------------------------------------------------------------- FitEstimate: steps and ETA
+
+class FakeClock:
+    """time.perf_counter for a fit whose first step traces for 10 s, whose other steps take
+    0.5 s each, and whose validation takes 30 s between epochs."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_steps(estimate, clock: FakeClock, epochs: range, steps_per_epoch: int, stop_after: int) -> None:
+    steps = 0
+    estimate.on_train_begin()
+    for epoch in epochs:
+        estimate.on_epoch_begin(epoch)
+        for batch in range(steps_per_epoch):
+            clock.now += 10.0 if steps == 0 else 0.5
+            estimate.on_train_batch_end(batch)
+            steps += 1
+            if steps == stop_after:
+                return
+        clock.now += 30.0
+
+
+def test_fit_estimate_says_the_plan_then_the_time_measured_after_the_first_steps(monkeypatch, capsys):
+    from tfbert import progress
+    from tfbert.timings import FitEstimate
+
+    progress.set_verbosity("normal")
+    clock = FakeClock()
+    monkeypatch.setattr("tfbert.timings.time.perf_counter", clock)
+    run_steps(FitEstimate(rows=250, batch_size=32, steps_per_epoch=8, epochs=4), clock, range(4), 8, stop_after=25)
+    plan, estimate = capsys.readouterr().err.splitlines()
+    assert plan == "tfbert: fit: 250 training rows in batches of 32 = 8 steps per epoch, 4 epochs = 32 steps"
+    # Neither the 10 s tracing step nor the 30 s validations count: 0.5 s a step.
+    assert estimate.startswith("tfbert: fit: 500ms per step (the mean of steps 3-20): about 4.0s per epoch, 16s for the "
+                               "run's 32 steps, 6.0s to go (training steps only")
+
+
+def test_fit_estimate_of_a_resumed_fit_counts_the_steps_left(monkeypatch, capsys):
+    from tfbert.timings import FitEstimate
+
+    clock = FakeClock()
+    monkeypatch.setattr("tfbert.timings.time.perf_counter", clock)
+    estimate = FitEstimate(rows=250, batch_size=32, steps_per_epoch=8, epochs=4, start_epoch=1, start_batch=3,
+                           after=10)
+    run_steps(estimate, clock, range(1, 4), 8, stop_after=12)
+    plan, measured = capsys.readouterr().err.splitlines()
+    assert plan.endswith("4 epochs = 32 steps, 21 to go")
+    assert "(the mean of steps 3-10)" in measured and "5.5s to go" in measured  # 32 - 11 - 10 = 11 steps of 0.5 s
+
+
+def test_fit_estimate_stays_silent_in_a_fit_shorter_than_its_measure_and_when_quiet(capsys):
+    from tfbert import progress
+    from tfbert.timings import FitEstimate
+
+    inputs = tf_keras.Input(shape=(1,))
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.zeros((12, 1)), np.zeros(12), batch_size=4, epochs=2, verbose=0,
+              callbacks=[FitEstimate(rows=12, batch_size=4, steps_per_epoch=3, epochs=2, after=5)])
+    plan, measured = capsys.readouterr().err.splitlines()  # a real fit calls the hooks: plan, then after 5 steps
+    assert plan.startswith("tfbert: fit: 12 training rows") and measured.startswith("tfbert: fit: ")
+    assert "per step (the mean of steps 3-5)" in measured
+
+    model.fit(np.zeros((12, 1)), np.zeros(12), batch_size=4, epochs=1, verbose=0,
+              callbacks=[FitEstimate(rows=12, batch_size=4, steps_per_epoch=3, epochs=1, after=20)])
+    assert len(capsys.readouterr().err.splitlines()) == 1  # the plan only: 3 steps never reach 20
+    progress.set_verbosity("quiet")
+    try:
+        model.fit(np.zeros((12, 1)), np.zeros(12), batch_size=4, epochs=2, verbose=0,
+                  callbacks=[FitEstimate(rows=12, batch_size=4, steps_per_epoch=3, epochs=2, after=5)])
+    finally:
+        progress.set_verbosity("normal")
+    assert capsys.readouterr().err == ""
+
+
+def test_on_a_terminal_the_estimate_leaves_keras_bar_its_line(monkeypatch, capsys):
+    import io
+
+    from tfbert.timings import FitEstimate
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stdout", Terminal())
+    inputs = tf_keras.Input(shape=(1,))
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.zeros((16, 1)), np.zeros(16), batch_size=4, epochs=1, verbose=1,
+              callbacks=[FitEstimate(rows=16, batch_size=4, steps_per_epoch=4, epochs=1, after=4)])
+    plan, blank, measured = capsys.readouterr().err.splitlines()  # the bar's line ends before the note
+    assert plan.startswith("tfbert: fit: 16 training rows") and blank == "" and measured.startswith("tfbert: fit: ")

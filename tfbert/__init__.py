@@ -13,16 +13,25 @@ Importing tfbert therefore asks TensorFlow for its legacy Keras before TensorFlo
 imported; if TensorFlow is already loaded with Keras 3 behind `tf.keras`, we stop with
 a message instead of failing later with an obscure layer-type error. Importing tfbert
 itself is light: TensorFlow loads when an API name that needs it is first used.
+
+Importing tfbert also keeps TensorFlow's own log lines out of a run's output: its C++
+logs (TF_CPP_MIN_LOG_LEVEL=3 unless already set, read when TensorFlow loads: e.g. the
+`failed call to cuInit` error line of every CPU-only run; a real failure still raises
+an exception with its message) and its Python-side INFO and WARNING records
+(`INFO:tensorflow:Assets written to: ...`). A command run with `--verbose`
+(`python -m tfbert.train ... --verbose`) keeps both; `progress.set_verbosity("verbose")`
+keeps the Python-side records.
 """
 
 import importlib
+import logging
 import os
 import sys
 import types
 import warnings
 from typing import Any
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 
 class KerasVersionError(ImportError):
@@ -32,7 +41,6 @@ class KerasVersionError(ImportError):
 def _require_legacy_keras() -> None:
     if "tensorflow" not in sys.modules:
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's INFO lines, not warnings
         return
     import tensorflow as tf
 
@@ -45,7 +53,31 @@ def _require_legacy_keras() -> None:
         )
 
 
+def _verbose_command() -> bool:
+    """Whether this process is `python -m tfbert.<command> ... --verbose`, seen before the
+    command parses its arguments (and loads TensorFlow): while `-m` imports the command's
+    package, sys.argv[0] is "-m"."""
+    return sys.argv[:1] == ["-m"] and "--verbose" in sys.argv[1:]
+
+
+def _shows_tensorflow_record(record: logging.LogRecord) -> bool:
+    """TensorFlow's Python-side log records: errors always, the rest at --verbose."""
+    progress = sys.modules.get("tfbert.progress")
+    return record.levelno >= logging.ERROR or (progress is not None and progress.verbosity() == progress.VERBOSE)
+
+
+def _quiet_tensorflow() -> None:
+    """TensorFlow's C++ log lines (level 3; a user's TF_CPP_MIN_LOG_LEVEL wins) and its
+    Python-side records below ERROR stay out of the output, unless verbose."""
+    if "tensorflow" not in sys.modules and not _verbose_command():
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    tensorflow_logger = logging.getLogger("tensorflow")  # the logger tf.get_logger() returns
+    if _shows_tensorflow_record not in tensorflow_logger.filters:
+        tensorflow_logger.addFilter(_shows_tensorflow_record)
+
+
 _require_legacy_keras()
+_quiet_tensorflow()
 # tensorflow_hub 0.16.1 imports pkg_resources, whose deprecation warning says nothing a
 # tfbert user can act on (pyproject pins setuptools below the release that removes it).
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
@@ -62,6 +94,7 @@ _API = {
     "evaluate": "tfbert.evaluation",
     "EvaluationResult": "tfbert.evaluation",
     "Predictor": "tfbert.predictor",
+    "runs": "tfbert.runs",  # a module: tfbert.runs.list_runs, tfbert.runs.clean
 }
 __all__ = ["KerasVersionError", "__version__", *_API]
 
@@ -69,7 +102,8 @@ __all__ = ["KerasVersionError", "__version__", *_API]
 def __getattr__(name: str) -> Any:
     if name not in _API:
         raise AttributeError(f"module 'tfbert' has no attribute '{name}'")
-    value = getattr(importlib.import_module(_API[name]), name)
+    module = importlib.import_module(_API[name])
+    value = module if module.__name__ == f"{__name__}.{name}" else getattr(module, name)
     globals()[name] = value
     return value
 

@@ -62,9 +62,9 @@ class ArgumentParser(argparse.ArgumentParser):
         amount = self.add_mutually_exclusive_group()
         # SUPPRESS: a subcommand's parser, which leaves them out, keeps the main parser's choice
         amount.add_argument("--quiet", dest="verbosity", action="store_const", const=progress.QUIET,
-                            default=argparse.SUPPRESS, help="no progress bars or progress lines")
+                            default=argparse.SUPPRESS, help="no progress bars, progress lines or tfbert: notes")
         amount.add_argument("--verbose", dest="verbosity", action="store_const", const=progress.VERBOSE,
-                            default=argparse.SUPPRESS, help="on failure, the underlying traceback too")
+                            default=argparse.SUPPRESS, help="TensorFlow's log lines too; on failure, the underlying traceback")
 
     def parse_known_args(self, args=None, namespace=None):
         parsed, rest = super().parse_known_args(args, namespace)

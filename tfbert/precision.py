@@ -70,3 +70,20 @@ def resolve(setting: str | None, on_tpu: bool = False) -> str:
     if setting == "auto":
         return choose([] if on_tpu else gpu_capabilities(), cpu_flags(), on_tpu)[0]
     return setting or "float32"
+
+
+def reason(setting: str | None, policy: str, on_tpu: bool = False, encoder_rebuilt: bool = True) -> str:
+    """Why a run computes in `policy`, for a config's mixed_precision `setting`: the config
+    said so, or what `auto` found on this machine (float32 when the encoder runs as saved).
+
+    >>> from tfbert.precision import reason
+    >>> reason("mixed_float16", "mixed_float16")
+    'mixed_precision: mixed_float16'
+    >>> reason("auto", "float32", encoder_rebuilt=False)
+    'mixed_precision: auto; the encoder runs as saved, so nothing to gain from mixed precision'
+    """
+    if setting != "auto":
+        return f"mixed_precision: {setting if setting else 'null'}"
+    if not encoder_rebuilt:
+        return "mixed_precision: auto; the encoder runs as saved, so nothing to gain from mixed precision"
+    return f"mixed_precision: auto; {choose([] if on_tpu else gpu_capabilities(), cpu_flags(), on_tpu)[1]}"

@@ -2,9 +2,10 @@
 
 The level is "quiet" (no progress at all), "normal" or "verbose" (progress, and a
 failing command's traceback too); every command's `--quiet` / `--verbose` sets it.
-A long loop reports through `meter`: a tqdm bar on a terminal, a plain line at every
-tenth of the work (or every minute) when the output is a file or a pipe, nothing when
-quiet. Progress goes to stderr, so a command's results on stdout stay clean.
+A long loop reports through `meter`: a tqdm bar on a terminal or in a notebook, a plain
+line at every tenth of the work (or every minute) when the output is a file or a pipe,
+nothing when quiet. Progress goes to stderr, so a command's results on stdout stay clean;
+so do `note`'s one-line `tfbert: ...` notes on what a run does (its devices, its steps).
 
 >>> import sys
 >>> from tfbert import progress
@@ -16,6 +17,10 @@ predicting: 2/4 texts (50%) in ...s
 predicting: 4/4 texts (100%) in ...s
 >>> progress.keras_verbose()  # what model.fit should print here: one line per epoch
 2
+>>> progress.note("fit: 15 steps per epoch", stream=sys.stdout)
+tfbert: fit: 15 steps per epoch
+>>> progress.duration(4000), progress.duration(75), progress.duration(3.2)
+('1h 07m', '1m 15s', '3.2s')
 >>> progress.set_verbosity("quiet")
 >>> with progress.meter(4, "predicting", stream=sys.stdout) as advance:
 ...     advance(4)
@@ -53,12 +58,48 @@ def verbosity() -> str:
     return _level
 
 
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (Jupyter, VS Code, Colab): IPython's shell
+    with a kernel, whose output cells redraw a line on a carriage return."""
+    if "ipykernel" not in sys.modules:
+        return False
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None
+
+
+def _shows_live(stream: TextIO) -> bool:
+    """Whether a bar redrawn in place renders on `stream`: a terminal, or a notebook's own output."""
+    if stream.isatty():
+        return True
+    return in_notebook() and type(stream).__module__.startswith(("ipykernel.", "google.colab."))
+
+
 def keras_verbose() -> int:
-    """The `verbose` to give model.fit or model.predict: 0 when quiet, 1 (a bar) when stdout
-    is a terminal, 2 (one line per epoch) otherwise."""
+    """The `verbose` to give model.fit or model.predict: 0 when quiet, 1 (a live bar) when
+    stdout is a terminal or a notebook's, 2 (one line per epoch) otherwise."""
     if _level == QUIET:
         return 0
-    return 1 if sys.stdout.isatty() else 2
+    return 1 if _shows_live(sys.stdout) else 2
+
+
+def note(message: str, stream: TextIO | None = None) -> None:
+    """One line on what the run does, `tfbert: <message>`, on stderr (nothing when quiet).
+    Notes come before the work they describe; a failing command's last line is still its
+    `tfbert: error: ...` (see tfbert.errors)."""
+    if _level != QUIET:
+        print(f"tfbert: {message}", file=sys.stderr if stream is None else stream, flush=True)
+
+
+def duration(seconds: float) -> str:
+    """`seconds` as a person reads it: 3.2s, 1m 15s, 1h 07m."""
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s" if whole >= 60 else f"{whole}s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60}h {minutes % 60:02d}m"
 
 
 class PeriodicLines:
@@ -85,12 +126,27 @@ class PeriodicLines:
 def meter(total: int, description: str, unit: str = "example", stream: TextIO | None = None,
           interval: float = LINE_INTERVAL) -> Iterator[Callable[[int], None]]:
     """advance(count), to call as each batch of `total` items is done: a bar when `stream`
-    (default stderr) is a terminal, PeriodicLines when it is not, nothing when quiet."""
+    (default stderr) is a terminal or a notebook's output, PeriodicLines when it is a file
+    or a pipe, nothing when quiet."""
     stream = sys.stderr if stream is None else stream
     if _level == QUIET:
         yield lambda count: None
-    elif stream.isatty():
-        with tqdm(total=total, desc=description, unit=unit, file=stream, disable=False, dynamic_ncols=True) as bar:
+    elif _shows_live(stream):
+        with _bar_class(stream)(total=total, desc=description, unit=unit, file=stream, disable=False,
+                                dynamic_ncols=True) as bar:
             yield bar.update
     else:
         yield PeriodicLines(total, description, unit, stream, interval)
+
+
+def _bar_class(stream: TextIO) -> type[tqdm]:
+    """tqdm's notebook bar (a widget) in a notebook that has ipywidgets, else its text bar,
+    which a notebook's output cell redraws on each carriage return too."""
+    if stream.isatty() or not in_notebook():
+        return tqdm
+    try:
+        import ipywidgets  # noqa: F401  (tqdm.notebook's widget; without it tqdm.notebook refuses to draw)
+        from tqdm.notebook import tqdm as notebook_tqdm
+    except ImportError:
+        return tqdm
+    return notebook_tqdm
