@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from IPython.core.inputtransformer2 import TransformerManager
 from nbclient import NotebookClient
 
 import tfbert
@@ -102,6 +104,14 @@ def test_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch):
     monkeypatch.delenv("TF_USE_LEGACY_KERAS", raising=False)  # the notebook must set it itself
     shutil.copy(path, tmp_path / path.name)
     notebook = read(tmp_path / path.name)
+    if path.name.startswith("01"):
+        # A run of the quickstart's name cut off by a disconnect before its first backup: the
+        # fine-tune cell must resume it. Then that cell again, as after a disconnect past the end.
+        fine_tune = quickstart_cell(notebook, "tfbert.train(")
+        index = notebook.cells.index(fine_tune)
+        notebook.cells.insert(index, nbformat.v4.new_code_cell(DISCONNECTED_RUN))
+        notebook.cells.append(nbformat.v4.new_code_cell(fine_tune.source))
+        notebook.cells.append(nbformat.v4.new_code_cell(PREDICTED_HELD_OUT_ROWS))
     started = time.monotonic()
     NotebookClient(notebook, timeout=SMOKE_SECONDS, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
@@ -113,11 +123,125 @@ def test_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch):
     if path.name.startswith("01"):
         assert "Smoke mode" in text and "decision threshold" in text and "run directory:" in text
         (run_dir,) = [p for p in runs.iterdir() if not p.name.startswith(".") and p.name != "wandb"]
-        assert (run_dir / "export" / "saved_model.pb").is_file()
+        assert run_dir.name == "toy-sentiment-tiny"  # named after the data and the encoder: a rerun finds it
+        assert f"resuming the unfinished run in {Path('runs') / ('.' + run_dir.name + '.incomplete')}" in text
+        assert f"{Path('runs') / run_dir.name} has finished: reading it back" in text
+        assert (run_dir / "export" / "saved_model.pb").is_file() and (run_dir / "tensorboard").is_dir()
         assert any("image/png" in output.get("data", {}) for cell in notebook.cells for output in cell.get("outputs", []))
+        held_out = json.loads((run_dir / "metrics.json").read_text())["test"]["num_examples"]
+        assert held_out == 30  # a tenth of the 300 smoke rows, kept out of training and validation
+        assert "predicted 8 held-out rows" in text
     else:
         assert "no, so the sweep's function runs over two configurations" in text
         assert sorted(p.name for p in (runs / "sweeps").iterdir()) == ["trial-0", "trial-1"]
         assert "lowest validation loss: trial-" in text
     assert not (runs / "wandb").exists()  # W&B disabled in smoke mode
     assert seconds < SMOKE_SECONDS, f"{path.name} took {seconds:.0f} s"
+
+
+DISCONNECTED_RUN = """\
+from tfbert.config import dump_config
+from tfbert.run_directory import staging_path
+
+unfinished = staging_path(Path(config.output_dir) / config.run_name)
+unfinished.mkdir(parents=True)
+(unfinished / "config.yaml").write_text(dump_config(config))
+"""
+
+PREDICTED_HELD_OUT_ROWS = """\
+assert set(examples.index) <= set(held_out.index) and not set(held_out.index) & set(config.data_path.index)
+print(f"predicted {len(examples)} held-out rows")
+"""
+
+
+def quickstart_cell(notebook: nbformat.NotebookNode, marker: str) -> nbformat.NotebookNode:
+    """The one code cell whose source contains `marker`."""
+    (cell,) = [cell for cell in notebook.cells if cell.cell_type == "code" and marker in cell.source]
+    return cell
+
+
+class Recorder:
+    """Records the calls made to its methods (drive.mount, an IPython shell's run_line_magic)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self.calls.append((name, *args))
+
+
+def run_quickstart_setup(monkeypatch, in_colab: bool, **parameters) -> tuple[dict, list]:
+    """The quickstart's parameters cell (with `parameters` changed), its data and its run cells,
+    executed as in Colab or elsewhere, outside smoke mode; returns their variables and the
+    calls made to Google Drive and to the network."""
+    notebook = read(NOTEBOOKS[0])
+    drive, connections = Recorder(), []
+
+    def connect(address, timeout=None):
+        connections.append(address)
+        raise OSError("offline")
+
+    monkeypatch.setattr(socket, "create_connection", connect)
+    monkeypatch.delenv("TFBERT_SMOKE", raising=False)
+    colab = types.ModuleType("google.colab")
+    colab.drive = drive
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    namespace = {"os": os, "IN_COLAB": in_colab}
+    exec(quickstart_cell(notebook, "USE_DRIVE =").source, namespace)
+    namespace.update(parameters)
+    exec(quickstart_cell(notebook, "data_values =").source, namespace)
+    exec(quickstart_cell(notebook, "RUN_NAME or").source, namespace)
+    return namespace, [call[1:] for call in drive.calls] + [("connect", *address) for address in connections]
+
+
+def test_quickstart_offline_by_default(monkeypatch):
+    """As committed: the offline demo, runs/ beside the notebook, no Drive, no network."""
+    namespace, calls = run_quickstart_setup(monkeypatch, in_colab=True)
+    assert not namespace["USE_DRIVE"] and calls == []
+    assert namespace["data_values"]["data_path"] == "movie-review-polarity"
+    assert (namespace["OUTPUT_DIR"], namespace["run_name"]) == ("runs", "movie-review-polarity-all-minilm-l6-v2")
+
+
+def test_quickstart_uses_the_data_file_and_drive(monkeypatch):
+    """DATA_FILE is used with a local encoder without asking the network; in Colab, USE_DRIVE
+    mounts Drive and puts the runs there; the run's name comes from the file and the encoder;
+    the sample sizes are the report's proportions of Quora's 1,306,122 rows."""
+    quora = "/content/drive/MyDrive/quora/train.csv"
+    namespace, calls = run_quickstart_setup(monkeypatch, in_colab=True, USE_DRIVE=True, DATA_FILE=quora,
+                                            ENCODER="/content/encoders/bert_en_uncased_L-12_H-768_A-12/")
+    assert calls == [("/content/drive",)]
+    assert namespace["OUTPUT_DIR"] == namespace["DRIVE_OUTPUT_DIR"] and namespace["OUTPUT_DIR"].startswith("/content/drive/")
+    assert namespace["run_name"] == "train-bert_en_uncased_L-12_H-768_A-12"
+    values = namespace["data_values"]
+    assert values["data_path"] == quora
+    rows = 1_306_122
+    report_train = rows // 10  # the report's train_test_split(train_size=0.1), then 0.01 of the rest
+    assert values["max_train_examples"] == report_train
+    assert values["max_valid_examples"] == (rows - report_train) // 100
+
+
+def test_quickstart_drive_only_in_colab(monkeypatch):
+    namespace, calls = run_quickstart_setup(monkeypatch, in_colab=False, USE_DRIVE=True, DATA_FILE="reviews.csv.gz",
+                                            ENCODER="all-minilm-l6-v2")
+    assert calls == [] and namespace["OUTPUT_DIR"] == "runs"
+    assert namespace["run_name"] == "reviews-all-minilm-l6-v2"
+
+
+def test_quickstart_says_when_the_encoder_handle_cannot_be_reached(monkeypatch):
+    with pytest.raises(tfbert.TfbertError, match="tfhub.dev cannot be reached"):
+        run_quickstart_setup(monkeypatch, in_colab=True, DATA_FILE="train.csv")
+
+
+def test_quickstart_tensorboard_magic_only_in_colab(capsys):
+    """%tensorboard runs in Colab (outside smoke mode); elsewhere the cell prints the command."""
+    source = quickstart_cell(read(NOTEBOOKS[0]), "%tensorboard").source
+    python = TransformerManager().transform_cell(source)  # the magics as IPython runs them
+    for in_colab, smoke in ((True, False), (True, True), (False, False)):
+        shell = Recorder()
+        exec(python, {"get_ipython": lambda: shell, "IN_COLAB": in_colab, "SMOKE": smoke, "OUTPUT_DIR": "runs"})
+        printed = capsys.readouterr().out
+        if in_colab and not smoke:
+            assert shell.calls == [("run_line_magic", "load_ext", "tensorboard"),
+                                   ("run_line_magic", "tensorboard", '--logdir "{OUTPUT_DIR}"')] and printed == ""
+        else:
+            assert shell.calls == [] and "tensorboard --logdir runs" in printed

@@ -44,4 +44,5 @@ def test_the_run_directory_table_lists_every_file_a_run_writes():
     section = README.split("## The run directory")[1].split("\n## ")[0]
     listed = {name.rstrip("/") for name in re.findall(r"^\| `([^`]+)` \|", section, flags=re.MULTILINE)}
     assert set(RUN_FILES) <= listed
-    assert listed - set(RUN_FILES) == {"evaluations"}  # written later, by python -m tfbert.evaluate
+    # evaluations/: written later, by python -m tfbert.evaluate; tensorboard/: only with tensorboard: true
+    assert listed - set(RUN_FILES) == {"evaluations", "tensorboard"}

@@ -543,7 +543,7 @@ def bad_yaml(workdir, **changes) -> list[str]:
 
 CLI_ERRORS = {
     "missing config file": (lambda w: ["--config", str(w.path / "nope.yaml")], "config file not found"),
-    "no --config": (lambda w: [], "--config"),
+    "no --config": (lambda w: [], "no data_path: pass --data_path="),  # every key from the command line
     "unknown key in the file": (lambda w: bad_yaml(w, learnig_rate=1e-3), "did you mean 'learning_rate'"),
     "unknown key on the command line": (lambda w: ["--config", str(w.config), "--epoch", "2"], "did you mean 'epochs'"),
     "wrong type": (lambda w: ["--config", str(w.config), "--epochs=two"], "'epochs'"),
@@ -578,3 +578,29 @@ def test_cli_errors_from_a_real_process(case, workdir):
     done = subprocess.run([sys.executable, "-m", "tfbert.train", *make_argv(workdir)],
                           capture_output=True, text=True, timeout=300, cwd=workdir.path)
     assert fragment in command_error(done.returncode, done.stderr, done.stdout)
+
+
+def test_the_command_runs_without_a_config_file(tmp_path, monkeypatch, capsys):
+    """Every key from the command line over the defaults; the run is named after the data file.
+    (The training job itself is the one every other test here runs: replaced, to stay fast.)"""
+    trained = []
+
+    def fake_train(config, resume_run=None):
+        trained.append((config, resume_run))
+        return training.RunResult(Path("runs") / training.default_run_name(config), {}, None)
+
+    monkeypatch.setattr(training, "train", fake_train)
+    status = run_command(train_main, ["--data_path=data/reviews.csv", "--text_column=review", "--label_column=sentiment",
+                                      "--encoder=all-minilm-l6-v2", "--epochs", "1", "--max_train_examples=60"])
+    assert status == 0, capsys.readouterr().err
+    [(config, resume_run)] = trained
+    assert resume_run is None and config.name == "reviews"
+    assert (config.data_path, config.text_column, config.label_column, config.encoder, config.epochs,
+            config.max_train_examples) == ("data/reviews.csv", "review", "sentiment", "all-minilm-l6-v2", 1, 60)
+    given = {"data_path", "text_column", "label_column", "encoder", "epochs", "max_train_examples"}
+    defaults = build_config({}).to_dict()
+    assert {key: value for key, value in config.to_dict().items() if key not in given} == \
+        {key: value for key, value in defaults.items() if key not in given}  # the rest: the package's defaults
+    name = capsys.readouterr().out.removeprefix("run directory: runs/").strip()
+    assert name.startswith("reviews-") and time.strptime(name.removeprefix("reviews-"), "%Y%m%d-%H%M%S")
+

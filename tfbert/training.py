@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,8 @@ from tfbert import (callbacks, data, datasets, distribution, encoder_copy, encod
 from tfbert.config import Config, ConfigSource, dump_config, load_config
 from tfbert.errors import TfbertError, first_line
 from tfbert.run_directory import RunDirectory, final_path_of, staging_path
-from tfbert.timings import FitTimer, Timings
+from tfbert.devices import announce_devices
+from tfbert.timings import FitEstimate, FitTimer, Timings
 
 SPLIT_TITLES = {"valid": "validation", "test": "test"}
 
@@ -53,7 +54,7 @@ class RunResult:
 
     run_dir: Path
     metrics: dict[str, dict[str, float]]  # split title -> metrics
-    model: tf_keras.Model  # the trained classifier, as saved in run_dir/model
+    model: tf_keras.Model  # the trained classifier (the best epoch), in float32; run_dir/model holds it when save: all
     chief: bool = True  # False on the other workers of a multi-worker run: run_dir is the chief's, metrics empty
 
 
@@ -183,6 +184,7 @@ def prepare(config: Config, tracker: tracking.Tracker, timings: Timings, run_par
         timings.precision = policy
         tracker.safely("recording the precision", lambda: tracker.run.summary.update({"compute_precision": policy}))
         encoders.check_max_seq_length(encoder, config.max_seq_length)
+        announce_devices(config, strategy, policy, encoder, rows=len(splits["train"]))
         assets = encoders.tokenizer_assets(encoder)
         packer = packers.make_packer(config.tokenizer, *assets, config.max_seq_length)
     with timings.phase("data"):
@@ -211,11 +213,12 @@ def set_determinism(deterministic: bool) -> None:
         framework_config.disable_op_determinism()
 
 
-def fit(job: Job) -> tf_keras.Model:
-    """The classifier, trained; its weights are the best epoch's on validation loss.
-    Resumes from the run's backup when there is one. Under a distribution strategy the
-    chief gets a one-device copy (for evaluation and export), the other workers the
-    distributed model as fit left it."""
+def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()) -> tf_keras.Model:
+    """The classifier, trained (with `extra_callbacks` after tfbert's own: see `train`);
+    its weights are the best epoch's on validation loss. Resumes from the run's backup
+    when there is one. Under a distribution strategy the chief gets a one-device copy (for
+    evaluation and export), the other workers the distributed model as fit left it. With
+    gradient accumulation the chief's model is the plain functional one (model.functional_view)."""
     config = job.config
     with job.timings.phase("model_build"):
         # Seeded here, after the encoder is loaded: a first run that fetches and converts it
@@ -233,7 +236,7 @@ def fit(job: Job) -> tf_keras.Model:
         _check_workers_agree(job, start)
     if start is not None and start[0] < config.epochs:
         with job.timings.phase("fit"):
-            _fit_from(job, classifier, checkpoint, *start)
+            _fit_from(job, classifier, checkpoint, *start, extra_callbacks)
     if not job.is_chief:
         return classifier
     resume.mark_fit_ended(job.backup_dir)
@@ -244,7 +247,7 @@ def fit(job: Job) -> tf_keras.Model:
         with job.timings.phase("model_build"):
             classifier = _float32_one_device_copy(job)
     classifier.load_weights(str(checkpoint)).expect_partial()  # the best epoch on validation loss
-    return classifier
+    return model.functional_view(classifier)
 
 
 def _check_workers_agree(job: Job, start: tuple[int, int] | None) -> None:
@@ -262,7 +265,7 @@ def _check_workers_agree(job: Job, start: tuple[int, int] | None) -> None:
 def _compiled_classifier(job: Job, encoder: hub.KerasLayer) -> tf_keras.Model:
     """The job's classifier over `encoder`, compiled with its optimizer for the whole run's steps."""
     config = job.config
-    classifier = model.build_classifier(encoder, job.label_map, config.dropout)
+    classifier = model.build_classifier(encoder, job.label_map, config.dropout, config.gradient_accumulation_steps)
     compile_for(config, classifier, job.label_map, job.steps_per_epoch * config.epochs)
     return classifier
 
@@ -291,8 +294,8 @@ def _training_faults(config: Config) -> Iterator[None]:
                               "rebuild") from err
         raise
     except tf.errors.ResourceExhaustedError as err:
-        raise TfbertError(f"out of memory while training ({first_line(err)}); lower train_batch_size or "
-                          "max_seq_length") from err
+        raise TfbertError(f"out of memory while training ({first_line(err)}); set gradient_accumulation_steps "
+                          "(e.g. 4: the same steps in smaller pieces) or lower train_batch_size or max_seq_length") from err
     except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError) as err:
         if config.distribution_strategy != "multi_worker_mirrored":
             raise
@@ -301,8 +304,10 @@ def _training_faults(config: Config) -> Iterator[None]:
                           "its last backup: start every worker again with the same command to resume") from err
 
 
-def _fit_from(job: Job, classifier: tf_keras.Model, checkpoint: Path, start_epoch: int, start_batch: int) -> None:
-    """model.fit from step `start_batch` of epoch `start_epoch`, with the run's callbacks."""
+def _fit_from(job: Job, classifier: tf_keras.Model, checkpoint: Path, start_epoch: int, start_batch: int,
+              extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()) -> None:
+    """model.fit from step `start_batch` of epoch `start_epoch`, with the run's callbacks
+    and then `extra_callbacks` (see `train`), the backup last."""
     config = job.config
     if (start_epoch, start_batch) != (0, 0):
         print(f"tfbert: resuming training at epoch {start_epoch + 1}, step {start_batch + 1}", file=sys.stderr)
@@ -316,11 +321,23 @@ def _fit_from(job: Job, classifier: tf_keras.Model, checkpoint: Path, start_epoc
             epochs=config.epochs,
             callbacks=[callbacks.StopOnNonFiniteLoss()]
             + callbacks.training_callbacks(job.run.path, checkpoint, config.early_stopping_patience, earlier)
-            + [FitTimer(job.timings)]
+            + [FitTimer(job.timings), FitEstimate(len(job.splits["train"]), config.train_batch_size,
+                                                  job.steps_per_epoch, config.epochs, start_epoch, start_batch)]
             + job.tracker.keras_callbacks(start_epoch * job.steps_per_epoch + start_batch, job.steps_per_epoch)
-            + [callbacks.EpochAndStepBackup(job.backup_dir, config.backup_every_steps, job.steps_per_epoch)],
+            + _tensorboard(job)
+            + list(extra_callbacks)
+            + [callbacks.EpochAndStepBackup(job.backup_dir, config.backup_every_steps, job.steps_per_epoch,
+                                            config.backup_every_minutes)],
             verbose=progress.keras_verbose(),
         )
+
+
+def _tensorboard(job: Job) -> list[tf_keras.callbacks.Callback]:
+    """With tensorboard: true, tf_keras' TensorBoard writing to the run directory's tensorboard/
+    (a resumed run adds event files beside the killed run's)."""
+    if not job.config.tensorboard:
+        return []
+    return [tf_keras.callbacks.TensorBoard(str(job.run.path / "tensorboard"), write_graph=False)]
 
 
 def evaluate_splits(job: Job, classifier: tf_keras.Model) -> tuple[dict[str, dict[str, Any]], float]:
@@ -344,14 +361,17 @@ def evaluate_splits(job: Job, classifier: tf_keras.Model) -> tuple[dict[str, dic
 
 
 def save(job: Job, classifier: tf_keras.Model, threshold: float) -> Path:
-    """model/, export/ and timings.json, then the run directory moved into place; returns its final path."""
+    """What the `save` key keeps (all: model/ and export/; model: export/ only; metrics:
+    neither) and timings.json, then the run directory moved into place; returns its final path."""
     config = job.config
-    with job.timings.phase("model_save"):
-        export.save_model(classifier, job.run.path / "model", job.label_map)
-    with job.timings.phase("export"):
-        serving_packer = packers.make_packer("tf_text", *job.tokenizer_assets, config.max_seq_length)
-        export.save_serving_model(classifier, serving_packer, job.label_map, threshold, job.run.path / "export",
-                                  with_pairs=job.splits["train"].pairs is not None, clean_text=config.clean_text)
+    if config.save == "all":
+        with job.timings.phase("model_save"):
+            export.save_model(classifier, job.run.path / "model", job.label_map)
+    if config.save in ("all", "model"):
+        with job.timings.phase("export"):
+            serving_packer = packers.make_packer("tf_text", *job.tokenizer_assets, config.max_seq_length)
+            export.save_serving_model(classifier, serving_packer, job.label_map, threshold, job.run.path / "export",
+                                      with_pairs=job.splits["train"].pairs is not None, clean_text=config.clean_text)
     job.run.write_json("timings.json", job.timings.to_json())
     shutil.rmtree(job.run.path / "checkpoints", ignore_errors=True)
     shutil.rmtree(job.backup_dir)
@@ -365,7 +385,8 @@ def reset_state() -> None:
     model.set_precision(None)
 
 
-def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = None, **overrides: Any) -> RunResult:
+def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = None,
+          callbacks: Sequence[tf_keras.callbacks.Callback] = (), **overrides: Any) -> RunResult:
     """Run the whole training job, as `python -m tfbert.train` does: a config file's path,
     a dict or a Config, with config keys as `overrides` (data_path, valid_path and
     test_path may be pandas DataFrames). Returns the finished run directory, the metrics
@@ -374,6 +395,14 @@ def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = Non
     An unfinished run of the same run_name is resumed from its last backup. With the
     default timestamped name, `resume_run=True` resumes the latest unfinished run of this
     config in output_dir, and `resume_run=PATH` the run in that folder.
+
+    `callbacks`: Keras callbacks (tf_keras, not Keras 3) added to model.fit, on every
+    worker of a distributed run. Keras calls callbacks in list order, and they come after
+    tfbert's own: the stop at a non-finite loss (first, so nothing sees a NaN step), the
+    best checkpoint, history.csv, early stopping, the timers and W&B's logging (so at an
+    epoch's end yours sees its history row and checkpoint written), and before the backup
+    (last, so a backup follows everything else of its step or epoch, yours included). A
+    resumed run calls them only for the steps it trains.
 
     >>> import tfbert
     >>> result = tfbert.train("configs/tiny.yaml", epochs=1, wandb_mode="disabled", output_dir=tmp)
@@ -398,13 +427,13 @@ def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = Non
     with (_run_parent(chief, config.output_dir) as run_parent,
           tracking.tracked_job(config, run_id=resume.wandb_run_id(shared_path / resume.BACKUP)) as (tracker, config)):
         job = prepare(config, tracker, timings, run_parent, early)
-        classifier = fit(job)
+        classifier = fit(job, callbacks)
         if not chief:
             _remove_if_empty(job.backup_dir, shared_path)  # left by tf_keras' backups when output_dir is not shared
             return RunResult(final_path_of(shared_path), {}, classifier, chief=False)
         metrics, threshold = evaluate_splits(job, classifier)
         run_dir = save(job, classifier, threshold)
-        tracker.log_model(run_dir / "model", config, metrics, job.label_map)
+        tracker.log_model(run_dir, config, metrics, job.label_map)  # its export/; nothing with save: metrics
     return RunResult(run_dir, metrics, classifier)
 
 
@@ -414,6 +443,7 @@ def _strategy(config: Config) -> tf.distribute.Strategy:
                                           tokenizer=config.tokenizer)
     distribution.check_batch_sizes(strategy, train_batch_size=config.train_batch_size,
                                    eval_batch_size=config.eval_batch_size)
+    distribution.check_accumulation(strategy, config.train_batch_size, config.gradient_accumulation_steps)
     return strategy
 
 
