@@ -52,12 +52,15 @@ def test_this_machine_is_described_as_it_is():
 def test_the_cpu_estimate_scales_with_parameters_rows_tokens_and_epochs_over_cores():
     assert devices.slow_cpu_warning(devices.LARGE_ENCODER, 1000, 128, 3, cores=2) is None  # not over the line
     rows, tokens, cores = 10_000, 128, 4
-    seconds = 6 * 110_000_000 * rows * tokens / (devices.ASSUMED_CPU_FLOPS_PER_CORE * cores)
+    seconds = 6 * 110_000_000 * rows * tokens / (devices.CPU_FLOPS_PER_CORE["float32"] * cores)
     warning = devices.slow_cpu_warning(110_000_000, rows, tokens, epochs=3, cores=cores)
     assert warning.startswith(f"training a 110M-parameter encoder on a CPU is slow: roughly {progress.duration(seconds)} "
                               f"per epoch, {progress.duration(3 * seconds)} for 3 epochs (a rough estimate")
     assert "10,000 rows of up to 128 tokens" in warning and "on 4 cores" in warning
     assert warning.endswith("use a GPU runtime (in Colab: Runtime > Change runtime type > T4 GPU)") and "\n" not in warning
+    faster = devices.slow_cpu_warning(110_000_000, rows, tokens, epochs=3, cores=cores, policy="mixed_bfloat16")
+    bf16_seconds = seconds * devices.CPU_FLOPS_PER_CORE["float32"] / devices.CPU_FLOPS_PER_CORE["mixed_bfloat16"]
+    assert f"roughly {progress.duration(bf16_seconds)} per epoch" in faster and "in mixed_bfloat16 on 4 cores" in faster
 
 
 class FakeStrategy:
