@@ -56,6 +56,7 @@ TOKENIZERS = ("tf_text", "py_function")  # the packers (tfbert.packers.make_pack
 PADDINGS = ("bucket", "batch", "max")  # tfbert.datasets.make_dataset's padding modes
 PRECISIONS = ("auto", *POLICIES)  # tfbert.precision: auto picks one of the policies for the machine
 BAD_ROW_POLICIES = ("error", "drop")
+COMPRESSIONS = (".gz", ".bz2", ".xz", ".zip")  # data files pandas decompresses, by the file's last suffix
 SAVE_MODES = ("all", "model", "metrics")  # what a run keeps: model/ and export/, export/ only, or neither
 # tf.distribute strategies by name (tfbert.distribution.make_strategy), Model Garden's names plus auto.
 STRATEGIES = ("auto", "off", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
@@ -506,7 +507,7 @@ def data_name(data_path: Any) -> str:
     if not isinstance(data_path, (str, Path)) or not str(data_path).strip():
         return "config"
     path = Path(str(data_path))
-    if path.suffix.lower() in (".gz", ".bz2", ".xz", ".zip"):  # reviews.csv.gz: past the compression
+    if path.suffix.lower() in COMPRESSIONS:  # reviews.csv.gz: past the compression
         path = path.with_suffix("")
     name = path.stem
     return name or "config"

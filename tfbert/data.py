@@ -24,7 +24,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tfbert import assets, progress
-from tfbert.config import BAD_ROW_POLICIES, Config, describe
+from tfbert.config import BAD_ROW_POLICIES, COMPRESSIONS, Config, describe
 from tfbert.errors import TfbertError, first_line, warn
 
 TASKS = ("binary", "multiclass", "multilabel")
@@ -92,7 +92,6 @@ def source_name(source: DataSource) -> str:
     return str(describe(source))
 
 
-COMPRESSIONS = (".gz", ".bz2", ".xz", ".zip")  # pandas decompresses these by the file's last suffix
 _DELIMITED = {".csv": {}, ".tsv": {"sep": "\t", "quoting": csv.QUOTE_NONE}}  # TSV: no quotes, as GLUE's
 
 
