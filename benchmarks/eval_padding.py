@@ -23,7 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import tfbert  # noqa: E402,F401  (Keras 2 before TensorFlow)
-from tfbert import data, datasets, encoders, model, packers, training  # noqa: E402
+from tfbert import data, input_pipeline, encoders, model, packers, training  # noqa: E402
 from tfbert.config import build_config  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "sst2" / "train.tsv"
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     speeds, losses = {"batch": [], "bucket": []}, {}
     for _ in range(args.repeats):
         for padding in speeds:
-            dataset = datasets.make_dataset(split, packer, config.eval_batch_size, padding=padding)
+            dataset = input_pipeline.make_dataset(split, packer, config.eval_batch_size, padding=padding)
             classifier.evaluate(dataset.take(2), verbose=0)  # traces the shapes' functions
             start = time.perf_counter()
             losses[padding] = classifier.evaluate(dataset, verbose=0, return_dict=True)["loss"]

@@ -4,7 +4,7 @@
 
 Generated sentences with SST-2's length profile (step_diagnostic.corpus) go through the
 per-example pipeline (one tf.py_function per example, padded to 128: the step diagnostic's
-variant (a)) and through datasets.make_dataset with each packer and padding mode. Each is
+variant (a)) and through input_pipeline.make_dataset with each packer and padding mode. Each is
 consumed twice: inside TensorFlow (Dataset.reduce, as Keras' fit does) and iterated in
 Python; the best of --repeats passes counts. Without VOCAB_FILE it uses the tiny encoder's
 vocabulary (hub_format.tiny_vocabulary), written to a temporary file.
@@ -31,7 +31,7 @@ import tensorflow as tf
 from step_diagnostic.corpus import MAX_SEQ_LENGTH, generated_sentences
 from step_diagnostic.per_example_pipeline import per_example_dataset
 
-from tfbert import data, datasets, hub_format, packers
+from tfbert import data, input_pipeline, hub_format, packers
 
 PER_EXAMPLE = f"per-example py_function, padded to {MAX_SEQ_LENGTH}"
 PER_EXAMPLE_LIMIT = 4000  # the per-example pipeline is slow: it gets at most this many sentences
@@ -62,7 +62,7 @@ def pipelines(texts: list[str], vocab_file: str, batch_size: int) -> dict[str, C
     for kind in ("py_function", "tf_text"):
         packer = packers.make_packer(kind, vocab_file, True, MAX_SEQ_LENGTH)
         for padding in (("bucket", "batch", "max") if kind == "tf_text" else ("batch",)):
-            runs[f"{kind}, padding={padding}"] = partial(datasets.make_dataset, split, packer, batch_size,
+            runs[f"{kind}, padding={padding}"] = partial(input_pipeline.make_dataset, split, packer, batch_size,
                                                          padding=padding)
     return runs
 

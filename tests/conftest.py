@@ -398,7 +398,7 @@ import json, os, signal, sys
 import numpy as np
 import tfbert
 import tensorflow as tf, tf_keras
-from tfbert import callbacks, datasets
+from tfbert import callbacks, input_pipeline
 from tfbert.errors import run_command
 from tfbert.train import main
 
@@ -413,8 +413,8 @@ def tap(feats, labels):
     with tf.control_dependencies([done]):
         return feats, tf.identity(labels)
 
-training_batches = datasets.training_batches
-datasets.training_batches = lambda *args, **kwargs: training_batches(*args, **kwargs).map(tap)
+training_batches = input_pipeline.training_batches
+input_pipeline.training_batches = lambda *args, **kwargs: training_batches(*args, **kwargs).map(tap)
 
 class Hooks(tf_keras.callbacks.Callback):
     def on_train_begin(self, logs=None):

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import tfbert
-from tfbert import (atomic, callbacks, config, data, datasets, distribution, encoder_copy, errors, evaluation,
+from tfbert import (atomic, callbacks, config, data, input_pipeline, distribution, encoder_copy, errors, evaluation,
                     exploration, model, packers, precision, predictor, progress, resume, run_directory, scoring,
                     timings, training)
 from tfbert.errors import TfbertError, run_command
@@ -114,7 +114,7 @@ def test_in_a_fresh_process_the_command_modules_first_then_the_functions_train_a
 def test_the_docstring_examples_run(tmp_path, monkeypatch):
     """The runnable examples in the API's docstrings (those not marked to skip)."""
     monkeypatch.chdir(REPO)  # the examples name configs/tiny.yaml, as a user in the repository would
-    modules = (atomic, callbacks, config, data, datasets, distribution, encoder_copy, errors, evaluation, exploration,
+    modules = (atomic, callbacks, config, data, input_pipeline, distribution, encoder_copy, errors, evaluation, exploration,
                model, packers, precision, predictor, progress, resume, run_directory, scoring, timings, training)
     for module in modules:
         finder = doctest.DocTestFinder()

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from conftest import (command_error, logged_batches, make_split, numbered_rows, raises_one_line, run_hooked_train,
                       saved_weights, start_hooked_train, wait_all)
-from tfbert import datasets, distribution, hub_format, packers
+from tfbert import input_pipeline, distribution, hub_format, packers
 from tfbert.errors import run_command
 from tfbert.train import main
 
@@ -104,10 +104,10 @@ def test_workers_share_each_global_batch_and_see_each_example_once_per_epoch(tin
     texts = [" ".join(str(i)) for i in range(100)]
     split = make_split(texts, labels=np.arange(100) % 2)
     packer = packers.make_packer("tf_text", tiny_vocab_file, True, 16)
-    one_device = _rows_of(datasets.training_batches(split, packer, 32, seed=3, padding="batch", epochs=2))
+    one_device = _rows_of(input_pipeline.training_batches(split, packer, 32, seed=3, padding="batch", epochs=2))
     assert len(one_device) == 2 * 4  # 100 rows: batches of 32, 32, 32, 4
-    shares = [datasets.ReplicaShare(replicas, pipelines, index) for index in range(pipelines)]
-    per_worker = [_rows_of(datasets.training_batches(split, packer, 32, 3, "batch", 2, share=share))
+    shares = [input_pipeline.ReplicaShare(replicas, pipelines, index) for index in range(pipelines)]
+    per_worker = [_rows_of(input_pipeline.training_batches(split, packer, 32, 3, "batch", 2, share=share))
                   for share in shares]
     local = replicas // pipelines
     for worker in per_worker:
@@ -116,7 +116,7 @@ def test_workers_share_each_global_batch_and_see_each_example_once_per_epoch(tin
         global_batch = [row for worker in per_worker for batch in worker[step * local:(step + 1) * local]
                         for row in batch]
         assert sorted(global_batch) == sorted(one_device[step])  # a step trains on one global batch
-    resumed = _rows_of(datasets.training_batches(split, packer, 32, 3, "batch", 2, 0, 3, share=shares[-1]))
+    resumed = _rows_of(input_pipeline.training_batches(split, packer, 32, 3, "batch", 2, 0, 3, share=shares[-1]))
     assert resumed == per_worker[-1][3 * local:]  # resuming skips the steps already trained
 
 

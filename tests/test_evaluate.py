@@ -17,7 +17,7 @@ from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, multila
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
-from tfbert import datasets, encoders, model, packers, scoring, training
+from tfbert import input_pipeline, encoders, model, packers, scoring, training
 from tfbert.evaluate import main as evaluate_main
 from tfbert.config import build_config
 from tfbert.data import LabelMap, Split
@@ -145,7 +145,7 @@ def test_evaluate_split_scores_a_model(label_map, tiny):
     split = _split(23, labels)
     classifier = model.build_classifier(encoder, label_map, dropout=0.1)
     model.compile_classifier(classifier, label_map, model.make_optimizer("adam", 1e-3, num_train_steps=1))
-    dataset = datasets.make_dataset(split, packer, batch_size=8, padding="batch")
+    dataset = input_pipeline.make_dataset(split, packer, batch_size=8, padding="batch")
     result = scoring.evaluate_split(classifier, dataset, split.labels, label_map)
 
     keys = {"accuracy", "precision", "recall", "f1", "loss", "num_examples"}
@@ -180,14 +180,14 @@ def test_running_in_length_order_gives_the_in_order_outputs_back_in_order(tiny):
     split = Split("valid", pd.DataFrame({"text": texts, "label": labels}), texts, None, labels)
     classifier = model.build_classifier(encoder, MULTICLASS, dropout=0.1)
     model.compile_classifier(classifier, MULTICLASS, model.make_optimizer("adam", 1e-3, num_train_steps=1))
-    dataset = datasets.make_dataset(split, packer, 8, padding="batch")
+    dataset = input_pipeline.make_dataset(split, packer, 8, padding="batch")
     in_order = scoring.ModelOutputs(classifier.evaluate(dataset, return_dict=True, verbose=0),
                                     classifier.predict(dataset, verbose=0))  # two passes, as Keras users would
     batches_seen = []
 
     def batches(rows: Split):
         batches_seen.append(rows.texts.tolist())
-        return datasets.make_dataset(rows, packer, 8, padding="batch")
+        return input_pipeline.make_dataset(rows, packer, 8, padding="batch")
 
     sorted_run = scoring.run_model_in_length_order(classifier, split, batches, MULTICLASS)
     assert batches_seen == [sorted(texts.tolist(), key=len)]  # the model saw the rows shortest first
@@ -201,7 +201,7 @@ def test_evaluate_split_on_multilabel_data(tiny):
     split = _split(5, labels)
     classifier = model.build_classifier(encoder, MULTILABEL, dropout=0.1)
     model.compile_classifier(classifier, MULTILABEL, model.make_optimizer("adam", 1e-3, num_train_steps=1))
-    dataset = datasets.make_dataset(split, packer, 4, padding="batch")
+    dataset = input_pipeline.make_dataset(split, packer, 4, padding="batch")
     result = scoring.evaluate_split(classifier, dataset, labels, MULTILABEL)
     keras = classifier.evaluate(dataset, return_dict=True, verbose=0)
     assert scoring.keras_results(MULTILABEL, labels, result.probabilities) == pytest.approx(keras, rel=1e-5, abs=1e-6)

@@ -2,7 +2,7 @@
 
 The central test feeds a few hundred varied strings (conftest's TEXTS and PAIRS), single
 and paired, through `pack_batch`, through both packers (py_function's FullTokenizer and
-tf_text's in-graph tokenization) and through `datasets.make_dataset` in every padding
+tf_text's in-graph tokenization) and through `input_pipeline.make_dataset` in every padding
 mode, at several max_seq_length values and both casings, and demands the same input ids,
 mask and segment ids as `classifier_data_lib.convert_single_example` (compared unpadded
 where widths differ). It runs on two vocabularies: the tiny encoder's own (words plus
@@ -32,7 +32,7 @@ from official.nlp.data import classifier_data_lib
 from official.nlp.tools import tokenization
 
 from conftest import PAIRS, TEXTS, by_label, collect, make_split, pad_columns
-from tfbert import datasets, encoders, hub_format, packers
+from tfbert import input_pipeline, encoders, hub_format, packers
 from tfbert.errors import TfbertError
 
 MAX_SEQ_LENGTHS = (5, 8, 16, 128)
@@ -178,12 +178,12 @@ def test_ids_equal_classifier_data_lib(vocab, do_lower_case, request):
             # the tf.data pipeline: py_function padded to max (the Python side receives bytes),
             # tf_text in its default bucketing (rows reordered, labels travel with them)
             if max_seq_length == 128:
-                feats, labels = collect(datasets.make_dataset(make_split(TEXTS, pairs), py_function, batch_size=32,
+                feats, labels = collect(input_pipeline.make_dataset(make_split(TEXTS, pairs), py_function, batch_size=32,
                                                               padding="max"))
                 np.testing.assert_array_equal(labels, np.arange(n))
                 assert feats["input_word_ids"].shape == (n, max_seq_length)
                 assert_same_ids("make_dataset py_function max", feats, want, pairs)
-                feats, labels = collect(datasets.make_dataset(make_split(TEXTS, pairs), tf_text, batch_size=32))
+                feats, labels = collect(input_pipeline.make_dataset(make_split(TEXTS, pairs), tf_text, batch_size=32))
                 assert_same_ids("make_dataset tf_text bucket", by_label(feats, labels), want, pairs)
 
             # what this configuration exercised

@@ -53,7 +53,7 @@ def _below_one(value: float) -> bool:
 
 WANDB_MODES = ("online", "offline", "disabled")
 TOKENIZERS = ("tf_text", "py_function")  # the packers (tfbert.packers.make_packer)
-PADDINGS = ("bucket", "batch", "max")  # tfbert.datasets.make_dataset's padding modes
+PADDINGS = ("bucket", "batch", "max")  # tfbert.input_pipeline.make_dataset's padding modes
 PRECISIONS = ("auto", *POLICIES)  # tfbert.precision: auto picks one of the policies for the machine
 BAD_ROW_POLICIES = ("error", "drop")
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zip")  # data files pandas decompresses, by the file's last suffix

@@ -1,6 +1,6 @@
 """Labelled text from files: reading, cleaning, label ids, splits and statistics.
 
-Everything here is pandas and NumPy; TensorFlow starts in `packers` and `datasets`.
+Everything here is pandas and NumPy; TensorFlow starts in `packers` and `input_pipeline`.
 """
 
 from __future__ import annotations

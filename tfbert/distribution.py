@@ -28,7 +28,7 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 
 from tfbert.config import STRATEGIES
-from tfbert.datasets import ReplicaShare
+from tfbert.input_pipeline import ReplicaShare
 from tfbert.errors import TfbertError, first_line
 
 _made: dict[tuple, tf.distribute.Strategy] = {}  # a process creates each strategy once

@@ -27,7 +27,7 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 
 from tfbert import export, progress
-from tfbert.datasets import as_strings, length_order
+from tfbert.input_pipeline import as_strings, length_order
 from tfbert.errors import TfbertError
 
 DEFAULT_BATCH_SIZE = 256

@@ -32,7 +32,7 @@ import tf_keras
 
 from tfbert import model, plots, progress
 from tfbert.data import LabelMap, Split
-from tfbert.datasets import length_order
+from tfbert.input_pipeline import length_order
 from tfbert.run_directory import RunDirectory
 
 THRESHOLD = 0.5

@@ -37,7 +37,7 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from tfbert import (callbacks, data, datasets, distribution, encoder_copy, encoders, export, model, packers, plots,
+from tfbert import (callbacks, data, input_pipeline, distribution, encoder_copy, encoders, export, model, packers, plots,
                     precision, progress, resume, scoring, tracking)
 from tfbert.config import Config, ConfigSource, dump_config, load_config
 from tfbert.errors import TfbertError, first_line
@@ -95,22 +95,22 @@ class Job:
 
     def training_batches(self, start_epoch: int, start_batch: int) -> tf.data.Dataset:
         """The training batches of every epoch from (start_epoch, start_batch) on, each
-        epoch shuffled by the seed and its number (see datasets.training_batches), with
+        epoch shuffled by the seed and its number (see input_pipeline.training_batches), with
         class weights as sample weights; distributed when the strategy is."""
         config = self.config
 
-        def make(share: datasets.ReplicaShare | None = None) -> tf.data.Dataset:
-            batches = datasets.training_batches(self.splits["train"], self.packer, config.train_batch_size, config.seed,
+        def make(share: input_pipeline.ReplicaShare | None = None) -> tf.data.Dataset:
+            batches = input_pipeline.training_batches(self.splits["train"], self.packer, config.train_batch_size, config.seed,
                                                 config.padding, config.epochs, start_epoch, start_batch, share=share)
-            return datasets.with_class_weights(batches, self.class_weight)
+            return input_pipeline.with_class_weights(batches, self.class_weight)
         return self._distributed(make)
 
     def validation_batches(self) -> tf.data.Dataset:
         """fit's per-epoch validation: it only sums loss and metrics, so it may bucket like training."""
         config = self.config
 
-        def make(share: datasets.ReplicaShare | None = None) -> tf.data.Dataset:
-            return datasets.make_dataset(self.splits["valid"], self.packer, config.eval_batch_size,
+        def make(share: input_pipeline.ReplicaShare | None = None) -> tf.data.Dataset:
+            return input_pipeline.make_dataset(self.splits["valid"], self.packer, config.eval_batch_size,
                                          padding=config.padding, share=share)
         return self._distributed(make)
 
@@ -123,7 +123,7 @@ class Job:
     def batches(self, split: data.Split) -> tf.data.Dataset:
         """The final evaluation's batches, in the rows' order so predictions line up with them."""
         padding = "max" if self.config.padding == "max" else "batch"
-        return datasets.make_dataset(split, self.packer, self.config.eval_batch_size, padding=padding)
+        return input_pipeline.make_dataset(split, self.packer, self.config.eval_batch_size, padding=padding)
 
 
 def default_run_name(config: Config) -> str:

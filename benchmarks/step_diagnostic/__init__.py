@@ -8,7 +8,7 @@ run, on the same machine, encoder, data and batch size:
     example padded to max_seq_length, shuffle(1000), batch, tfbert's model.build_classifier
     over hub.KerasLayer, Adam and four metrics.
 (b) tfbert's pipeline (tfbert_pipeline.py): packers.make_packer(config.tokenizer, ...) and
-    datasets.make_dataset(..., padding=config.padding), model.build_classifier and
+    input_pipeline.make_dataset(..., padding=config.padding), model.build_classifier and
     model.compile_classifier with every other config key at its default.
 (b') the same with jit_compile flipped.
 (c) Hugging Face + PyTorch loop (pytorch_loop.py): BertForSequenceClassification from the

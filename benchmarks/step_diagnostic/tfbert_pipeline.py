@@ -1,6 +1,6 @@
 """Variant (b): tfbert's default pipeline and model; (b') is the same with jit_compile flipped.
 
-packers.make_packer(config.tokenizer, ...) and datasets.make_dataset(..., padding=config.padding),
+packers.make_packer(config.tokenizer, ...) and input_pipeline.make_dataset(..., padding=config.padding),
 model.build_classifier, model.make_optimizer and model.compile_classifier, every config key at
 its default unless the command line's --set overrides it. Besides predict over the eval pipeline it times the
 run's serving export, as tfbert.predict and tfbert.evaluate use it.
@@ -53,7 +53,7 @@ def run(spec: dict, flip_jit: bool = False) -> dict:
     # isort: split
     import tf_keras
 
-    from tfbert import data, datasets, encoders, model, packers, training
+    from tfbert import data, input_pipeline, encoders, model, packers, training
 
     config = build_config(spec, flip_jit)
     tf_keras.utils.set_random_seed(spec["seed"])
@@ -66,7 +66,7 @@ def run(spec: dict, flip_jit: bool = False) -> dict:
     packer = packers.make_packer(config.tokenizer, vocab_file, do_lower_case, config.max_seq_length)
 
     def train_batches():
-        return datasets.make_dataset(split, packer, config.train_batch_size, shuffle=True, seed=spec["seed"],
+        return input_pipeline.make_dataset(split, packer, config.train_batch_size, shuffle=True, seed=spec["seed"],
                                      padding=config.padding)
 
     settings = config.to_dict()
@@ -83,9 +83,9 @@ def run(spec: dict, flip_jit: bool = False) -> dict:
     result |= width_stats(widths[: spec["warmup"] + spec["steps"]], spec["real_tokens"])
 
     n = spec["infer_examples"]
-    infer_split = split.rows(datasets.length_order(split.texts[:n]))  # the first n, as tfbert.train's final evaluation
+    infer_split = split.rows(input_pipeline.length_order(split.texts[:n]))  # the first n, as tfbert.train's final evaluation
     eval_padding = "max" if config.padding == "max" else "batch"
-    infer = datasets.make_dataset(infer_split, packer, config.eval_batch_size, padding=eval_padding)
+    infer = input_pipeline.make_dataset(infer_split, packer, config.eval_batch_size, padding=eval_padding)
     result |= keras_inference(classifier, infer, n)
     serving_packer = packers.make_packer("tf_text", vocab_file, do_lower_case, config.max_seq_length)
     return result | serving_inference(classifier, serving_packer, label_map, config.eval_batch_size, split.texts[:n])

@@ -5,7 +5,7 @@ shared, in parallel maps), then cuts each window into batches padded to max_seq_
 to each batch's longest sequence, or to a bucket width after sorting the window by length.
 
 >>> import numpy as np, pandas as pd
->>> from tfbert import datasets, hub_format, packers
+>>> from tfbert import input_pipeline, hub_format, packers
 >>> from tfbert.data import Split
 >>> import tempfile, pathlib
 >>> vocab = pathlib.Path(tempfile.mkdtemp()) / "vocab.txt"
@@ -13,7 +13,7 @@ to each batch's longest sequence, or to a bucket width after sorting the window 
 >>> packer = packers.make_packer("tf_text", str(vocab), do_lower_case=True, max_seq_length=32)
 >>> texts = np.array(["a good movie", "bad", "a good and bad movie"], dtype=object)
 >>> split = Split("train", pd.DataFrame({"text": texts}), texts, None, np.array([1, 0, 1]))
->>> for feats, labels in datasets.make_dataset(split, packer, batch_size=2, padding="bucket"):
+>>> for feats, labels in input_pipeline.make_dataset(split, packer, batch_size=2, padding="bucket"):
 ...     print(feats["input_word_ids"].shape, labels.numpy().tolist())
 (2, 8) [0, 1]
 (1, 8) [1]
@@ -165,7 +165,7 @@ class ReplicaShare:
     across workers, and a step's examples are those of one global batch. An epoch whose
     batches do not fill its last step gets empty batches (no rows: zero loss, no gradient).
 
-    >>> from tfbert.datasets import ReplicaShare
+    >>> from tfbert.input_pipeline import ReplicaShare
     >>> share = ReplicaShare(replicas=4, pipelines=2, pipeline=1)
     >>> share.batch_size(32), share.local_replicas, [i for i in range(8) if share.takes(i)]
     (8, 2, [2, 3, 6, 7])
@@ -254,7 +254,7 @@ def training_batches(split: Split, packer: Packer, batch_size: int, seed: int, p
     dataset starts where the backup left off instead.
 
     >>> import numpy as np, pandas as pd, tempfile, pathlib
-    >>> from tfbert import datasets, hub_format, packers
+    >>> from tfbert import input_pipeline, hub_format, packers
     >>> from tfbert.data import Split
     >>> vocab = pathlib.Path(tempfile.mkdtemp()) / "vocab.txt"
     >>> _ = vocab.write_text("\\n".join(hub_format.tiny_vocabulary()) + "\\n")
@@ -263,8 +263,9 @@ def training_batches(split: Split, packer: Packer, batch_size: int, seed: int, p
     >>> split = Split("train", pd.DataFrame({"text": texts}), texts, None, np.arange(4))
     >>> def labels(dataset):
     ...     return [batch.numpy().tolist() for _, batch in dataset]
-    >>> whole = labels(datasets.training_batches(split, packer, 2, seed=1, padding="batch", epochs=2))
-    >>> len(whole), labels(datasets.training_batches(split, packer, 2, 1, "batch", 2, start_epoch=1, start_batch=1)) == whole[3:]
+    >>> whole = labels(input_pipeline.training_batches(split, packer, 2, seed=1, padding="batch", epochs=2))
+    >>> resumed = input_pipeline.training_batches(split, packer, 2, 1, "batch", 2, start_epoch=1, start_batch=1)
+    >>> len(whole), labels(resumed) == whole[3:]
     (4, True)
     """
     _check(padding, batch_size)

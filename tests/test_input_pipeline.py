@@ -13,7 +13,7 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 
 from conftest import WORDS, PAIRS, TEXTS, TRICKY, by_label, collect, make_split, pad_columns
-from tfbert import datasets, encoders, hub_format, model, packers
+from tfbert import input_pipeline, encoders, hub_format, model, packers
 from tfbert.data import LabelMap, Split
 from tfbert.errors import TfbertError
 
@@ -52,21 +52,22 @@ def packer_for(tiny_vocab_file):
 @pytest.fixture
 def small_windows(monkeypatch):
     """Windows of 2 batches or 32 examples, so that a test's few rows span several."""
-    monkeypatch.setattr(datasets, "WINDOW_BATCHES", 2)
-    monkeypatch.setattr(datasets, "WINDOW_EXAMPLES", 32)
+    monkeypatch.setattr(input_pipeline, "WINDOW_BATCHES", 2)
+    monkeypatch.setattr(input_pipeline, "WINDOW_EXAMPLES", 32)
 
 
 def test_bucket_widths():
-    assert datasets.bucket_widths(128) == (8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128)
-    assert datasets.bucket_widths(100) == (8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 100)
-    assert datasets.bucket_widths(16) == (8, 16) and datasets.bucket_widths(8) == (8,) and datasets.bucket_widths(5) == (5,)
-    assert datasets.window_batches(32) == 32 and datasets.window_batches(512) == datasets.WINDOW_BATCHES
+    assert input_pipeline.bucket_widths(128) == (8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128)
+    assert input_pipeline.bucket_widths(100) == (8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 100)
+    assert input_pipeline.bucket_widths(16) == (8, 16)
+    assert input_pipeline.bucket_widths(8) == (8,) and input_pipeline.bucket_widths(5) == (5,)
+    assert input_pipeline.window_batches(32) == 32 and input_pipeline.window_batches(512) == input_pipeline.WINDOW_BATCHES
 
 
 @pytest.mark.parametrize("kind", packers.TOKENIZERS)
 def test_dataset_padded_to_max_shapes_dtypes_batches_and_labels(kind, packer_for, tokenizer):
     texts = TEXTS[:70]
-    dataset = datasets.make_dataset(make_split(texts), packer_for(kind, 16), batch_size=16, padding="max")
+    dataset = input_pipeline.make_dataset(make_split(texts), packer_for(kind, 16), batch_size=16, padding="max")
     spec_features, spec_labels = dataset.element_spec
     assert set(spec_features) == set(packers.FEATURE_NAMES)
     for name in packers.FEATURE_NAMES:
@@ -94,7 +95,7 @@ def test_dataset_padded_to_max_shapes_dtypes_batches_and_labels(kind, packer_for
 def test_dataset_padded_per_batch_keeps_order_and_pads_to_the_longest(kind, packer_for, tokenizer, small_windows):
     texts = TEXTS[len(TRICKY):len(TRICKY) + 150]  # 1 to 250 words
     for pairs in (None, PAIRS[len(TRICKY):len(TRICKY) + 150]):
-        dataset = datasets.make_dataset(make_split(texts, pairs), packer_for(kind, 64), batch_size=16, padding="batch")
+        dataset = input_pipeline.make_dataset(make_split(texts, pairs), packer_for(kind, 64), batch_size=16, padding="batch")
         assert dataset.element_spec[0]["input_word_ids"].shape.as_list() == [None, None]
         assert int(dataset.cardinality()) == 10
         batches = list(dataset.as_numpy_iterator())
@@ -115,7 +116,7 @@ def test_dataset_padded_per_batch_keeps_order_and_pads_to_the_longest(kind, pack
 @pytest.mark.parametrize("kind", packers.TOKENIZERS)
 def test_dataset_buckets_widths_each_example_once_labels_travel(kind, packer_for, tokenizer, small_windows):
     texts, pairs = TEXTS[len(TRICKY):len(TRICKY) + 150], None
-    dataset = datasets.make_dataset(make_split(texts, pairs), packer_for(kind, 100), batch_size=16)  # bucket: default
+    dataset = input_pipeline.make_dataset(make_split(texts, pairs), packer_for(kind, 100), batch_size=16)  # bucket: default
     assert int(dataset.cardinality()) == 10
     batches = list(dataset.as_numpy_iterator())
     assert sorted(len(b[1]) for b in batches) == [6] + [16] * 9  # full batches but the last
@@ -124,7 +125,7 @@ def test_dataset_buckets_widths_each_example_once_labels_travel(kind, packer_for
         width = feats["input_word_ids"].shape[1]
         longest = feats["input_mask"].sum(axis=1).max()
         assert width % 8 == 0 or width == 100  # only the bucket widths
-        assert width == min(w for w in datasets.bucket_widths(100) if w >= longest)  # the smallest that fits
+        assert width == min(w for w in input_pipeline.bucket_widths(100) if w >= longest)  # the smallest that fits
         seen_widths.add(width)
     assert len(seen_widths) >= 4 and 100 in seen_widths
     feats, labels = collect(dataset)
@@ -142,7 +143,7 @@ def test_dataset_pairs_path(packer_for, tokenizer):
     texts = ["the film was good", "a bad movie", "love it", ""]
     pairs = ["i liked it", "", "yes", "\u200b the"]
     for kind in packers.TOKENIZERS:
-        dataset = datasets.make_dataset(make_split(texts, pairs), packer_for(kind, 12), batch_size=3, padding="max")
+        dataset = input_pipeline.make_dataset(make_split(texts, pairs), packer_for(kind, 12), batch_size=3, padding="max")
         assert len(dataset.element_spec[0]) == 3
         feats, labels = collect(dataset)
         np.testing.assert_array_equal(labels, [0, 1, 2, 3])
@@ -162,7 +163,7 @@ def test_dataset_shuffle_is_seeded_and_keeps_rows_together(padding, packer_for, 
     split = make_split(texts, pairs)
 
     def orders(seed, epochs=2):
-        dataset = datasets.make_dataset(split, packer_for("tf_text", 16), batch_size=10, shuffle=True, seed=seed,
+        dataset = input_pipeline.make_dataset(split, packer_for("tf_text", 16), batch_size=10, shuffle=True, seed=seed,
                                         padding=padding)
         return [collect(dataset) for _ in range(epochs)]
 
@@ -184,11 +185,11 @@ def test_dataset_shuffle_is_seeded_and_keeps_rows_together(padding, packer_for, 
     assert orders(8, epochs=1)[0][1].tolist() != first[0][1].tolist()  # another seed, another order
 
 
-@pytest.mark.parametrize("padding", datasets.PADDINGS)
+@pytest.mark.parametrize("padding", input_pipeline.PADDINGS)
 def test_dataset_multilabel_labels_are_float32_rows(padding, packer_for):
     labels = np.array([[1, 0, 1], [0, 0, 0], [0, 1, 0], [1, 1, 1], [0, 0, 1]], dtype=np.float32)
     texts = ["the film was good", "a", "bad", "the film", "a good movie was"]
-    dataset = datasets.make_dataset(make_split(texts, labels=labels), packer_for("tf_text", 8), batch_size=2,
+    dataset = input_pipeline.make_dataset(make_split(texts, labels=labels), packer_for("tf_text", 8), batch_size=2,
                                     padding=padding)
     assert dataset.element_spec[1].dtype == tf.float32
     assert dataset.element_spec[1].shape.as_list() == [None, 3]
@@ -207,7 +208,7 @@ def test_dataset_multilabel_labels_are_float32_rows(padding, packer_for):
 
 def test_dataset_multilabel_int_rows_become_float32(packer_for):
     labels = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.int64)
-    dataset = datasets.make_dataset(make_split(TEXTS[30:33], labels=labels), packer_for("tf_text", 8), batch_size=4)
+    dataset = input_pipeline.make_dataset(make_split(TEXTS[30:33], labels=labels), packer_for("tf_text", 8), batch_size=4)
     (_, got), = list(dataset.as_numpy_iterator())
     assert got.dtype == np.float32
     assert sorted(map(tuple, got)) == sorted(map(tuple, labels.astype(np.float32)))
@@ -215,7 +216,7 @@ def test_dataset_multilabel_int_rows_become_float32(packer_for):
 
 def test_make_dataset_rejects_unknown_padding(packer_for):
     with pytest.raises(TfbertError, match="padding must be one of bucket, batch, max"):
-        datasets.make_dataset(make_split(["a"]), packer_for("tf_text", 8), 4, padding="longest")
+        input_pipeline.make_dataset(make_split(["a"]), packer_for("tf_text", 8), 4, padding="longest")
 
 
 # --------------------------------------------------------------------------- 5. Python calls
@@ -267,7 +268,7 @@ def test_python_runs_once_per_window_or_never(tokenizer, monkeypatch, small_wind
     packer = packers.PyFunctionPacker(counter, 16) if kind == "py_function" else packer_for("tf_text", 16)
     texts = [t or "x" for t in TEXTS[:100]]
     pairs = [p.strip("\x00") or "y" for p in PAIRS[:100]] if with_pairs else None
-    dataset = datasets.make_dataset(make_split(texts, pairs), packer, batch_size=16, padding="batch")
+    dataset = input_pipeline.make_dataset(make_split(texts, pairs), packer, batch_size=16, padding="batch")
     assert python_calls == [] and counter.calls == []  # nothing runs before iteration
     feats, labels = collect(dataset)
 
@@ -349,12 +350,12 @@ def tiny_classifier(dropout_free_encoder) -> TinyClassifier:
 
 def test_padding_mode_leaves_evaluation_unchanged(tiny_classifier, varied_split):
     classifier = tiny_classifier.reset()
-    by_padding = {padding: datasets.make_dataset(varied_split, tiny_classifier.packer, 8, padding=padding)
-                for padding in datasets.PADDINGS}
+    by_padding = {padding: input_pipeline.make_dataset(varied_split, tiny_classifier.packer, 8, padding=padding)
+                for padding in input_pipeline.PADDINGS}
     widths = {padding: {b[0]["input_word_ids"].shape[1] for b in ds.as_numpy_iterator()}
               for padding, ds in by_padding.items()}
     assert widths["max"] == {64} and len(widths["batch"]) >= 3
-    assert widths["bucket"] <= set(datasets.bucket_widths(64)) and len(widths["bucket"]) >= 3
+    assert widths["bucket"] <= set(input_pipeline.bucket_widths(64)) and len(widths["bucket"]) >= 3
     losses = {padding: classifier.evaluate(ds, verbose=0, return_dict=True)["loss"]
               for padding, ds in by_padding.items()}
     assert losses["batch"] == pytest.approx(losses["max"], abs=1e-5)
@@ -368,16 +369,16 @@ def test_padding_mode_leaves_training_unchanged(tiny_classifier, varied_split):
     batch's longest, and bucketed (against the same bucketed batches padded to max)."""
     packer = tiny_classifier.packer
     loss_max, weights_max = tiny_classifier.train_one_epoch(
-        datasets.make_dataset(varied_split, packer, 8, padding="max"))
+        input_pipeline.make_dataset(varied_split, packer, 8, padding="max"))
     loss_batch, weights_batch = tiny_classifier.train_one_epoch(
-        datasets.make_dataset(varied_split, packer, 8, padding="batch"))
+        input_pipeline.make_dataset(varied_split, packer, 8, padding="batch"))
     print(f"\nepoch loss: max {loss_max:.7f}, batch {loss_batch:.7f}", end="")
     assert loss_batch == pytest.approx(loss_max, abs=1e-4)
     assert not np.allclose(weights_max[0], tiny_classifier.initial[0])  # it did train
     for a, b in zip(weights_batch, weights_max):
         np.testing.assert_allclose(a, b, atol=1e-4)
 
-    bucketed = datasets.make_dataset(varied_split, packer, 8, padding="bucket")
+    bucketed = input_pipeline.make_dataset(varied_split, packer, 8, padding="bucket")
     padded = bucketed.map(lambda feats, labels: (pad_to(feats, 64), labels))
     loss_bucket, weights_bucket = tiny_classifier.train_one_epoch(bucketed)
     loss_padded, weights_padded = tiny_classifier.train_one_epoch(padded)
@@ -390,5 +391,5 @@ def test_padding_mode_leaves_training_unchanged(tiny_classifier, varied_split):
 
 def test_length_order_is_shortest_first_counting_both_segments_and_stable():
     texts = ["ccc", "a", "bb", "a", "dddd"]
-    assert datasets.length_order(texts).tolist() == [1, 3, 2, 0, 4]
-    assert datasets.length_order(["a", "a", "a"], ["xxx", "x", "xx"]).tolist() == [1, 2, 0]
+    assert input_pipeline.length_order(texts).tolist() == [1, 3, 2, 0, 4]
+    assert input_pipeline.length_order(["a", "a", "a"], ["xxx", "x", "xx"]).tolist() == [1, 2, 0]
