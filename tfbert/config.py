@@ -150,14 +150,14 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """The values as config.yaml and W&B record them (a DataFrame as `<DataFrame: N rows>`)."""
-        return {name: describe(value) for name, value in self.values.items()}
+        return {name: as_recorded(value) for name, value in self.values.items()}
 
     def replace(self, **changes: Any) -> "Config":
         """A new config with `changes` applied and validated."""
         return build_config({**self.values, **changes}, name=self.name)
 
 
-def describe(value: Any) -> Any:
+def as_recorded(value: Any) -> Any:
     """`value` as a config file can hold it: a DataFrame given to the Python API becomes
     `<DataFrame: N rows>`; anything else is itself."""
     return f"<DataFrame: {len(value)} rows>" if isinstance(value, pd.DataFrame) else value

@@ -24,7 +24,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tfbert import assets, progress
-from tfbert.config import BAD_ROW_POLICIES, COMPRESSIONS, Config, describe
+from tfbert.config import BAD_ROW_POLICIES, COMPRESSIONS, Config, as_recorded
 from tfbert.errors import TfbertError, first_line, warn
 
 TASKS = ("binary", "multiclass", "multilabel")
@@ -89,7 +89,7 @@ DataSource = Union[str, Path, pd.DataFrame]
 
 def source_name(source: DataSource) -> str:
     """How errors and records name a data source: its path, or `<DataFrame: N rows>`."""
-    return str(describe(source))
+    return str(as_recorded(source))
 
 
 _DELIMITED = {".csv": {}, ".tsv": {"sep": "\t", "quoting": csv.QUOTE_NONE}}  # TSV: no quotes, as GLUE's
