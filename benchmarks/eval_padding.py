@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     frame = pd.read_csv(args.data, sep="\t" if args.data.endswith(".tsv") else ",", quoting=3)
     frame = frame.sample(min(args.examples, len(frame)), random_state=0)
     label_map = data.build_label_map([0, 1], None, False)
-    split = data.Split("valid", frame, frame["sentence"].astype(str).to_numpy(dtype=object), None,
+    split = data.Split("valid", frame["sentence"].astype(str).to_numpy(dtype=object), None,
                        frame["label"].to_numpy(np.int32))
     encoder = encoders.load_encoder(config.encoder)
     packer = packers.make_packer(config.tokenizer, *encoders.tokenizer_assets(encoder), config.max_seq_length)

@@ -22,7 +22,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
@@ -55,7 +54,7 @@ def in_python(dataset: tf.data.Dataset) -> float:
 def pipelines(texts: list[str], vocab_file: str, batch_size: int) -> dict[str, Callable[[], tf.data.Dataset]]:
     """Name -> a function making a fresh dataset: the per-example pipeline, then each packer and padding mode."""
     labels = np.zeros(len(texts), dtype=np.int32)
-    split = data.Split("tokenize", pd.DataFrame({"text": texts}), np.array(texts, dtype=object), None, labels)
+    split = data.Split("tokenize", np.array(texts, dtype=object), None, labels)
     tokenizer = packers.load_tokenizer(vocab_file, True)
     subset = min(len(texts), PER_EXAMPLE_LIMIT)
     runs = {PER_EXAMPLE: lambda: per_example_dataset(texts[:subset], labels[:subset], tokenizer, batch_size)}

@@ -151,11 +151,9 @@ def hf_job(paths: dict[str, str], seed: int, work: Path, env: dict[str, str], ti
 
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (the figures depend on it)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or "unknown CPU"
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown CPU")
+    from tfbert import precision  # after main() puts the repository on sys.path
+
+    return precision.cpuinfo_value(("model name",)) or platform.processor() or "unknown CPU"
 
 
 def spread(values: list[float], fmt: str = ".1f") -> str:

@@ -1,27 +1,26 @@
-"""Shared fixtures: an offline tiny encoder and a cache that lives in the test's temp dir."""
+"""Shared fixtures and helpers: an offline tiny encoder, a cache that lives in the test's temp
+dir, synthetic data, and subprocess helpers. The tricky texts live in texts.py, the hooked
+training process in hooked_train.py."""
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import json
 import os
-import random
-import signal
 import subprocess
 import sys
-import time
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from safetensors.numpy import save_file
 
 import pytest
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from tfbert import hub_format
-from tfbert.data import Split
+from tfbert.data.splits import Split
 from tfbert.errors import TfbertError
 
 
@@ -84,6 +83,16 @@ def tfbert_cache(tmp_path_factory: pytest.TempPathFactory):
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A small random TF Hub-format BERT encoder, written once per test session."""
     return str(hub_format.write_tiny_encoder(tmp_path_factory.mktemp("encoders") / "tiny", seed=0))
+
+
+@pytest.fixture
+def disabled_wandb_run():
+    """A disabled W&B run: what W&B's Keras callbacks need to exist (wandb.run), logging nothing."""
+    import wandb
+
+    run = wandb.init(mode="disabled")
+    yield run
+    run.finish()
 
 
 HF_SHAPE = dict(hidden_size=24, num_hidden_layers=2, num_attention_heads=3, intermediate_size=40,
@@ -201,7 +210,7 @@ def tfhub_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pair_export(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: str):
     """An untrained binary classifier over text pairs and its serving export (threshold 0.3)."""
     from tfbert import encoders, export, model, packers
-    from tfbert.data import LabelMap
+    from tfbert.data.labels import LabelMap
 
     label_map = LabelMap(("different", "same"), "binary")
     encoder = encoders.load_encoder(tiny_encoder)
@@ -210,125 +219,6 @@ def pair_export(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: str):
     directory = export.save_serving_model(classifier, packer, label_map, 0.3,
                                           tmp_path_factory.mktemp("pairs") / "export", with_pairs=True)
     return classifier, packer, label_map, directory
-
-
-# --------------------------------------------------------------------------- texts for the packer and dataset tests
-# Varied strings (words, accents, CJK, emoji, other scripts, punctuation, numbers, and
-# TRICKY's edge cases) that test_packers and test_datasets tokenize and batch.
-
-WORDS = """
-the a and of to in is it that this was for on with as but not be are by at from or have
-an they which one you were all we her she there would their will when who him been has more
-if no out so said what up its about than into them can only other new some could time these
-two may then do first any my now such like our over man me even most made after also did
-many before must through back years where much your way well down should because each just
-those people how too little state good very make world still own see men work long get here
-between both life being under never day same another know while last might us great old year
-off come since against go came right used take three movie film story plot actor brilliant
-unbelievable tokenization jacksonville unaffable preprocessing hyperparameter insincere
-questions running runner quickly happiness careless wonderful embedding transformers
-""".split()
-_ACCENTED = [
-    "café", "naïve", "résumé", "façade", "Ångström", "niño", "señor", "über", "Müller", "Zürich",
-    "São", "Paulo", "crème", "brûlée", "déjà", "vu", "coöperate", "Åsa", "Øresund", "Łódź",
-    "Dvořák", "Ελλάδα", "İstanbul", "straße", "ẞ", "ﬁnance", "Ｆｕｌｌｗｉｄｔｈ", "e\u0301t\u00e9",
-]
-_CJK = ["中文", "日本語", "漢字", "東京タワー", "ひらがな", "カタカナ", "한국어", "中华人民共和国", "𠀋", "好"]
-_EMOJI = ["😀", "👍🏽", "🇫🇷", "👨\u200d👩\u200d👧", "🤖", "❤️", "🎉🎉", "🙈🙉🙊", "☃", "✓"]
-_SCRIPTS = [
-    "Привет", "мир", "Добрый", "день", "ЁЖИК", "Ελληνικά", "αλφα", "ΟΔΟΣ", "λόγος", "مرحبا",
-    "العربية", "שלום", "สวัสดี", "नमस्ते", "ქართული", "Հայերեն", "ትግርኛ",
-]
-_PUNCT = [
-    "!", "?", ".", ",", ";", ":", "...", "!!!", "?!?", "--", "—", "–", "'", '"', "“", "”", "«",
-    "»", "(", ")", "[", "]", "{", "}", "#", "@", "&", "*", "/", "\\", "|", "~", "^", "`", "$",
-    "%", "€", "£", "¿", "¡", "·", "…", "+", "=", "<", ">", "_", "§", "°", "™",
-]
-_NUMBERS = ["0", "7", "42", "1999", "3.14", "1,000,000", "12:30", "2nd", "A4", "x86_64", "١٢٣"]
-_SPACES = [" "] * 12 + ["  ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "\u2009", "\u2028", ""]
-_INVISIBLE = ["\u200b", "\u200c", "\u200d", "\ufeff", "\x00", "\x07", "\x1b", "\u0301", "\ufffd", "\u00ad", "\x7f"]
-
-TRICKY = [
-    "", " ", "   ", "\t", "\n", "\r\n", "\t \n \r", "\x00", "\u200b", "\ufeff", "\u200b\u200c\u200d",
-    "a", "A", "I", ".", "!!!", "?!?!?!", "...", "------", "(((())))", "\"'\"'", "<br />", "&amp;",
-    "Hello, World!", "HELLO world", "hElLo WoRlD", "don't stop", "U.S.A.", "e-mail me@example.com",
-    "https://example.com/path?q=1&r=2#frag", "C++ > C#?", "$100.00 (50%) off!!!",
-    "café naïve résumé", "CAFÉ NAÏVE RÉSUMÉ", "e\u0301e\u0301e\u0301", "Ångström Øresund",
-    "niño señor ñandú", "über Müller Zürich", "straße STRASSE ẞ", "İstanbul ıi", "ﬁ ﬂ ﬀ",
-    "ＡＢＣ　ｄｅｆ", "中文", "日本語のテキスト", "我爱北京天安门", "中文English混合mixed", "한국어 텍스트",
-    "😀", "😀😀😀", "👍🏽 great", "👨\u200d👩\u200d👧 family", "🇫🇷🇩🇪", "smile😀inside",
-    "Привет, мир!", "ΟΔΟΣ οδος", "مرحبا بالعالم", "שלום עולם", "नमस्ते दुनिया",
-    "tab\tseparated\tvalues", "line\nbreaks\r\nhere", "bell\x07and\x1bescape", "nul\x00inside",
-    "zero\u200bwidth\u200djoiner", "soft\u00adhyphen", "bom\ufeffstart", "replacement\ufffdchar",
-    "x" * 450,  # longer than WordpieceTokenizer's max_input_chars_per_word: one [UNK]
-    "supercalifragilisticexpialidocious antidisestablishmentarianism",
-    " ".join(["word"] * 300),
-    "。".join(["中文句子"] * 60),
-    "!" * 200,
-    "a" + "\u0301" * 20,
-    "b" * 401,  # over max_input_chars_per_word (400): one [UNK]
-    "ж" * 150,  # 150 characters but 300 bytes: over tensorflow_text's default max_bytes_per_word
-    "😀" * 120,
-    "ΣΑΣ ΑΣ. ΑΣ'Α ΑΣ中 İI",  # final sigma in its contexts, dotted capital I
-]
-
-
-def _word(rng: random.Random) -> str:
-    pool = rng.choices(
-        [WORDS, _ACCENTED, _CJK, _EMOJI, _SCRIPTS, _PUNCT, _NUMBERS],
-        weights=[50, 10, 6, 4, 8, 12, 5],
-    )[0]
-    word = rng.choice(pool)
-    style = rng.random()
-    if style < 0.15:
-        word = word.upper()
-    elif style < 0.30:
-        word = word.capitalize()
-    elif style < 0.38:
-        word = "".join(c.upper() if rng.random() < 0.5 else c for c in word)
-    if rng.random() < 0.12:
-        word += rng.choice(_PUNCT) * rng.randint(1, 3)
-    if rng.random() < 0.05:
-        cut = rng.randint(0, len(word))
-        word = word[:cut] + rng.choice(_INVISIBLE) + word[cut:]
-    return word
-
-
-def _text(rng: random.Random, num_words: int) -> str:
-    parts = []
-    for _ in range(num_words):
-        parts.append(_word(rng))
-        parts.append(rng.choice(_SPACES))
-    text = "".join(parts[:-1])
-    if rng.random() < 0.1:
-        text = rng.choice(_SPACES) + text + rng.choice(_SPACES)
-    return text
-
-
-def make_texts(seed: int = 2) -> list[str]:
-    rng = random.Random(seed)
-    texts = list(TRICKY)
-    texts += [_text(rng, rng.randint(1, 6)) for _ in range(80)]
-    texts += [_text(rng, rng.randint(5, 40)) for _ in range(140)]
-    texts += [_text(rng, rng.randint(90, 250)) for _ in range(25)]  # beyond 128 tokens
-    for text in texts:
-        text.encode("utf-8")  # every string must survive the trip through tf.string
-    return texts
-
-
-def make_pairs(texts: list[str], seed: int = 3) -> list[str]:
-    rng = random.Random(seed)
-    pairs = [texts[i] for i in rng.sample(range(len(texts)), len(texts))]
-    for i in range(0, len(pairs), 23):  # some pairs with an empty or blank second segment
-        pairs[i] = rng.choice(["", " ", "\u200b", "\x00", "\t\n"])
-    for i in range(5, len(pairs), 31):  # and some with a blank first segment only
-        pairs[i] = texts[(i * 7) % len(texts)] or "second segment"
-    return pairs
-
-
-TEXTS = make_texts()
-PAIRS = make_pairs(TEXTS)
-
 
 
 @pytest.fixture(scope="module")
@@ -345,7 +235,7 @@ def make_split(texts, pairs=None, labels=None, name="test") -> Split:
     texts = np.array(texts, dtype=object)
     pairs = None if pairs is None else np.array(pairs, dtype=object)
     labels = np.arange(len(texts), dtype=np.int32) if labels is None else labels
-    return Split(name, pd.DataFrame({"text": texts}), texts, pairs, labels)
+    return Split(name, texts, pairs, labels)
 
 
 def pad_columns(array: np.ndarray, width: int) -> np.ndarray:
@@ -388,103 +278,42 @@ def nan_weights_at(epoch: int, batch: int):
     return NanWeights()
 
 
-# `python -m tfbert.train` with test hooks: every training batch's rows are appended to
-# $EXAMPLE_LOG as the pipeline hands them to fit (a distributed run's: each per-replica
-# batch its worker feeds); $KILL_AT=epoch,step sends the process SIGKILL at the end of that
-# step (no cleanup of any kind); $FIT_LOG receives the strategy's replica count when fit
-# begins and the model's weights (.npz) when it ends.
-HOOKED_TRAIN = """
-import json, os, signal, sys
-import numpy as np
-import tfbert
-import tensorflow as tf, tf_keras
-from tfbert import callbacks, input_pipeline
-from tfbert.errors import run_command
-from tfbert.train import main
-
-def write(ids):
-    rows = [" ".join(str(i) for i in row if i > 0) for row in ids.numpy().tolist()]
-    with open(os.environ["EXAMPLE_LOG"], "a") as log:
-        log.write(json.dumps(rows) + "\\n")
-    return 0
-
-def tap(feats, labels):
-    done = tf.py_function(write, [feats["input_word_ids"]], tf.int32)
-    with tf.control_dependencies([done]):
-        return feats, tf.identity(labels)
-
-training_batches = input_pipeline.training_batches
-input_pipeline.training_batches = lambda *args, **kwargs: training_batches(*args, **kwargs).map(tap)
-
-class Hooks(tf_keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        if os.environ.get("FIT_LOG"):
-            with open(os.environ["FIT_LOG"], "w") as log:
-                log.write(str(self.model.distribute_strategy.num_replicas_in_sync))
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-    def on_train_batch_end(self, batch, logs=None):
-        if os.environ.get("KILL_AT") == f"{self.epoch},{batch}":
-            os.kill(os.getpid(), signal.SIGKILL)
-    def on_train_end(self, logs=None):
-        if os.environ.get("FIT_LOG"):
-            np.savez(os.environ["FIT_LOG"] + ".npz", *self.model.get_weights())
-
-training_callbacks = callbacks.training_callbacks
-callbacks.training_callbacks = lambda *args: training_callbacks(*args) + [Hooks()]
-sys.exit(run_command(main))
-"""
+# Words of the tiny encoder's vocabulary. data.toy_sentiment's reviews (longer, of 20 adjectives)
+# take the tiny encoder hundreds of rows to learn (configs/tiny.yaml); these, a few dozen steps.
+FILLER, GOOD, BAD = "the film was a very".split(), "good great best fun".split(), "bad awful worst dull".split()
 
 
-@dataclasses.dataclass
-class Finished:
-    """A hooked training process that ended (killed: returncode -9)."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-
-def start_hooked_train(args: list[str], log: Path, **env: str) -> subprocess.Popen:
-    """HOOKED_TRAIN with `args`, logging examples to `log`, in its own process group (so
-    a hung run and all it started can be killed); its output goes to log.out and log.err."""
-    script = log.parent / "train_with_hooks.py"
-    script.write_text(HOOKED_TRAIN)
-    environ = {key: value for key, value in os.environ.items() if key not in ("KILL_AT", "FIT_LOG", "TF_CONFIG")}
-    environ |= {"EXAMPLE_LOG": str(log), "PYTHONPATH": str(ROOT), **env}
-    with open(f"{log}.out", "w") as out, open(f"{log}.err", "w") as err:
-        process = subprocess.Popen([sys.executable, str(script), *args], env=environ, cwd=ROOT, stdout=out,
-                                   stderr=err, start_new_session=True)
-    process.log = log
-    process.started = time.monotonic()
-    return process
+def reviews(rows: int, seed: int = 0, positive_share: float = 0.5, columns: tuple[str, str] = ("text", "label"),
+            labels: tuple = (0, 1)) -> pd.DataFrame:
+    """Synthetic reviews whose label is which kind of adjective they hold: four filler words,
+    then two GOOD or two BAD ones. int(positive_share * rows) of them are positive, spread
+    evenly (at 0.5: every other row, from the second); named `columns` (text, label), with
+    labels 0 (BAD) and 1 (GOOD) written as `labels`."""
+    rng = np.random.default_rng(seed)
+    positive = np.diff(np.floor(np.arange(rows + 1) * positive_share + 1e-9)) > 0
+    texts = [" ".join([*rng.choice(FILLER, 4), *rng.choice(GOOD if good else BAD, 2)]) for good in positive]
+    return pd.DataFrame({columns[0]: texts, columns[1]: [labels[int(good)] for good in positive]})
 
 
-def wait_all(processes: list[subprocess.Popen], timeout: float) -> list[Finished]:
-    """Wait for every process; past `timeout` seconds kill all their process groups and fail."""
-    deadline = time.monotonic() + timeout
-    ended = []
-    try:
-        for process in processes:
-            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            ended.append(time.monotonic())
-    except subprocess.TimeoutExpired:
-        for process in processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail(f"a training process was still running after {timeout} s: killed")
-    return [Finished(process.returncode, Path(f"{process.log}.out").read_text(), Path(f"{process.log}.err").read_text(),
-                     end - process.started) for process, end in zip(processes, ended)]
+def write_yaml(path: Path, values: dict) -> Path:
+    """`values` as a YAML file at `path`; the path."""
+    path.write_text(yaml.safe_dump(values), encoding="utf-8")
+    return path
 
 
-def run_hooked_train(args: list[str], log: Path, timeout: float = 600, **env: str) -> Finished:
-    return wait_all([start_hooked_train(args, log, **env)], timeout)[0]
+def run_python(code: str, cwd: Path | None = None, timeout: float = 600, **env: str | None) -> subprocess.CompletedProcess:
+    """`code` (dedented) in a fresh interpreter, in this process's environment with `env`
+    on top (None: leave that variable out)."""
+    environment = {key: value for key, value in os.environ.items() if key not in env}
+    environment |= {key: value for key, value in env.items() if value is not None}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          env=environment, cwd=cwd, timeout=timeout)
 
 
-def logged_batches(log: Path) -> list[list[str]]:
-    """The batches HOOKED_TRAIN logged, each a list of its rows' token ids."""
-    return [json.loads(line) for line in log.read_text().splitlines()]
+def last_json_line(done: subprocess.CompletedProcess) -> dict:
+    """The JSON value on the last line a successful run_python printed."""
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def numbered_rows(path: Path, rows: int = 240) -> Path:
@@ -501,3 +330,39 @@ def saved_weights(run_dir: Path) -> dict[str, np.ndarray]:
     reader = tf.train.load_checkpoint(str(run_dir / "model" / "variables" / "variables"))
     tensors = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map() if "optimizer" not in name}
     return {name: value for name, value in tensors.items() if np.asarray(value).dtype.kind == "f"}
+
+
+# Labelled files for the data stage's tests (test_tables, test_labels, test_splits, test_statistics).
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> Path:
+    """`frame` written in the format `path`'s extension names."""
+    suffix = path.suffix
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".tsv":  # by hand, unquoted, as GLUE writes them
+        lines = ["\t".join(frame.columns)] + ["\t".join(map(str, row)) for row in frame.itertuples(index=False)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    elif suffix in (".jsonl", ".json"):
+        frame.to_json(path, orient="records", lines=True)
+    elif suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    return path
+
+
+def data_spec(path: Path | str, **values):
+    """What load_splits reads from a config with these keys."""
+    from tfbert.data.splits import DataSpec
+
+    return DataSpec.from_config(tfbert.load_config({"data_path": str(path), **values}))
+
+
+def labelled_frame(n_neg: int, n_pos: int, **extra) -> pd.DataFrame:
+    """n_neg rows labelled 0 then n_pos labelled 1, each text unique."""
+    labels = [0] * n_neg + [1] * n_pos
+    return pd.DataFrame({"text": [f"text number {i}" for i in range(len(labels))], "label": labels, **extra})
+
+
+def label_counts(split: Split) -> np.ndarray:
+    """Rows of label 0 and of label 1 in a binary split."""
+    return np.bincount(split.labels, minlength=2)

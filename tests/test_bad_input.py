@@ -20,6 +20,7 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 
 from tfbert import data, encoders, packers
+from tfbert.data import tables
 from tfbert.errors import TfbertError, run_command
 from tfbert.train import main
 
@@ -86,6 +87,11 @@ def data_args(path: Path, *more: str) -> list[str]:
     return [f"--data_path={path}", *more]
 
 
+def good_rows_and(*more: str) -> Build:
+    """A case's build: rows() in d.csv, given to the command with the arguments `more`."""
+    return lambda t, m: data_args(write(rows(), t / "d.csv"), *more)
+
+
 def spec(path: Path, **values) -> data.DataSpec:
     return data.DataSpec(str(path), **values)
 
@@ -99,7 +105,7 @@ def unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     if os.geteuid() == 0 or os.access(path, os.R_OK):  # root reads it anyway: simulate the refusal
         def refuse(file, *args, **kwargs):
             raise PermissionError(13, "Permission denied", str(file))
-        monkeypatch.setattr(data, "open", refuse, raising=False)
+        monkeypatch.setattr(tables, "open", refuse, raising=False)
     return data_args(path)
 
 
@@ -250,12 +256,12 @@ CASES = {
     "file-not-parquet": refused(lambda t, m: data_args(text_file(t / "p.parquet", "text,label\na,1\n")),
                                 r"cannot read .*p\.parquet as \.parquet: .*; is it really that kind of file\?$"),
     # Columns.
-    "column-text-missing": refused(lambda t, m: data_args(write(rows(), t / "d.csv"), "--text_column=txt"),
+    "column-text-missing": refused(good_rows_and("--text_column=txt"),
                                    r"d\.csv: column 'txt' not found \(set text_column\); columns are: text, label; "
                                    r"did you mean 'text'\?$"),
-    "column-label-missing": refused(lambda t, m: data_args(write(rows(), t / "d.csv"), "--label_column=labels"),
+    "column-label-missing": refused(good_rows_and("--label_column=labels"),
                                     r"column 'labels' not found \(set label_column\); .*did you mean 'label'\?$"),
-    "column-pair-missing": refused(lambda t, m: data_args(write(rows(), t / "d.csv"), "--text_pair_column=question"),
+    "column-pair-missing": refused(good_rows_and("--text_pair_column=question"),
                                    r"column 'question' not found \(set text_pair_column\); columns are: text, label$"),
     "column-duplicated": refused(lambda t, m: data_args(text_file(t / "d.csv", "text,text,label\na,b,0\nc,d,1\n")),
                                  r"d\.csv: column 'text' appears more than once in the header; give every column"),
@@ -294,17 +300,14 @@ CASES = {
     # Splits.
     "split-leakage": warned(leaked, r"valid\.csv: 2 of its 4 texts also appear in the training data \(leakage",
                             texts_are([*rows()["text"], "fresh", "text number 0", "new", "text number 15"])),
-    "split-valid-empty": refused(lambda t, m: data_args(write(rows(), t / "d.csv"), "--train_split=0.9", "--valid_split=0.1"),
+    "split-valid-empty": refused(good_rows_and("--train_split=0.9", "--valid_split=0.1"),
                                  r"valid_split 0\.1 of the 2 rows left after train_split 0\.9 is no rows; raise valid_split "
                                  r"or lower train_split$"),
     # Config.
-    "config-zero-batch": refused(lambda t, m: data_args(write(rows(), t / "d.csv"), "--train_batch_size=0"),
-                                 r"config key 'train_batch_size' must be >= 1, got '0'"),
-    "config-negative-epochs": refused(lambda t, m: data_args(write(rows(), t / "d.csv"), "--epochs=-1"),
-                                      r"config key 'epochs' must be >= 1"),
-    "config-zero-train-split": refused(lambda t, m: data_args(write(rows(), t / "d.csv"), "--train_split=0"),
-                                       r"config key 'train_split' must be in \(0, 1\]"),
-    "config-no-validation-rows": refused(lambda t, m: data_args(write(rows(), t / "d.csv"), "--train_split=1.0"),
+    "config-zero-batch": refused(good_rows_and("--train_batch_size=0"), r"config key 'train_batch_size' must be >= 1, got '0'"),
+    "config-negative-epochs": refused(good_rows_and("--epochs=-1"), r"config key 'epochs' must be >= 1"),
+    "config-zero-train-split": refused(good_rows_and("--train_split=0"), r"config key 'train_split' must be in \(0, 1\]"),
+    "config-no-validation-rows": refused(good_rows_and("--train_split=1.0"),
                                          r"train_split is 1\.0, which leaves no rows to validate on"),
     "config-max-seq-length-function": checked(max_seq_length_check),
     # Through the command: training.prepare checks max_seq_length once the encoder is loaded.

@@ -5,16 +5,10 @@ import pickle
 
 import pytest
 import yaml
-from conftest import raises_one_line
+from conftest import raises_one_line, write_yaml
 
 from tfbert.config import KEYS, build_config, dump_config, from_command_line, load_config, parse_overrides
 from tfbert.errors import TfbertError
-
-
-def write_yaml(tmp_path, values, name="run.yaml"):
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(values), encoding="utf-8")
-    return path
 
 
 @pytest.mark.parametrize(
@@ -57,14 +51,14 @@ def test_empty_yaml_gives_defaults(tmp_path):
     ids=["equals", "space", "dashes"],
 )
 def test_override_forms_win_over_yaml(tmp_path, overrides):
-    path = write_yaml(tmp_path, {"learning_rate": 1e-4, "epochs": 3})
+    path = write_yaml(tmp_path / "run.yaml", {"learning_rate": 1e-4, "epochs": 3})
     config = from_command_line(path, overrides)
     assert config.learning_rate == pytest.approx(3e-5)
     assert config.epochs == 3
 
 
 def test_several_overrides_mixed_forms(tmp_path):
-    path = write_yaml(tmp_path, {"epochs": 3})
+    path = write_yaml(tmp_path / "run.yaml", {"epochs": 3})
     config = from_command_line(path, ["--epochs", "7", "--dropout=0.1", "--optimizer", "adamw"])
     assert (config.epochs, config.dropout, config.optimizer) == (7, 0.1, "adamw")
 
@@ -107,7 +101,7 @@ def test_coercion(name, raw, expected):
 
 def test_command_line_strings_are_coerced(tmp_path):
     config = from_command_line(
-        write_yaml(tmp_path, {}),
+        write_yaml(tmp_path / "run.yaml", {}),
         ["--trainable=false", "--label_list", "[0, 1]", "--class_weight={0: 1, 1: 16}", "--run_name=null"],
     )
     assert config.trainable is False
@@ -119,9 +113,9 @@ def test_command_line_strings_are_coerced(tmp_path):
 @pytest.mark.parametrize("source", ["yaml", "command line"])
 def test_unknown_key_names_closest(tmp_path, source):
     if source == "yaml":
-        path, overrides = write_yaml(tmp_path, {"learning_rat": 1e-5}), []
+        path, overrides = write_yaml(tmp_path / "run.yaml", {"learning_rat": 1e-5}), []
     else:
-        path, overrides = write_yaml(tmp_path, {}), ["--learning_rat=1e-5"]
+        path, overrides = write_yaml(tmp_path / "run.yaml", {}), ["--learning_rat=1e-5"]
     message = raises_one_line(from_command_line, path, overrides, match="learning_rat")
     assert "did you mean 'learning_rate'?" in message
 
@@ -164,7 +158,7 @@ def test_bad_value_names_the_key(name, value, hint):
 
 
 def test_bad_override_value_names_the_key(tmp_path):
-    raises_one_line(from_command_line, write_yaml(tmp_path, {}), ["--dropout", "1.5"], match="'dropout'")
+    raises_one_line(from_command_line, write_yaml(tmp_path / "run.yaml", {}), ["--dropout", "1.5"], match="'dropout'")
 
 
 @pytest.mark.parametrize(
@@ -196,7 +190,7 @@ def test_bad_config_file(tmp_path, text, match):
 
 def test_dump_config_round_trip(tmp_path):
     config = from_command_line(
-        write_yaml(tmp_path, {"data_path": "train.csv", "label_list": ["neg", "pos"], "clean_text": True}),
+        write_yaml(tmp_path / "run.yaml", {"data_path": "train.csv", "label_list": ["neg", "pos"], "clean_text": True}),
         ["--class_weight={neg: 1, pos: 3}", "--learning_rate=3e-5", "--max_seq_length", "64"],
     )
     dumped = tmp_path / "config.yaml"

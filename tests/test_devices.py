@@ -8,7 +8,7 @@ import types
 import pytest
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-from tfbert import devices, progress
+from tfbert import devices, precision, progress
 from tfbert.config import load_config
 
 from conftest import ROOT
@@ -79,15 +79,22 @@ def big_encoder(parameters: int) -> types.SimpleNamespace:
 def test_a_large_encoder_on_a_cpu_gets_the_line_then_the_warning(capsys, monkeypatch):
     config = load_config(ROOT / "configs" / "tiny.yaml", mixed_precision="float32", epochs=2)
     monkeypatch.setattr(devices, "cpu_cores", lambda: 2)
-    devices.announce_devices(config, FakeStrategy(), "float32", big_encoder(110_000_000), rows=8000)
+    devices.announce_devices(config, FakeStrategy(), *precision.resolve("float32"), big_encoder(110_000_000), rows=8000)
     line, warning = capsys.readouterr().err.splitlines()
     assert line == f"tfbert: devices: 1 replica on CPU ({devices.cpu_name()}, 2 cores); precision: float32 " \
                    "(mixed_precision: float32)"
     assert warning == "tfbert: warning: " + devices.slow_cpu_warning(110_000_000, 8000, 32, 2, cores=2)
 
-    devices.announce_devices(config, FakeStrategy(), "float32", big_encoder(4_000_000), rows=8000)
+    devices.announce_devices(config, FakeStrategy(), *precision.resolve("float32"), big_encoder(4_000_000), rows=8000)
     assert len(capsys.readouterr().err.splitlines()) == 1  # a small encoder: the line only
 
     progress.set_verbosity("quiet")  # the line is a note, the warning is a warning
-    devices.announce_devices(config, FakeStrategy(), "float32", big_encoder(110_000_000), rows=8000)
+    devices.announce_devices(config, FakeStrategy(), *precision.resolve("float32"), big_encoder(110_000_000), rows=8000)
     assert capsys.readouterr().err.startswith("tfbert: warning: training a 110M-parameter encoder on a CPU")
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    failures, tries = doctest.testmod(devices, optionflags=doctest.ELLIPSIS)
+    assert (failures, tries > 0) == (0, True)

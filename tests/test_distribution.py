@@ -20,8 +20,8 @@ import pytest
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 
-from conftest import (command_error, logged_batches, make_split, numbered_rows, raises_one_line, run_hooked_train,
-                      saved_weights, start_hooked_train, wait_all)
+from conftest import command_error, make_split, numbered_rows, raises_one_line, saved_weights
+from hooked_train import logged_batches, run_hooked_train, start_hooked_train, wait_all
 from tfbert import input_pipeline, distribution, hub_format, packers
 from tfbert.errors import run_command
 from tfbert.train import main

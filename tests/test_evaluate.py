@@ -20,10 +20,11 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from tfbert import input_pipeline, encoders, model, packers, scoring, training
 from tfbert.evaluate import main as evaluate_main
 from tfbert.config import build_config
-from tfbert.data import LabelMap, Split
+from tfbert.data.labels import LabelMap
+from tfbert.data.splits import Split
 from tfbert.errors import run_command
 
-from conftest import command_error
+from conftest import command_error, reviews
 
 BINARY = LabelMap(("no", "yes"), "binary")
 MULTICLASS = LabelMap(("cat", "dog", "bird"), "multiclass")
@@ -122,7 +123,7 @@ def test_multilabel_confusion_is_one_matrix_per_label():
     assert result["matrices"]["red"] == [[1, 0], [1, 1]]
 
 
-# --------------------------------------------------------------------------- evaluate_split
+# --------------------------------------------------------------------------- running and scoring a split
 
 @pytest.fixture(scope="module")
 def tiny(tiny_encoder: str):
@@ -135,18 +136,27 @@ def _split(num_rows: int, labels: np.ndarray) -> Split:
     words = "good bad film movie story great awful the a was very fun dull".split()
     rng = np.random.default_rng(num_rows)
     texts = np.array([" ".join(rng.choice(words, size=6)) for _ in range(num_rows)], dtype=object)
-    return Split("valid", pd.DataFrame({"text": texts}), texts, None, labels)
+    return Split("valid", texts, None, labels)
+
+
+def _run_and_score(classifier, split: Split, packer, batch_size: int, label_map: LabelMap) -> scoring.Evaluation:
+    """The final evaluation's route: run_model_in_length_order, then score."""
+    def batches(rows: Split):
+        return input_pipeline.make_dataset(rows, packer, batch_size, padding="batch")
+
+    return scoring.score(scoring.run_model_in_length_order(classifier, split, batches, label_map), split.labels,
+                         label_map)
 
 
 @pytest.mark.parametrize("label_map", [MULTICLASS, BINARY], ids=["multiclass", "binary"])
-def test_evaluate_split_scores_a_model(label_map, tiny):
+def test_running_and_scoring_a_split_scores_a_model(label_map, tiny):
     encoder, packer = tiny
     labels = np.arange(23, dtype=np.int32) % label_map.num_labels
     split = _split(23, labels)
     classifier = model.build_classifier(encoder, label_map, dropout=0.1)
     model.compile_classifier(classifier, label_map, model.make_optimizer("adam", 1e-3, num_train_steps=1))
     dataset = input_pipeline.make_dataset(split, packer, batch_size=8, padding="batch")
-    result = scoring.evaluate_split(classifier, dataset, split.labels, label_map)
+    result = _run_and_score(classifier, split, packer, 8, label_map)
 
     keys = {"accuracy", "precision", "recall", "f1", "loss", "num_examples"}
     if label_map.task == "binary":
@@ -177,7 +187,7 @@ def test_running_in_length_order_gives_the_in_order_outputs_back_in_order(tiny):
     rng = np.random.default_rng(3)
     texts = np.array([" ".join(rng.choice(words, size=n)) for n in rng.integers(1, 14, size=37)], dtype=object)
     labels = (np.arange(37) % 3).astype(np.int32)
-    split = Split("valid", pd.DataFrame({"text": texts, "label": labels}), texts, None, labels)
+    split = Split("valid", texts, None, labels)
     classifier = model.build_classifier(encoder, MULTICLASS, dropout=0.1)
     model.compile_classifier(classifier, MULTICLASS, model.make_optimizer("adam", 1e-3, num_train_steps=1))
     dataset = input_pipeline.make_dataset(split, packer, 8, padding="batch")
@@ -195,14 +205,14 @@ def test_running_in_length_order_gives_the_in_order_outputs_back_in_order(tiny):
     assert sorted_run.keras_results == pytest.approx(in_order.keras_results, rel=1e-5)
 
 
-def test_evaluate_split_on_multilabel_data(tiny):
+def test_running_and_scoring_multilabel_data(tiny):
     encoder, packer = tiny
     labels = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=np.float32)
     split = _split(5, labels)
     classifier = model.build_classifier(encoder, MULTILABEL, dropout=0.1)
     model.compile_classifier(classifier, MULTILABEL, model.make_optimizer("adam", 1e-3, num_train_steps=1))
     dataset = input_pipeline.make_dataset(split, packer, 4, padding="batch")
-    result = scoring.evaluate_split(classifier, dataset, labels, MULTILABEL)
+    result = _run_and_score(classifier, split, packer, 4, MULTILABEL)
     keras = classifier.evaluate(dataset, return_dict=True, verbose=0)
     assert scoring.keras_results(MULTILABEL, labels, result.probabilities) == pytest.approx(keras, rel=1e-5, abs=1e-6)
     assert set(result.metrics) == {"accuracy", "precision", "recall", "f1", "loss", "num_examples"}
@@ -238,21 +248,12 @@ def test_score_reports_the_decision_threshold_and_one_half():
 
 # --------------------------------------------------------------------------- python -m tfbert.evaluate
 
-GOOD, BAD, FILLER = "good great best fun".split(), "bad awful worst dull".split(), "the film was a very".split()
-
-
-def _reviews(rows: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    texts = [" ".join([*rng.choice(FILLER, 3), *rng.choice(GOOD if i % 2 else BAD, 2)]) for i in range(rows)]
-    return pd.DataFrame({"text": texts, "label": ["pos" if i % 2 else "neg" for i in range(rows)]})
-
-
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, tiny_encoder):
     """A binary run validated on an explicit file, so the command can re-evaluate that same file."""
     root = tmp_path_factory.mktemp("evaluate_cli")
-    _reviews(120, seed=0).to_csv(root / "train.csv", index=False)
-    valid = _reviews(40, seed=1)
+    reviews(120, seed=0, labels=("neg", "pos")).to_csv(root / "train.csv", index=False)
+    valid = reviews(40, seed=1, labels=("neg", "pos"))
     valid.loc[::7, "label"] = valid.loc[::7, "label"].map({"pos": "neg", "neg": "pos"})  # some errors to find
     valid.to_csv(root / "valid.csv", index=False)
     config = build_config({"data_path": str(root / "train.csv"), "valid_path": str(root / "valid.csv"),

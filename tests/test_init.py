@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import re
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
+from conftest import last_json_line, run_python
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-
-
-def run_python(code: str, **env: str | None) -> subprocess.CompletedProcess:
-    """`code` in a fresh interpreter, with TF_USE_LEGACY_KERAS unset unless given in `env`."""
-    environment = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-    environment.update({k: v for k, v in env.items() if v is not None})
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          env=environment, timeout=300)
-
-
-def last_json_line(done: subprocess.CompletedProcess) -> dict:
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_this_session_runs_keras_2_behind_tf_keras():
@@ -93,7 +79,7 @@ def test_tensorflow_imported_first_with_keras_3_is_a_one_line_error():
             print(json.dumps({"keras": keras_version, "type": type(err).__name__, "message": str(err)}))
         else:
             print(json.dumps({"keras": keras_version, "type": None}))
-    """)
+    """, TF_USE_LEGACY_KERAS=None)
     found = last_json_line(done)
     assert found["keras"].startswith("3.")
     assert found["type"] == "KerasVersionError"
@@ -102,7 +88,7 @@ def test_tensorflow_imported_first_with_keras_3_is_a_one_line_error():
     assert "Keras 3" in message and "TF_USE_LEGACY_KERAS=1" in message and "before importing TensorFlow" in message
 
     # Uncaught, as a user would meet it: the message is the last line, nothing after it.
-    done = run_python("import tensorflow as tf; tf.keras.version(); import tfbert.train")
+    done = run_python("import tensorflow as tf; tf.keras.version(); import tfbert.train", TF_USE_LEGACY_KERAS=None)
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1] == f"tfbert.KerasVersionError: {message}"
 

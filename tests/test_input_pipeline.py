@@ -12,7 +12,8 @@ import pytest
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 
-from conftest import WORDS, PAIRS, TEXTS, TRICKY, by_label, collect, make_split, pad_columns
+from conftest import by_label, collect, make_split, pad_columns
+from texts import PAIRS, TEXTS, TRICKY, WORDS
 from tfbert import input_pipeline, encoders, hub_format, model, packers
 from tfbert.data import LabelMap, Split
 from tfbert.errors import TfbertError
@@ -393,3 +394,19 @@ def test_length_order_is_shortest_first_counting_both_segments_and_stable():
     texts = ["ccc", "a", "bb", "a", "dddd"]
     assert input_pipeline.length_order(texts).tolist() == [1, 3, 2, 0, 4]
     assert input_pipeline.length_order(["a", "a", "a"], ["xxx", "x", "xx"]).tolist() == [1, 2, 0]
+
+
+def test_run_in_length_order_runs_shortest_first_and_puts_every_output_back():
+    texts, pairs = ["ccc", "a", "bb", "dddd"], ["", "xxxxx", "", ""]
+    seen = []
+
+    def run(order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        seen.append(order.tolist())
+        return np.array([texts[i] for i in order], dtype=object), order * 10
+
+    names, tens = input_pipeline.run_in_length_order(run, texts, pairs)
+    assert seen == [[2, 0, 3, 1]]  # 2, 3, 4 and 6 characters with the pairs
+    assert names.tolist() == texts and names.dtype == object
+    assert tens.tolist() == [0, 10, 20, 30]
+    (nothing,) = input_pipeline.run_in_length_order(lambda order: (np.zeros((len(order), 2)),), [])
+    assert nothing.shape == (0, 2)

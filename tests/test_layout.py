@@ -11,23 +11,41 @@ PACKAGE = Path(tfbert.__file__).parent
 COMMANDS = {"train", "evaluate", "predict"}  # python -m tfbert.<name>
 
 
+def module_name(path: Path) -> str:
+    """A file's module name inside the package: "config", "data" (a subpackage's __init__), "data.labels"."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py")) if path != PACKAGE / "__init__.py"}
+
+
+def _known(name: str) -> str | None:
+    """The package module `name` (tfbert.<module>[.<attribute>]) is or is inside, or None."""
+    parts = name.split(".")[1:] if name.startswith("tfbert.") else []
+    prefixes = (".".join(parts[:length]) for length in range(len(parts), 0, -1))
+    return next((prefix for prefix in prefixes if prefix in MODULES), None)
+
+
 def imported_modules(path: Path) -> set[str]:
-    """The tfbert modules a file imports anywhere (top level or inside functions)."""
+    """The tfbert modules a file imports anywhere (top level or inside functions), and those
+    it names for importlib ("tfbert.data.splits", as a lazy facade does)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _known(node.value) == node.value[7:]:
+            names = [node.value]
         else:
             continue
-        found |= {name.split(".")[1] for name in names if name.startswith("tfbert.")}
-    modules = {p.stem for p in PACKAGE.glob("*.py")}
-    return (found & modules) - {path.stem}
+        found |= {_known(name) for name in names} - {None}
+    return found - {module_name(path) if path.is_relative_to(PACKAGE) else path.stem}
 
 
 def import_graph() -> dict[str, set[str]]:
-    return {path.stem: imported_modules(path) for path in PACKAGE.glob("*.py") if path.stem != "__init__"}
+    return {module: imported_modules(path) for module, path in MODULES.items()}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -64,7 +82,15 @@ def test_imported_modules_sees_imports_inside_functions(tmp_path):
 def test_no_import_cycles():
     graph = import_graph()
     assert len(graph) > 15, "the graph should cover every module of the package"
+    assert {"data", "data.labels", "data.splits"} <= set(graph), "and the modules of its subpackages"
     assert find_cycle(graph) is None
+
+
+def test_the_graph_follows_submodules_and_a_facades_lazy_imports():
+    graph = import_graph()
+    assert "data.labels" in graph["model"]  # from tfbert.data.labels import LabelMap
+    assert {"data.corpora", "data.tables", "data.labels", "data.splits", "data.statistics"} <= graph["data"]
+    assert graph["data.labels"] == {"errors"}  # the label stage stands alone: no tables, no config
 
 
 def test_the_library_never_imports_a_command():
@@ -82,6 +108,34 @@ def test_commands_are_thin():
 def test_the_readme_places_every_module():
     readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
     section = readme.split("### Where things live", 1)[1].split("\n## ", 1)[0]
-    modules = {path.stem for path in PACKAGE.glob("*.py")} - {"__init__"}
-    missing = sorted(module for module in modules if f"`{module}`" not in section)
+    missing = sorted(module for module in MODULES if f"`{module}`" not in section)
     assert missing == []
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 50
+
+
+def oversized(path: Path) -> list[str]:
+    """A module's parts over the size limits: the module itself, and each function."""
+    source = path.read_text(encoding="utf-8")
+    found = [f"{path.name}: {len(source.splitlines())} lines"] if len(source.splitlines()) > MAX_MODULE_LINES else []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(f"{path.name}:{node.lineno} {node.name}: {length} lines")
+    return found
+
+
+def test_oversized_finds_long_modules_and_functions(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    source = tmp_path / "long.py"
+    source.write_text(f"def long():\n{body}\n\n\ndef short():\n    return 1\n" + "\n" * MAX_MODULE_LINES)
+    assert oversized(source) == [f"long.py: {MAX_FUNCTION_LINES + 5 + MAX_MODULE_LINES} lines",
+                                 f"long.py:1 long: {MAX_FUNCTION_LINES + 1} lines"]
+
+
+def test_no_module_over_400_lines_and_no_function_over_50():
+    """Long reasoning lives in docs/, with a pointer in the code; each module keeps to one job."""
+    assert [part for path in sorted(PACKAGE.rglob("*.py")) for part in oversized(path)] == []

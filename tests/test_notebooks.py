@@ -141,9 +141,9 @@ def test_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch):
 
 DISCONNECTED_RUN = """\
 from tfbert.config import dump_config
-from tfbert.run_directory import staging_path
+from tfbert.run_directory import staging_for
 
-unfinished = staging_path(Path(config.output_dir) / config.run_name)
+unfinished = staging_for(config)
 unfinished.mkdir(parents=True)
 (unfinished / "config.yaml").write_text(dump_config(config))
 """

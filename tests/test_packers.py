@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import unicodedata
@@ -31,7 +32,8 @@ import tensorflow as tf
 from official.nlp.data import classifier_data_lib
 from official.nlp.tools import tokenization
 
-from conftest import PAIRS, TEXTS, by_label, collect, make_split, pad_columns
+from conftest import ROOT, by_label, collect, make_split, pad_columns
+from texts import PAIRS, TEXTS
 from tfbert import input_pipeline, encoders, hub_format, packers
 from tfbert.errors import TfbertError
 
@@ -431,7 +433,8 @@ def packer_ids(packer: packers.Packer) -> tuple[int, int]:
 @pytest.mark.parametrize("kind", packers.TOKENIZERS)
 def test_packers_pad_to_the_batch_longest_in_graph_mode(kind, tiny_vocab_file):
     packer = packers.make_packer(kind, tiny_vocab_file, True, 16)
-    assert packer.max_seq_length == 16 and packer.kind == kind
+    packer_type = {"tf_text": packers.TfTextPacker, "py_function": packers.PyFunctionPacker}[kind]
+    assert packer.max_seq_length == 16 and type(packer) is packer_type
     packed = tf.function(packer)(tf.constant(["the film", "a"]), tf.constant(["good", "\u200b"]))
     assert set(packed) == set(packers.FEATURE_NAMES)
     np.testing.assert_array_equal(packed["input_mask"], [[1] * 6, [1, 1, 1, 0, 0, 0]])
@@ -490,3 +493,12 @@ def test_tokenizer_from_encoder_assets_honours_do_lower_case(tiny_encoder, tmp_p
     assert packers.load_tokenizer(vocab_file2, True).tokenize("Hello hello HELLO") == ["hello"] * 3
     assert _tokens(packers.make_packer("tf_text", vocab_file2, do_lower_case2, 8), "Hello hello HELLO") == [
         "Hello", "hello", "[UNK]"]
+
+
+def test_the_design_notes_the_code_points_to_exist():
+    """Every `docs/tokenization.md#anchor` in packers.py names a section of the note."""
+    anchors = set(re.findall(r"docs/tokenization\.md#([a-z0-9-]+)", Path(packers.__file__).read_text(encoding="utf-8")))
+    note = (ROOT / "docs" / "tokenization.md").read_text(encoding="utf-8")
+    sections = {re.sub(r"[^a-z0-9 -]", "", title.lower()).replace(" ", "-")
+                for title in re.findall(r"^## (.+)$", note, flags=re.M)}
+    assert len(anchors) >= 4 and anchors <= sections, anchors - sections

@@ -43,9 +43,9 @@ def test_auto_on_gpus_picks_bfloat16_from_compute_capability_8(capabilities, exp
 
 def test_auto_on_a_tpu_is_bfloat16_and_explicit_settings_stay():
     assert precision.choose([], set(), on_tpu=True) == ("mixed_bfloat16", "a TPU")
-    assert precision.resolve("mixed_float16") == "mixed_float16"
-    assert precision.resolve(None) == "float32"  # configs from before auto
-    assert precision.resolve("auto", on_tpu=True) == "mixed_bfloat16"
+    assert precision.resolve("mixed_float16")[0] == "mixed_float16"
+    assert precision.resolve(None)[0] == "float32"  # configs from before auto
+    assert precision.resolve("auto", on_tpu=True)[0] == "mixed_bfloat16"
 
 
 def test_a_machine_without_proc_cpuinfo_has_no_flags(tmp_path):
@@ -53,10 +53,23 @@ def test_a_machine_without_proc_cpuinfo_has_no_flags(tmp_path):
 
 
 def test_the_reason_for_a_policy_names_the_setting_and_what_auto_found(monkeypatch):
-    assert precision.reason("mixed_bfloat16", "mixed_bfloat16") == "mixed_precision: mixed_bfloat16"
-    assert precision.reason(None, "float32") == "mixed_precision: null"
-    assert precision.reason("auto", "mixed_bfloat16", on_tpu=True) == "mixed_precision: auto; a TPU"
+    assert precision.resolve("mixed_bfloat16") == ("mixed_bfloat16", "mixed_precision: mixed_bfloat16")
+    assert precision.resolve(None) == ("float32", "mixed_precision: null")
+    assert precision.resolve("auto", on_tpu=True) == ("mixed_bfloat16", "mixed_precision: auto; a TPU")
     monkeypatch.setattr(precision, "gpu_capabilities", lambda: [(7, 5)])
-    assert precision.reason("auto", "mixed_float16") == "mixed_precision: auto; a GPU of compute capability 7.5"
-    assert precision.reason("auto", "float32", encoder_rebuilt=False).endswith("the encoder runs as saved, so nothing "
-                                                                               "to gain from mixed precision")
+    auto = precision.resolve("auto")
+    assert auto == ("mixed_float16", "mixed_precision: auto; a GPU of compute capability 7.5")
+    as_saved = precision.for_encoder("auto", auto, encoder_rebuilt=False)
+    assert as_saved[0] == "float32" and as_saved[1].endswith("the encoder runs as saved, so nothing to gain from "
+                                                              "mixed precision")
+    assert precision.for_encoder("auto", auto, encoder_rebuilt=True) == auto
+    assert precision.for_encoder("mixed_float16", precision.resolve("mixed_float16"), encoder_rebuilt=False) == \
+        ("mixed_float16", "mixed_precision: mixed_float16")  # a setting the config names stays
+
+
+def test_cpuinfo_values_are_read_by_key(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(CPUINFO.format(vendor="AuthenticAMD", model="AMD EPYC 9B14", extra=""))
+    assert precision.cpuinfo_value(("model name",), cpuinfo) == "AMD EPYC 9B14"
+    assert precision.cpuinfo_value(("Hardware",), cpuinfo) is None
+    assert precision.cpuinfo_value(("model name",), tmp_path / "missing") is None

@@ -15,17 +15,12 @@ from tfbert.predict import main as predict_main
 from tfbert.config import build_config
 from tfbert.errors import run_command
 
-from conftest import command_error
-
-GOOD, BAD = "good great best fun".split(), "bad awful worst dull".split()
-
+from conftest import command_error, reviews
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, tiny_encoder):
     tmp_path = tmp_path_factory.mktemp("predict")
-    rng = np.random.default_rng(0)
-    rows = [(" ".join(["the", "film", "was", *rng.choice(GOOD if i % 2 else BAD, 2)]), i % 2) for i in range(120)]
-    pd.DataFrame(rows, columns=["text", "label"]).to_csv(tmp_path / "train.csv", index=False)
+    reviews(120, seed=0).to_csv(tmp_path / "train.csv", index=False)
     config = build_config({"data_path": str(tmp_path / "train.csv"), "encoder": tiny_encoder, "max_seq_length": 16,
                            "learning_rate": 3e-3, "dropout": 0.1, "epochs": 8, "train_split": 0.75,
                            "output_dir": str(tmp_path / "runs"), "run_name": "run", "wandb_mode": "disabled"})

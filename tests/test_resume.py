@@ -15,8 +15,8 @@ import pytest
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tf_keras
 
-from conftest import (ROOT, command_error, logged_batches, nan_weights_at, numbered_rows, run_hooked_train,
-                      saved_weights)
+from conftest import ROOT, command_error, nan_weights_at, numbered_rows, saved_weights
+from hooked_train import logged_batches, run_hooked_train
 from tfbert import callbacks, hub_format, resume
 from tfbert.config import load_config
 from tfbert.errors import TfbertError, run_command

@@ -109,3 +109,46 @@ def test_unfinished_runs_are_told_from_finished_ones(tmp_path):
     assert not is_unfinished(tmp_path / "done") and not is_unfinished(tmp_path / "never")
     assert final_path_of(tmp_path / ".killed.incomplete") == tmp_path / "killed"
     assert [path.name for path in unfinished_runs(tmp_path, prefix="tiny-")] == [".tiny-2.incomplete"]
+
+
+def test_a_staging_folder_is_told_by_its_name_and_a_config_names_its_own(tmp_path):
+    from tfbert.config import load_config
+    from tfbert.run_directory import is_staging_folder, staging_for
+
+    assert is_staging_folder(tmp_path / ".run.incomplete") and is_staging_folder(".sweeps-a.incomplete")
+    assert not is_staging_folder(tmp_path / "run") and not is_staging_folder(tmp_path / "run.incomplete")
+    config = load_config(output_dir=str(tmp_path / "out"), run_name="sweeps/lr-3e-5")
+    assert staging_for(config) == tmp_path / "out" / "sweeps" / ".lr-3e-5.incomplete"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("save: model\nepochs: 2\n", {"save": "model", "epochs": 2}),
+    ("- not\n- a mapping\n", None),
+    ("save: [unclosed\n", None),
+    (b"save: \xff\n", None),  # not UTF-8
+    (None, None),  # no config.yaml
+])
+def test_a_runs_saved_config_is_its_mapping_or_none(tmp_path, text, expected):
+    from tfbert.run_directory import saved_config
+
+    if isinstance(text, bytes):
+        (tmp_path / "config.yaml").write_bytes(text)
+    elif text is not None:
+        (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
+    assert saved_config(tmp_path) == expected
+
+
+def test_only_the_chief_writes_under_output_dir_and_empty_folders_are_removed(tmp_path):
+    from tfbert.run_directory import remove_if_empty, worker_run_parent
+
+    with worker_run_parent(True, tmp_path) as parent:
+        assert parent == tmp_path
+    with worker_run_parent(False, tmp_path) as parent:
+        assert parent.is_dir() and tmp_path not in parent.parents
+        (parent / "file").write_text("x")
+    assert not parent.exists()  # a worker's temporary folder goes at the end, full or not
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "file").write_text("x")
+    remove_if_empty(tmp_path / "empty", tmp_path / "full", tmp_path / "missing")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["full"]

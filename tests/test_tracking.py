@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -17,7 +19,6 @@ import pytest
 import yaml
 
 import tfbert  # noqa: F401
-import tf_keras
 import wandb
 from google.protobuf.message import DecodeError
 from wandb.proto import wandb_internal_pb2 as pb
@@ -27,10 +28,13 @@ from tfbert.evaluate import main as evaluate_main
 from tfbert.predict import main as predict_main
 from tfbert.train import main as train_main
 from tfbert.config import build_config
+from tfbert.data import LabelMap
+from tfbert.data.statistics import dataset_stats
 from tfbert.errors import run_command
 from tfbert.predictor import Predictor
+from tfbert.wandb_callbacks import ResumedMetricsLogger, ValidationLogger
 
-from conftest import RUN_FILES, command_error, nan_weights_at, raises_one_line
+from conftest import RUN_FILES, command_error, make_split, nan_weights_at, raises_one_line, reviews, write_yaml
 
 REPO = Path(__file__).parents[1]
 BLOCK = 32768  # the .wandb file is a LevelDB-style log: 32 KiB blocks of 7-byte-headed chunks
@@ -114,14 +118,7 @@ def _items(items) -> dict:
 
 
 def _sentiment_csv(path: Path, rows: int = 120) -> Path:
-    rng = np.random.default_rng(0)
-    good, bad, filler = "good great best fun".split(), "bad awful worst dull".split(), "the film was a very".split()
-    texts, labels = [], []
-    for i in range(rows):
-        words = list(rng.choice(filler, 4)) + list(rng.choice(good if i % 2 else bad, 2))
-        texts.append(" ".join(words))
-        labels.append(i % 2)
-    pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
+    reviews(rows).to_csv(path, index=False)
     return path
 
 
@@ -312,8 +309,7 @@ def test_under_a_sweep_agent_a_failing_wandb_init_stops_the_trial_in_one_line(tm
     assert modes == ["online"] and "Network error" in message and "wandb login" in message  # no offline fallback
     assert not (tmp_path / "runs" / "run").exists()
 
-    config_file = tmp_path / "trial.yaml"
-    config_file.write_text(yaml.safe_dump(config.to_dict()))
+    config_file = write_yaml(tmp_path / "trial.yaml", config.to_dict())
     status = run_command(train_main, ["--config", str(config_file)])
     out, err = capsys.readouterr()
     assert "sweep abc123" in command_error(status, err, out)
@@ -352,28 +348,83 @@ def test_a_resumed_run_logs_to_the_same_wandb_run_and_continues_its_steps(tmp_pa
     assert (steps, epochs) == ([[0, 10, 20], [20]], [[0, 1], [2]])
 
 
-def test_a_resumed_online_run_skips_the_steps_it_already_holds():
-    logged = []
+class ResumedRun:  # a run W&B resumed: its summary holds the last step the killed run logged
+    resumed, summary = True, {"batch/batch_step": 80}
 
-    class Logger(tf_keras.callbacks.Callback):  # the counters WandbMetricsLogger keeps
-        log_freq, global_step, global_batch = 10, 60, 60
 
-        def on_train_batch_end(self, batch, logs=None):
-            self.global_step += 1
-            if batch % self.log_freq == 0:
-                logged.append(self.global_batch)
-                self.global_batch += self.log_freq
+def test_a_resumed_online_run_skips_the_steps_it_already_holds(disabled_wandb_run):
+    """The metrics logger continues a resumed run's counts from the backup's step (60, in
+    epochs of 30 steps) and skips the steps the run holds (tests/test_wandb_callbacks.py
+    runs the skipping); a new run starts at 0 and skips nothing."""
+    validation, metrics = tracking.Tracker(ResumedRun()).keras_callbacks(initial_step=60, steps_per_epoch=30)
+    assert isinstance(validation._callback, ValidationLogger) and isinstance(metrics._callback, ResumedMetricsLogger)
+    logger = metrics._callback
+    assert (logger.global_step, logger.global_batch, logger.logged_through) == (60, 60, 80)
+    _, metrics = tracking.Tracker(disabled_wandb_run).keras_callbacks()
+    assert (metrics._callback.global_step, metrics._callback.global_batch, metrics._callback.logged_through) == \
+        (0, 0, None)
+    assert tracking.Tracker(None).keras_callbacks(60, 30) == []
 
-    class Run:  # a run W&B resumed: its summary holds the last step the killed run logged
-        resumed, summary = True, {"batch/batch_step": 80}
 
-    tracker = tracking.Tracker(Run())
-    logger = Logger()
-    callback = tracking.SafeCallback(tracker, logger, skip_batch_steps_up_to=tracker._last_logged_batch_step())
-    for batch in range(45):
-        callback.on_train_batch_end(batch % 30)
-    assert logged == [90, 100] and logger.global_step == 105
-    assert tracking.logged_batch_steps(6, 6) == 1 and tracking.logged_batch_steps(33, 30) == 4
+class FailingRun:
+    """A resumed W&B run whose every call fails, as when the network is lost."""
+
+    resumed = True
+
+    def __getattr__(self, name):
+        raise ConnectionError("W&B is down\nretrying")
+
+
+@pytest.fixture
+def logged_things(tmp_path):
+    """What each of Tracker's log methods takes, for a two-row binary split."""
+    label_map = LabelMap(labels=("bad", "good"), task="binary")
+    split = make_split(["a dull film", "a great film"], labels=np.array([0, 1], dtype=np.int32), name="train")
+    evaluation = SimpleNamespace(metrics={"accuracy": 1.0}, predicted=np.array([0, 1]),
+                                 probabilities=np.array([[0.2], [0.9]], dtype=np.float32),
+                                 report_rows={"bad": dict(precision=1.0, recall=1.0, support=1, **{"f1-score": 1.0}),
+                                              "accuracy": 1.0})
+    run_dir = tmp_path / "run"
+    (run_dir / "export").mkdir(parents=True)
+    for name in tracking.MODEL_ARTIFACT_FILES:
+        (run_dir / name).write_text("{}")
+    config = build_config({"data_path": "reviews.csv"}, name="tracked")
+    return SimpleNamespace(label_map=label_map, split=split, evaluation=evaluation, run_dir=run_dir, config=config,
+                           stats=dataset_stats({"train": split}, label_map))
+
+
+GUARDED_CALLS = {
+    "reading the resumed run's last step": lambda tracker, things: tracker._last_logged_batch_step(),
+    "logging the data": lambda tracker, things: tracker.log_data(
+        things.config, {"train": things.split}, things.label_map, things.stats),
+    "logging the validation evaluation": lambda tracker, things: tracker.log_evaluation(
+        "validation", things.evaluation, things.split, things.label_map),
+    "logging the plots": lambda tracker, things: tracker.log_images({}),
+    "logging the model artifact": lambda tracker, things: tracker.log_model(
+        things.run_dir, things.config, {}, things.label_map),
+    "finishing the run": lambda tracker, things: tracker.finish(),
+}
+
+
+@pytest.mark.parametrize("what", GUARDED_CALLS)
+def test_a_failing_wandb_call_in_each_tracker_method_warns_once_and_turns_tracking_off(what, logged_things, capsys):
+    tracker = tracking.Tracker(FailingRun())
+    assert GUARDED_CALLS[what](tracker, logged_things) is None
+    assert not tracker.active and tracker.run_id is None
+    assert GUARDED_CALLS[what](tracker, logged_things) is None  # tracking is off: nothing runs, nothing said
+    assert capsys.readouterr().err.splitlines() == [
+        f"tfbert: warning: W&B failed during {what} (ConnectionError: W&B is down); training goes on without W&B"]
+
+
+def test_reading_a_resumed_runs_last_step():
+    assert tracking.Tracker(ResumedRun())._last_logged_batch_step() == 80
+    assert tracking.Tracker(SimpleNamespace(resumed=False))._last_logged_batch_step() is None
+    assert tracking.Tracker(SimpleNamespace(resumed=True, summary={}))._last_logged_batch_step() is None
+
+
+def test_the_docstring_examples_run():
+    result = doctest.testmod(tracking)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_disabled_writes_nothing_for_wandb(tmp_path, tiny_encoder, monkeypatch):

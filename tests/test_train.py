@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -28,40 +29,25 @@ from tfbert.config import build_config, from_command_line, load_config
 from tfbert.data import LabelMap
 from tfbert.errors import TfbertError, run_command
 
-from conftest import RUN_FILES, command_error
+from conftest import RUN_FILES, command_error, reviews, write_yaml
 
 MACRO_METRICS = {"accuracy", "precision", "recall", "f1", "loss", "num_examples"}
 BINARY_METRICS = MACRO_METRICS | {"precision_at_recall_0.5", "decision_threshold", "at_0.5"}
 
-# Words of the tiny encoder's vocabulary: the label is which kind of adjective a text holds.
+# Words of the tiny encoder's vocabulary: the label is which topic's words a text holds.
 NEUTRAL = "the this film movie story plot cast script was is a very with and".split()
-POSITIVE = "good great excellent wonderful amazing brilliant perfect fun beautiful best".split()
-NEGATIVE = "bad terrible awful boring dull poor worst horrible mess waste".split()
 TOPICS = {"music": "music love fun".split(), "crime": "bad wrong worst".split(), "nature": "world life day".split()}
+# conftest's synthetic reviews, named as a user's file might name them.
+sentiment_frame = functools.partial(reviews, columns=("review", "sentiment"), labels=("negative", "positive"))
 
 
 def test_the_sentiment_words_are_whole_words_of_the_tiny_vocabulary():
     vocab = set(hub_format.tiny_vocabulary())
-    missing = [w for w in NEUTRAL + POSITIVE + NEGATIVE + sum(TOPICS.values(), []) if w not in vocab]
-    assert missing == []  # otherwise they would tokenize to pieces or [UNK] and nothing is learnable
-
-
-def sentiment_frame(num_rows: int, seed: int, positive_fraction: float = 0.5) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    positives = set(rng.permutation(num_rows)[: round(positive_fraction * num_rows)].tolist())
-    rows = []
-    for i in range(num_rows):
-        positive = i in positives
-        words = list(rng.choice(NEUTRAL, size=rng.integers(3, 7)))
-        words += list(rng.choice(POSITIVE if positive else NEGATIVE, size=rng.integers(2, 4)))
-        rng.shuffle(words)
-        rows.append((" ".join(words), "positive" if positive else "negative"))
-    return pd.DataFrame(rows, columns=["review", "sentiment"])
-
-
-def write_yaml(path: Path, values: dict) -> Path:
-    path.write_text(yaml.safe_dump(values), encoding="utf-8")
-    return path
+    frame = sentiment_frame(600, seed=0)
+    words = {label: set(" ".join(texts).split()) for label, texts in frame.groupby("sentiment")["review"]}
+    telling = words["positive"] ^ words["negative"]  # the words found under one label only
+    missing = [w for w in sorted(words["positive"] | words["negative"]) + NEUTRAL + sum(TOPICS.values(), []) if w not in vocab]
+    assert telling and missing == []  # otherwise they would tokenize to pieces or [UNK] and nothing is learnable
 
 
 def run_main(argv: list[str]) -> types.SimpleNamespace:
@@ -91,7 +77,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: str) -> types.Si
     root = tmp_path_factory.mktemp("e2e")
     encoder = root / "encoder"  # a copy, deleted later to prove the model is self-contained
     shutil.copytree(tiny_encoder, encoder)
-    data = sentiment_frame(300, seed=1, positive_fraction=0.6)
+    data = sentiment_frame(300, seed=1, positive_share=0.6)
     data.to_csv(root / "reviews.csv", index=False)
     test = sentiment_frame(50, seed=2)
     test.to_csv(root / "test.csv", index=False)

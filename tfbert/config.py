@@ -3,7 +3,7 @@
 Flat keys keep the command line and W&B sweeps simple: a sweep agent passes
 `--learning_rate=3e-5` (or `--learning_rate 3e-5`) and that is all it needs to know.
 Every key is declared once in KEYS, with its default, type and meaning; the README's
-config table is this list.
+config table is this list. Config files are read strictly by `tfbert.config_file`.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Union
 
 import pandas as pd
 import yaml
 
+from tfbert.config_file import read_config_file
 from tfbert.errors import TfbertError
 from tfbert.precision import POLICIES
 
@@ -74,7 +74,7 @@ KEYS: tuple[Key, ...] = (
     Key("on_bad_rows", "error", "str", "Rows with a missing, empty or whitespace-only text or a missing label: error (name the first rows) or drop (report how many and which).",
         check=lambda v: v in BAD_ROW_POLICIES, rule="one of " + ", ".join(BAD_ROW_POLICIES)),
     Key("train_split", 0.9, "float", "Fraction of data_path used for training (stratified on the label, seeded).", check=_fraction, rule="in (0, 1]"),
-    Key("valid_split", 1.0, "float", "Fraction of the rows left after train_split used for validation (the report's meaning).", check=_fraction, rule="in (0, 1]"),
+    Key("valid_split", 1.0, "float", "Fraction of the rows left after train_split used for validation (the W&B article's meaning).", check=_fraction, rule="in (0, 1]"),
     Key("max_train_examples", None, "int", "Train on a stratified, seeded sample of at most this many rows of the training split (big files: see the README's Data).", optional=True, check=_positive, rule=">= 1"),
     Key("max_valid_examples", None, "int", "Validate (and choose the best epoch) on a stratified, seeded sample of at most this many rows of the validation split.", optional=True, check=_positive, rule=">= 1"),
     # Encoder and features.
@@ -82,13 +82,13 @@ KEYS: tuple[Key, ...] = (
     Key("rebuild_encoder", True, "bool", "Train a copy of a BERT encoder rebuilt as Model Garden's BertEncoder in the run's precision, with dropout seeded by seed (false: the SavedModel as given, float32 inside)."),
     Key("trainable", True, "bool", "Fine-tune the encoder's weights (False trains the head only)."),
     Key("max_seq_length", 128, "int", "Tokens per example, [CLS] and [SEP] included; longer texts are truncated.", check=lambda v: 3 <= v <= 4096, rule="between 3 and 4096"),
-    Key("tokenizer", "tf_text", "str", "tf_text (in-graph tensorflow_text, fast) or py_function (the report's FullTokenizer, one Python call per batch); same ids.",
+    Key("tokenizer", "tf_text", "str", "tf_text (in-graph tensorflow_text, fast) or py_function (the W&B article's FullTokenizer, one Python call per batch); same ids.",
         check=lambda v: v in TOKENIZERS, rule="one of " + ", ".join(TOKENIZERS)),
-    Key("padding", "bucket", "str", "bucket (group similar lengths, pad each batch to a multiple of 8), batch (pad to each batch's longest) or max (pad to max_seq_length, the report's).",
+    Key("padding", "bucket", "str", "bucket (group similar lengths, pad each batch to a multiple of 8), batch (pad to each batch's longest) or max (pad to max_seq_length, the W&B article's).",
         check=lambda v: v in PADDINGS, rule="one of " + ", ".join(PADDINGS)),
     # Model and optimisation.
     Key("dropout", 0.5, "float", "Dropout rate on the pooled output before the head.", check=_below_one, rule="in [0, 1)"),
-    Key("optimizer", "adam", "str", "adam (the report's) or adamw (linear warmup and decay, weight decay, clipping at norm 1).", check=lambda v: v in ("adam", "adamw"), rule="one of adam, adamw"),
+    Key("optimizer", "adam", "str", "adam (the W&B article's) or adamw (linear warmup and decay, weight decay, clipping at norm 1).", check=lambda v: v in ("adam", "adamw"), rule="one of adam, adamw"),
     Key("learning_rate", 2e-5, "float", "Peak learning rate.", check=_positive, rule="> 0"),
     Key("warmup_fraction", 0.1, "float", "adamw: fraction of training steps spent warming the learning rate up.", check=_below_one, rule="in [0, 1)"),
     Key("weight_decay", 0.01, "float", "adamw: decoupled weight decay (LayerNorm and bias excluded).", check=_non_negative, rule=">= 0"),
@@ -129,6 +129,8 @@ KEYS: tuple[Key, ...] = (
 )
 
 KEYS_BY_NAME: dict[str, Key] = {key.name: key for key in KEYS}
+# What each key takes in a config file: one value, or a list or mapping (see config_file).
+_TAKES = {key.name: {"list": "list", "class_weight": "mapping"}.get(key.kind, "value") for key in KEYS}
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -326,149 +328,6 @@ def parse_overrides(args: Sequence[str]) -> dict[str, str]:
     return overrides
 
 
-class _YamlLoader(yaml.SafeLoader):
-    """YAML 1.2's booleans: only true and false, so `distribution_strategy: off` is the
-    string 'off' (YAML 1.1 reads off, on, yes and no as booleans; bool keys still accept them).
-    Dates stay text (`run_name: 2026-12-01`). Anchors, aliases and explicit tags are
-    refused where they appear: a flat config has no use for them."""
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _Refused("anchors and aliases (&name, *name) are not read in config files; write each value out",
-                           event.start_mark)
-        if getattr(event, "tag", None) not in (None, "!"):
-            tag = event.tag.replace(_YAML_TAG, "!!")
-            raise _Refused(f"tags ({tag}) are not read in config files; write the plain value (quoted to make it text)",
-                           event.start_mark)
-        return super().compose_node(parent, index)
-
-
-_YAML_TAG = "tag:yaml.org,2002:"
-_YamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag not in (_YAML_TAG + "bool", _YAML_TAG + "timestamp")]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_YamlLoader.add_implicit_resolver(_YAML_TAG + "bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                  list("tTfF"))
-
-
-class _Refused(Exception):
-    """Something a config file holds that YAML accepts but the writer most likely did not mean."""
-
-    def __init__(self, message: str, mark: Any):
-        super().__init__(message)
-        self.line = mark.line + 1
-
-
-# Values a config key takes as a YAML collection; every other key takes one scalar.
-_COLLECTION_KINDS = {"list": yaml.SequenceNode, "class_weight": yaml.MappingNode}
-
-
-def _check_scalar(node: yaml.ScalarNode) -> None:
-    """Refuse the numbers YAML 1.1 reads otherwise than they look: 1:30 is 90, 010 is 8."""
-    if node.tag not in (_YAML_TAG + "int", _YAML_TAG + "float"):
-        return
-    digits = node.value.lstrip("+-").replace("_", "")
-    octal = node.tag == _YAML_TAG + "int" and len(digits) > 1 and digits[0] == "0" and digits.isdigit()
-    if ":" in digits or octal:
-        kind = "octal" if octal else "base-60 (minutes:seconds)"
-        read_as = yaml.safe_load(node.value)  # what YAML 1.1 makes of it
-        raise _Refused(f"'{node.value}' is what YAML 1.1 reads as the {kind} number {read_as}; write the number "
-                       "you mean, or quote it to make it text", node.start_mark)
-
-
-def _check_nodes(node: yaml.Node) -> None:
-    """Refuse, anywhere under `node`: repeated keys, keys that are lists or mappings, merge keys, odd numbers."""
-    if isinstance(node, yaml.ScalarNode):
-        _check_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _check_nodes(item)
-    elif isinstance(node, yaml.MappingNode):
-        seen: dict[Any, int] = {}
-        for key, value in node.value:
-            if key.tag == _YAML_TAG + "merge":
-                raise _Refused("merge keys (<<) are not read in config files; write the keys out", key.start_mark)
-            if not isinstance(key, yaml.ScalarNode):
-                raise _Refused("a key that is a list or mapping; keys are names such as epochs", key.start_mark)
-            _check_scalar(key)
-            identity = (key.tag, key.value)
-            if identity in seen:
-                raise _Refused(f"key '{key.value}' is given twice (first on line {seen[identity]}); keep one", key.start_mark)
-            seen[identity] = key.start_mark.line + 1
-            _check_nodes(value)
-
-
-def _check_top_level(root: yaml.MappingNode) -> None:
-    """Refuse top-level keys that are not names and scalar keys given a list or mapping."""
-    for key, value in root.value:
-        if key.tag != _YAML_TAG + "str":
-            raise _Refused(f"the key '{key.value}' is not a name (YAML reads it as {key.tag.removeprefix(_YAML_TAG)}); "
-                           "config keys are names such as epochs", key.start_mark)
-        spec = KEYS_BY_NAME.get(key.value)
-        expected = _COLLECTION_KINDS.get(spec.kind) if spec else None
-        allowed = (yaml.ScalarNode, expected) if expected else (yaml.ScalarNode,)
-        if spec and not isinstance(value, allowed):
-            shape = "list" if isinstance(value, yaml.SequenceNode) else "mapping"
-            raise _Refused(f"config key '{key.value}' takes one value but is given a {shape} "
-                           "(an indented line under it?)", value.start_mark)
-
-
-def _compose(text: str) -> tuple[Any, dict[str, int]]:
-    """The data in `text` and the line of each top-level key, composed with the project's
-    loader and checked node by node."""
-    loader = _YamlLoader(text)
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            return None, {}
-        _check_nodes(root)
-        if not isinstance(root, yaml.MappingNode):
-            return loader.construct_document(root), {}
-        _check_top_level(root)
-        return loader.construct_document(root), {key.value: key.start_mark.line + 1 for key, _ in root.value}
-    finally:
-        loader.dispose()
-
-
-def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """The mapping in a YAML config file and where each key is ("configs/x.yaml, line 7"),
-    or a one-line TfbertError naming the line of anything YAML accepts that the writer
-    most likely did not mean: a repeated key, a tab, YAML 1.1's base-60 (1:30) and octal
-    (010) numbers, a list or mapping for a key that takes one value, a key that is not a
-    name (1:, null:), anchors, aliases, merge keys and tags."""
-    path = Path(path)
-    if not path.is_file():
-        raise TfbertError(f"config file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise TfbertError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if "\t" in line:
-            raise TfbertError(f"a tab in a config file; indent and separate with spaces ({path}, line {number})")
-    try:
-        loaded, lines = _compose(text)
-    except _Refused as err:
-        raise TfbertError(f"{err} ({path}, line {err.line})") from None
-    except yaml.YAMLError as err:
-        where = getattr(err, "problem_mark", None)
-        line = f" ({path}, line {where.line + 1})" if where else ""
-        parts = [part for part in (getattr(err, "context", None), getattr(err, "problem", None)) if part]
-        problem = ": " + ", ".join(parts) if parts else ""
-        raise TfbertError(f"config file {path} is not valid YAML{problem}{line}") from None
-    if loaded is None:
-        return {}, {}
-    if not isinstance(loaded, dict):
-        raise TfbertError(f"config file {path} must hold a mapping of key: value lines")
-    return loaded, {name: f"{path}, line {number}" for name, number in lines.items()}
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """The mapping in a YAML config file, or a TfbertError saying what is wrong (see read_config_file)."""
-    return read_config_file(path)[0]
-
-
 ConfigSource = Union[str, Path, Mapping[str, Any], Config, None]
 
 
@@ -495,7 +354,7 @@ def load_config(path: ConfigSource = None, /, **overrides: Any) -> Config:
         values = dict(path or {})
         name = data_name({**values, **overrides}.get("data_path"))
     else:
-        values, where = read_config_file(path)
+        values, where = read_config_file(path, _TAKES)
         name = Path(path).stem
     return build_config({**values, **overrides}, name=name,
                         where={key: line for key, line in where.items() if key not in overrides})

@@ -11,7 +11,7 @@ is about to train on a CPU, with a rough estimate of how long that takes.
 >>> devices.slow_cpu_warning(parameters=4_400_000, rows=1000, max_seq_length=128, epochs=3, cores=2) is None
 True
 >>> print(devices.slow_cpu_warning(parameters=110_000_000, rows=8000, max_seq_length=128, epochs=3, cores=2))
-training a 110M-parameter encoder on a CPU is slow: roughly 4h 42m per epoch, 14h 05m for 3 epochs (a rough ...
+training a 110M-parameter encoder on a CPU is slow: roughly 56m 19s per epoch, 2h 49m for 3 epochs (a rough ...
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 
-from tfbert import distribution, encoder_copy, precision, progress
+from tfbert import distribution, precision, progress
 from tfbert.config import Config
 from tfbert.errors import warn
 
@@ -40,16 +40,11 @@ CPU_FLOPS_PER_CORE = {"float32": 100e9, "mixed_bfloat16": 150e9}
 GPU_HINT = "use a GPU runtime (in Colab: Runtime > Change runtime type > T4 GPU)"
 
 
-def cpu_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+def cpu_name(cpuinfo: str | Path = precision.CPUINFO) -> str:
     """The CPU's model name as Linux gives it, or the machine type where there is no /proc/cpuinfo."""
-    try:
-        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        text = ""
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("model name", "Model", "Hardware") and value.strip():
-            return " ".join(value.split())
+    name = precision.cpuinfo_value(("model name", "Model", "Hardware"), cpuinfo)
+    if name:
+        return " ".join(name.split())
     import platform
 
     return platform.processor() or platform.machine() or "unknown CPU"
@@ -118,13 +113,12 @@ def strategy_hardware(strategy: tf.distribute.Strategy, on_tpu: bool) -> tuple[s
     return kind, hardware(kind, names, cpu_cores())
 
 
-def announce_devices(config: Config, strategy: tf.distribute.Strategy, policy: str, encoder: tf.Module,
+def announce_devices(config: Config, strategy: tf.distribute.Strategy, policy: str, reason: str, encoder: tf.Module,
                      rows: int) -> None:
-    """The devices note for `config`'s run about to train `encoder` in `policy` on `rows`
-    rows, and the slow-CPU warning when it applies (see devices_line and slow_cpu_warning)."""
-    on_tpu = config.distribution_strategy == "tpu"
-    kind, words = strategy_hardware(strategy, on_tpu)
-    reason = precision.reason(config.mixed_precision, policy, on_tpu, encoder_copy.is_copy(encoder))
+    """The devices note for `config`'s run about to train `encoder` in `policy` (chosen for
+    `reason`: see precision.resolve) on `rows` rows, and the slow-CPU warning when it
+    applies (see devices_line and slow_cpu_warning)."""
+    kind, words = strategy_hardware(strategy, on_tpu=config.distribution_strategy == "tpu")
     progress.note(devices_line(words, strategy.num_replicas_in_sync, distribution.workers(strategy), policy, reason))
     if kind == "CPU":
         message = slow_cpu_warning(parameter_count(encoder), rows, config.max_seq_length, config.epochs, cpu_cores(),

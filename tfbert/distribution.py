@@ -27,7 +27,7 @@ import numpy as np
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 
-from tfbert.config import STRATEGIES
+from tfbert.config import STRATEGIES, Config
 from tfbert.input_pipeline import ReplicaShare
 from tfbert.errors import TfbertError, first_line
 
@@ -212,6 +212,21 @@ def check_accumulation(strategy: tf.distribute.Strategy, train_batch_size: int, 
         over = f" ({per_replica} per replica over {replicas} replicas)" if replicas > 1 else ""
         raise TfbertError(f"train_batch_size {train_batch_size}{over} does not split into gradient_accumulation_steps "
                           f"{accumulation_steps} equal micro-batches: use a multiple of {replicas * accumulation_steps}")
+
+
+def strategy_for(config: Config) -> tf.distribute.Strategy:
+    """`config`'s distribution strategy (see make_strategy), checked against its batch sizes."""
+    strategy = make_strategy(config.distribution_strategy, config.cpu_replicas, config.tpu_address,
+                             tokenizer=config.tokenizer)
+    check_batch_sizes(strategy, train_batch_size=config.train_batch_size, eval_batch_size=config.eval_batch_size)
+    check_accumulation(strategy, config.train_batch_size, config.gradient_accumulation_steps)
+    return strategy
+
+
+def early_strategy(config: Config) -> tf.distribute.Strategy | None:
+    """`config`'s strategy when it must start before anything else runs (see starts_first),
+    else None; make_strategy refuses options that rule a strategy out, so every such strategy starts first."""
+    return strategy_for(config) if starts_first(config.distribution_strategy, config.cpu_replicas) else None
 
 
 class AnyWorker:

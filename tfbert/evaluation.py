@@ -17,9 +17,11 @@ import pandas as pd
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
-from tfbert import data, export, plots, scoring, tracking
+from tfbert import export, plots, scoring, tracking
 from tfbert.config import Config, load_config
-from tfbert.data import DataSource
+from tfbert.data.splits import Columns, make_split, read_labelled
+from tfbert.data.statistics import dataset_stats
+from tfbert.data.tables import DataSource
 from tfbert.errors import TfbertError
 from tfbert.predictor import Predictor
 from tfbert.run_directory import RunDirectory
@@ -98,9 +100,8 @@ def evaluate(run_dir: str | Path, data_source: DataSource, /, output: str | Path
     folder = report_folder(run_dir, data_source, output)
     serving = export.load_serving_model(run_dir)
     label_map = serving.label_map
-    columns = data.Columns.from_config(config)
-    frame = data.read_labelled(data_source, columns, config.on_bad_rows)
-    split = data.make_split(REPORT_TITLE, frame, label_map, columns, data.source_name(data_source))
+    rows = read_labelled(data_source, Columns.from_config(config), config.on_bad_rows)
+    split = make_split(REPORT_TITLE, rows, label_map)
     names, served = Predictor(serving, config.eval_batch_size).serve(split.texts, split.pairs)
     probabilities = scoring.model_probabilities(served, label_map)
     outputs = scoring.ModelOutputs(scoring.keras_results(label_map, split.labels, probabilities), probabilities)
@@ -108,11 +109,11 @@ def evaluate(run_dir: str | Path, data_source: DataSource, /, output: str | Path
 
     tracked = config.replace(run_name=f"{config.run_name}-evaluate-{folder.name}", output_dir=str(run_dir.parent))
     with tracking.tracked_job(tracked, job_type="evaluate") as (tracker, _), staged_report(folder) as report:
-        stats = data.dataset_stats({REPORT_TITLE: split}, label_map)
+        stats = dataset_stats({REPORT_TITLE: split}, label_map)
         report.write_json("data_stats.json", stats)
         figures = scoring.write_report(report, {REPORT_TITLE: (result, split)}, label_map, serving.threshold)
         figures |= plots.save_data_plots(report.path / "plots", stats, {REPORT_TITLE: split.texts})
-        export.with_predictions(frame, names, served, label_map).to_csv(report.path / "predictions.csv", index=False)
+        export.with_predictions(rows.frame, names, served, label_map).to_csv(report.path / "predictions.csv", index=False)
         tracker.log_evaluation(REPORT_TITLE, result, split, label_map)
         tracker.log_images(figures)
     return EvaluationResult(folder, result.metrics)

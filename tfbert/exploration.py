@@ -15,16 +15,19 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from tfbert import data, plots
+from tfbert import plots
 from tfbert.config import ConfigSource, load_config
+from tfbert.data.labels import LabelMap
+from tfbert.data.splits import DataSpec, Split, load_splits
+from tfbert.data.statistics import dataset_stats
 
 
 @dataclasses.dataclass(frozen=True)
 class DataExploration:
     """The splits of a config's data, their label map and data_stats.json's statistics."""
 
-    splits: dict[str, data.Split]
-    label_map: data.LabelMap
+    splits: dict[str, Split]
+    label_map: LabelMap
     stats: dict[str, Any]
 
     def label_distribution(self) -> Figure:
@@ -39,5 +42,5 @@ class DataExploration:
 def explore_data(config: ConfigSource = None, /, **overrides: Any) -> DataExploration:
     """The splits, label map and statistics that training on `config` would use."""
     config = load_config(config, **overrides)
-    splits, label_map = data.load_splits(data.DataSpec.from_config(config))
-    return DataExploration(splits, label_map, data.dataset_stats(splits, label_map))
+    splits, label_map = load_splits(DataSpec.from_config(config))
+    return DataExploration(splits, label_map, dataset_stats(splits, label_map))

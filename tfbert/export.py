@@ -25,13 +25,13 @@ import pandas as pd
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tf_keras
-import yaml
 
 from tfbert import atomic, tracking
-from tfbert.data import BREAK_TAG, LabelMap
+from tfbert.data.labels import LabelMap
+from tfbert.data.splits import BREAK_TAG
 from tfbert.packers import TfTextPacker
 from tfbert.errors import TfbertError
-from tfbert.run_directory import UNFINISHED_SUFFIX, final_path_of, is_unfinished, staging_path
+from tfbert.run_directory import final_path_of, is_staging_folder, is_unfinished, saved_config, staging_path
 
 LABEL_MAP_FILE = "label_map.json"
 # [entity/]project/name:alias, W&B's artifact reference (the alias may be a version, v3).
@@ -144,7 +144,7 @@ def refuse_unfinished(path: str | Path) -> None:
     path = Path(path)
     for run in (path, path.parent):
         if is_unfinished(run):
-            staging = run if run.name.endswith(UNFINISHED_SUFFIX) else staging_path(run)
+            staging = run if is_staging_folder(run) else staging_path(run)
             raise TfbertError(f"run directory {final_path_of(staging)} has not finished (training was interrupted "
                               f"or is still running); resume it with python -m tfbert.train --config "
                               f"{staging / 'config.yaml'} or use a finished run")
@@ -166,11 +166,8 @@ def local_or_artifact(path: str | Path) -> Path:
 
 def saved_with(run_dir: Path) -> str | None:
     """The `save` key of the run in `run_dir` (from its config.yaml), None when it has none."""
-    try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return None
-    return config.get("save", "all") if isinstance(config, dict) else None
+    config = saved_config(run_dir)
+    return None if config is None else config.get("save", "all")
 
 
 def find_export(path: str | Path) -> Path:

@@ -10,8 +10,6 @@ for the tiny random encoder and for converted Hugging Face checkpoints.
 
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,6 +17,8 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tf_keras
 from official.nlp.modeling import networks
+
+from tfbert import atomic
 
 # BertEncoder's feed-forward activations by name: Model Garden's BERTs (and TF Hub's) use
 # the tanh approximation of GELU, Hugging Face's "gelu" is the exact (erf) one.
@@ -95,23 +95,15 @@ def save_hub_encoder(network: tf_keras.Model, vocab_file: str | Path, do_lower_c
     Mirrors tensorflow/models' export_tfhub: a Keras model over the encoder's named
     inputs, with the vocab file as an asset and do_lower_case as a variable.
     """
-    export_dir = Path(export_dir)
     inputs = {tensor.name: tensor for tensor in network.inputs}
     outputs = dict(network(inputs))
     outputs["default"] = outputs["pooled_output"]
     core = tf_keras.Model(inputs=inputs, outputs=outputs)
     core.vocab_file = tf.saved_model.Asset(str(vocab_file))
     core.do_lower_case = tf.Variable(do_lower_case, trainable=False)
-    export_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{export_dir.name}.", dir=export_dir.parent))
-    try:
+    with atomic.staged(export_dir) as staging:
         core.save(str(staging), include_optimizer=False, save_format="tf")
-        if export_dir.exists():
-            shutil.rmtree(export_dir)
-        os.replace(staging, export_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return export_dir
+    return Path(export_dir)
 
 
 def write_tiny_encoder(export_dir: str | Path, seed: int = 0, hidden_size: int = 32,

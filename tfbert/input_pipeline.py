@@ -4,15 +4,15 @@
 shared, in parallel maps), then cuts each window into batches padded to max_seq_length,
 to each batch's longest sequence, or to a bucket width after sorting the window by length.
 
->>> import numpy as np, pandas as pd
+>>> import numpy as np
 >>> from tfbert import input_pipeline, hub_format, packers
->>> from tfbert.data import Split
+>>> from tfbert.data.splits import Split
 >>> import tempfile, pathlib
 >>> vocab = pathlib.Path(tempfile.mkdtemp()) / "vocab.txt"
 >>> _ = vocab.write_text("\\n".join(hub_format.tiny_vocabulary()) + "\\n")
 >>> packer = packers.make_packer("tf_text", str(vocab), do_lower_case=True, max_seq_length=32)
 >>> texts = np.array(["a good movie", "bad", "a good and bad movie"], dtype=object)
->>> split = Split("train", pd.DataFrame({"text": texts}), texts, None, np.array([1, 0, 1]))
+>>> split = Split("train", texts, None, np.array([1, 0, 1]))
 >>> for feats, labels in input_pipeline.make_dataset(split, packer, batch_size=2, padding="bucket"):
 ...     print(feats["input_word_ids"].shape, labels.numpy().tolist())
 (2, 8) [0, 1]
@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 
-from tfbert.config import PADDINGS
-from tfbert.data import Split
+from tfbert.config import KEYS_BY_NAME, PADDINGS  # noqa: F401  (PADDINGS: the padding modes, for callers)
+from tfbert.data.splits import Split
 from tfbert.errors import TfbertError
 from tfbert.packers import Packer
 
@@ -56,6 +56,24 @@ def length_order(texts: Sequence[str], pairs: Sequence[str] | None = None) -> np
     in this order carry little padding, and the indices put the results back."""
     lengths = np.array([len(str(t)) for t in texts]) + (np.array([len(str(p)) for p in pairs]) if pairs is not None else 0)
     return np.argsort(lengths, kind="stable")
+
+
+def run_in_length_order(run: Callable[[np.ndarray], Sequence[np.ndarray]], texts: Sequence[str],
+                        pairs: Sequence[str] | None = None) -> tuple[np.ndarray, ...]:
+    """`run(order)` on the rows shortest first (`order`: their indices, from length_order), its
+    outputs (arrays with one row per index of `order`) put back in the rows' own order.
+
+    >>> from tfbert.input_pipeline import run_in_length_order
+    >>> run_in_length_order(lambda order: (order * 10,), ["ccc", "a", "bb"])
+    (array([ 0, 10, 20]),)
+    """
+    order = length_order(texts, pairs)
+    restored = []
+    for output in run(order):
+        in_place = np.empty_like(output)
+        in_place[order] = output
+        restored.append(in_place)
+    return tuple(restored)
 
 
 def as_strings(texts: Sequence[str]) -> np.ndarray:
@@ -121,14 +139,15 @@ def trim_batch(label_shape: tf.TensorShape, fixed_width: int | None, feats: dict
 
 
 def _check(padding: str, batch_size: int) -> None:
-    if padding not in PADDINGS:
-        raise TfbertError(f"padding must be one of {', '.join(PADDINGS)}, not {padding!r}")
+    padding_key = KEYS_BY_NAME["padding"]  # the rule lives once, in config's KEYS; callers may skip Config
+    if not padding_key.check(padding):
+        raise TfbertError(f"padding must be {padding_key.rule}, not {padding!r}")
     if batch_size < 1:
         raise TfbertError(f"batch_size must be positive, not {batch_size}")
 
 
-def _rows(split: Split) -> tf.data.Dataset:
-    """The split's (text[, pair], label) rows, in order."""
+def _example_dataset(split: Split) -> tf.data.Dataset:
+    """The split's examples as a tf.data source of (text[, pair], label) rows, in order."""
     columns = (as_strings(split.texts),) if split.pairs is None else (as_strings(split.texts), as_strings(split.pairs))
     labels = split.labels.astype(np.float32) if split.labels.ndim == 2 else split.labels
     return tf.data.Dataset.from_tensor_slices((*columns, labels))
@@ -227,7 +246,7 @@ def make_dataset(split: Split, packer: Packer, batch_size: int, *, shuffle: bool
     are this worker's per-replica share of it (see ReplicaShare).
     """
     _check(padding, batch_size)
-    return _one_pass(_rows(split), len(split), packer, batch_size, shuffle, seed, padding, share)
+    return _one_pass(_example_dataset(split), len(split), packer, batch_size, shuffle, seed, padding, share)
 
 
 def _one_pass(rows: tf.data.Dataset, num_rows: int, packer: Packer, batch_size: int, shuffle: bool,
@@ -253,14 +272,14 @@ def training_batches(split: Split, packer: Packer, batch_size: int, seed: int, p
     Keras' fit restarts its input at the beginning when it resumes from a backup; this
     dataset starts where the backup left off instead.
 
-    >>> import numpy as np, pandas as pd, tempfile, pathlib
+    >>> import numpy as np, tempfile, pathlib
     >>> from tfbert import input_pipeline, hub_format, packers
-    >>> from tfbert.data import Split
+    >>> from tfbert.data.splits import Split
     >>> vocab = pathlib.Path(tempfile.mkdtemp()) / "vocab.txt"
     >>> _ = vocab.write_text("\\n".join(hub_format.tiny_vocabulary()) + "\\n")
     >>> packer = packers.make_packer("tf_text", str(vocab), do_lower_case=True, max_seq_length=8)
     >>> texts = np.array(["good", "bad", "a movie", "the plot"], dtype=object)
-    >>> split = Split("train", pd.DataFrame({"text": texts}), texts, None, np.arange(4))
+    >>> split = Split("train", texts, None, np.arange(4))
     >>> def labels(dataset):
     ...     return [batch.numpy().tolist() for _, batch in dataset]
     >>> whole = labels(input_pipeline.training_batches(split, packer, 2, seed=1, padding="batch", epochs=2))
@@ -271,7 +290,7 @@ def training_batches(split: Split, packer: Packer, batch_size: int, seed: int, p
     _check(padding, batch_size)
     if not 0 <= start_epoch < epochs:
         raise TfbertError(f"start_epoch must be in [0, {epochs}), not {start_epoch}")
-    rows = _rows(split)
+    rows = _example_dataset(split)
 
     def epoch_batches(epoch: int) -> tf.data.Dataset:
         return _one_pass(rows, len(split), packer, batch_size, True, epoch_seed(seed, epoch), padding, share)

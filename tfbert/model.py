@@ -26,7 +26,7 @@ import tensorflow_hub as hub
 import tf_keras
 from official.nlp import optimization
 
-from tfbert.data import LabelMap
+from tfbert.data.labels import LabelMap
 from tfbert.packers import FEATURE_NAMES
 
 

@@ -9,8 +9,8 @@ chosen by the config key `tokenizer` (`make_packer`), give the same ids:
   call per packer call (`pack_batch`); the reference path.
 * ``tf_text`` (the default): tokenization and packing inside the graph with
   tensorflow_text's WordPiece tokenizers and TensorFlow's string and ragged ops, so no
-  Python runs per batch and tf.data can pack batches in parallel. `TfTextPacker`'s
-  docstring says how it reproduces FullTokenizer, and where it cannot.
+  Python runs per batch and tf.data can pack batches in parallel. docs/tokenization.md
+  says how it reproduces FullTokenizer, and where it cannot.
 
 >>> import tensorflow as tf
 >>> from tfbert import hub_format, packers
@@ -35,7 +35,7 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 from official.nlp.tools import tokenization
 
-from tfbert.config import TOKENIZERS
+from tfbert.config import KEYS_BY_NAME, TOKENIZERS  # noqa: F401  (TOKENIZERS: the packers' names, for callers)
 from tfbert.errors import TfbertError
 
 FEATURE_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
@@ -48,22 +48,13 @@ def _code_points(*ranges: int | tuple[int, int]) -> frozenset[int]:
     return frozenset(c for r in ranges for c in (range(r, r + 1) if isinstance(r, int) else range(r[0], r[1] + 1)))
 
 
-# The only code points where TfTextPacker's words differ from FullTokenizer's, and only with
-# do_lower_case: TensorFlow's ICU (lower-casing) and tensorflow_text's (NFD) know other Unicode
-# versions than Python's unicodedata (14.0 on Python 3.11). Swept code point by code point
-# (planes 0-3 and 14) with TensorFlow 2.20 and tensorflow-text 2.20 on Python 3.11 and 3.13;
-# tests/test_packers.py repeats the sweep. They change ids only for a vocabulary holding
-# these characters (no published BERT vocabulary does) or, for the sigma ones, for a capital
-# sigma written next to one of them. Another Python version changes these lists.
+# The only code points where TfTextPacker's words differ from FullTokenizer's (with do_lower_case).
+# Why: docs/tokenization.md#unicode-versions
 UNICODE_VERSION_DIFFERENCES = {
-    # capitals Python lower-cases and TensorFlow's ICU does not
     "lower": _code_points(0x2C2F, 0xA7C0, 0xA7D0, 0xA7D6, 0xA7D8, (0x10570, 0x1057A), (0x1057C, 0x1058A),
                           (0x1058C, 0x10592), (0x10594, 0x10595)),
-    # unassigned for Python, decomposed by tensorflow_text's NFD
     "nfd": _code_points(0x105C9, 0x105E4, 0x11383, 0x11385, 0x1138E, 0x11391, 0x113C5, (0x113C7, 0x113C8),
                         (0x16121, 0x16128), (0x16D68, 0x16D6A)),
-    # cased or case-ignorable for Python, not for TensorFlow's ICU: a capital sigma next to
-    # one of them becomes the other of σ and ς
     "final_sigma": _code_points(
         0x0888, (0x0898, 0x089F), (0x08C9, 0x08D2), 0x0C3C, 0x1734, 0x180F, (0x1AC1, 0x1ACE), 0x1DFA, 0x2C5F, 0xA7C1,
         0xA7D1, 0xA7D3, 0xA7D5, 0xA7D7, 0xA7D9, (0xA7F2, 0xA7F4), 0xFBC2, (0x10597, 0x105A1), (0x105A3, 0x105B1),
@@ -72,7 +63,6 @@ UNICODE_VERSION_DIFFERENCES = {
         (0x1AFFD, 0x1AFFE), (0x1CF00, 0x1CF2D), (0x1CF30, 0x1CF46), (0x1DF00, 0x1DF09), (0x1DF0B, 0x1DF1E), 0x1E2AE),
 }
 if int(unicodedata.unidata_version.split(".")[0]) >= 15:
-    # Unicode 15.0's characters that are cased or case-ignorable for Python, not for TensorFlow's ICU
     UNICODE_VERSION_DIFFERENCES["final_sigma_unicode_15"] = _code_points(
         0x0ECE, (0x10EFD, 0x10EFF), 0x11241, (0x11F00, 0x11F01), (0x11F36, 0x11F3A), 0x11F40, 0x11F42, 0x13440,
         (0x13447, 0x13455), (0x1DF25, 0x1DF2A), (0x1E030, 0x1E06D), 0x1E08F, (0x1E4EB, 0x1E4EF))
@@ -81,16 +71,7 @@ if int(unicodedata.unidata_version.split(".")[0]) >= 15:
 def head_chars(max_tokens: int) -> int:
     """How many characters of a long text the packers tokenize: never fewer than give its
     first `max_tokens` tokens, so a text of millions of characters costs no more than this.
-
-    The bound holds for the text as FullTokenizer splits it into words: single spaces
-    between words (runs of whitespace, control characters and, with do_lower_case,
-    accents removed or collapsed first) and each word at most MAX_CHARS_PER_WORD + 1
-    characters (a longer word is one [UNK] whatever it holds, so it may be shortened to
-    that). A word that ends within the first C characters is complete there, so only
-    the word cut at C can change; the ones before it take more than C - (M + 2)
-    characters (M = MAX_CHARS_PER_WORD), one word and one space per M + 2 at most, so
-    with C = (M + 2) * (max_tokens + 1) there are at least max_tokens of them, and each
-    gives at least one token.
+    Why: docs/tokenization.md#head-chars
     """
     return (MAX_CHARS_PER_WORD + 2) * (max_tokens + 1)
 
@@ -175,8 +156,6 @@ class Packer:
     zero padded.
     """
 
-    kind: str = ""
-
     def __init__(self, max_seq_length: int):
         if max_seq_length < 3:
             raise TfbertError(f"max_seq_length must be at least 3 ([CLS] a [SEP] b [SEP]), not {max_seq_length}")
@@ -192,8 +171,6 @@ class Packer:
 class PyFunctionPacker(Packer):
     """FullTokenizer in Python: one tf.numpy_function call per packer call (`pack_batch`),
     the result cut to the longest sequence it holds."""
-
-    kind = "py_function"
 
     def __init__(self, tokenizer: tokenization.FullTokenizer, max_seq_length: int):
         super().__init__(max_seq_length)
@@ -256,13 +233,10 @@ def _character_classes() -> dict[str, str]:
 
 
 def _fast_wordpiece_vocab(vocab: dict[str, int]) -> list[str] | None:
-    """FullTokenizer's vocab as the id-ordered token list FastWordpieceTokenizer takes.
-
-    Ids that no word can reach in FullTokenizer (the earlier of duplicate lines, blank
-    lines, "##" alone, tokens with whitespace inside, pieces longer than
-    MAX_CHARS_PER_WORD characters) hold a placeholder "[tfbert:ID]" that no word reaches
-    either: "[" is always a word of its own. None when a reachable token's piece exceeds
-    the 256 bytes FastWordpieceTokenizer allows.
+    """FullTokenizer's vocab as the id-ordered token list FastWordpieceTokenizer takes, with a
+    placeholder "[tfbert:ID]" at each id no word can reach; None when a reachable token's
+    piece exceeds the 256 bytes FastWordpieceTokenizer allows.
+    Why: docs/tokenization.md#wordpiece-vocabulary
     """
     reachable = {}
     for token, i in vocab.items():
@@ -282,31 +256,10 @@ def _fast_wordpiece_vocab(vocab: dict[str, int]) -> list[str] | None:
 
 
 class TfTextPacker(Packer):
-    """Tokenization and packing in the graph with tensorflow_text: FullTokenizer's ids.
-
-    tensorflow_text's own BertTokenizer and FastBertTokenizer differ from FullTokenizer
-    (NFKC case folding, control characters kept as spaces, ASCII-only classes, word
-    length in bytes), so the text goes through FullTokenizer's steps here:
-
-    1. Control characters (Cc and Cf except tab, newline, carriage return), U+0000 and
-       U+FFFD are removed; other whitespace, as Python's str.split sees it, becomes a
-       space. The classes come from Python's unicodedata (`_character_classes`), the one
-       FullTokenizer consults, not from RE2's tables.
-    2. With do_lower_case: ICU's full lower-casing (ASCII first, so that a Turkish locale
-       cannot make I a dotless ı), NFD, then removal of Mn characters.
-    3. Split at spaces; each punctuation character and each CJK ideograph is a word.
-    4. A word over MAX_CHARS_PER_WORD characters is [UNK]; others go through greedy
-       longest-match-first WordPiece.
-    5. Truncation is the closed form of BERT's "pop from the longer segment" loop: with a
-       budget m = max_seq_length - 3, the first segment keeps min(la, max(m - lb,
-       ceil(m / 2))) tokens and the second the rest of m. An empty second segment means
-       no pair (no second [SEP]), as in classifier_data_lib's `if tokens_b:`.
-
-    Step 2 uses the Unicode versions of TensorFlow's and tensorflow_text's ICU, so the
-    words differ from FullTokenizer's for the characters in UNICODE_VERSION_DIFFERENCES.
+    """Tokenization and packing in the graph with tensorflow_text: FullTokenizer's ids, through
+    FullTokenizer's own steps (words differ only for UNICODE_VERSION_DIFFERENCES' characters).
+    Why: docs/tokenization.md#fulltokenizer-steps
     """
-
-    kind = "tf_text"
 
     def __init__(self, vocab_file: str, do_lower_case: bool, max_seq_length: int, *, wordpiece: str = "auto"):
         """wordpiece: "fast" (FastWordpieceTokenizer), "classic" (WordpieceTokenizer over a hash
@@ -347,15 +300,12 @@ class TfTextPacker(Packer):
     def words(self, texts: tf.Tensor, head: bool = False) -> tf.RaggedTensor:
         """FullTokenizer's BasicTokenizer in the graph: tf.string [batch] -> [batch, (words)].
         head: only the words of each text's first head_chars(max_seq_length) characters once
-        words over MAX_CHARS_PER_WORD are shortened and whitespace collapsed (head_chars says
-        why the tokens the packer keeps stay the same), so a huge text costs little."""
+        words over MAX_CHARS_PER_WORD are shortened and whitespace collapsed, so a huge text
+        costs little and the tokens the packer keeps stay the same (docs/tokenization.md#head-chars)."""
         classes = self._classes
         texts = tf.strings.regex_replace(texts, classes["control"], "")
         texts = tf.strings.regex_replace(texts, classes["space"], " ")
-        if self.do_lower_case:
-            # ASCII first: ICU's lower-casing follows the process locale, and in a Turkish or
-            # Azeri one it would make I a dotless ı (str.lower's i); what it does to other
-            # letters there, or in a Lithuanian one, only adds accents that step 2 removes
+        if self.do_lower_case:  # ASCII first. Why: docs/tokenization.md#fulltokenizer-steps
             texts = tf.strings.lower(tf.strings.lower(texts), encoding="utf-8")
             texts = self._normalize_utf8(texts, "NFD")
             texts = tf.strings.regex_replace(texts, classes["marks"], "")
@@ -385,9 +335,7 @@ class TfTextPacker(Packer):
 
     def pack(self, tokens_a: tf.RaggedTensor, tokens_b: tf.RaggedTensor | None = None) -> dict[str, tf.Tensor]:
         """[CLS] a [SEP] (b [SEP]) from token ids, truncated as BERT does, zero padded to the longest.
-
-        Built densely over [batch, width] positions: each position takes [CLS], a token of
-        a, [SEP], a token of b, the last [SEP] or padding, from the kept lengths."""
+        Why: docs/tokenization.md#truncation"""
         length_a = tokens_a.row_lengths()
         if tokens_b is None:
             keep_a = tf.minimum(length_a, self.max_seq_length - 2)
@@ -399,9 +347,7 @@ class TfTextPacker(Packer):
             pair_a = tf.minimum(length_a, tf.maximum(budget - length_b, (budget + 1) // 2))
             keep_a = tf.where(has_b, pair_a, tf.minimum(length_a, self.max_seq_length - 2))
             keep_b = tf.minimum(length_b, tf.where(has_b, budget - pair_a, 0))
-            # at max_seq_length 3 or 4 truncation can empty the second segment: then, as in
-            # the reference (`if tokens_b:` after truncating), it has no [SEP] either
-            ends_b = tf.cast(keep_b > 0, tf.int64)
+            ends_b = tf.cast(keep_b > 0, tf.int64)  # no [SEP] after an emptied second segment
         total = (keep_a + 2 + keep_b + ends_b)[:, None]
         position = tf.range(tf.reduce_max(total), dtype=tf.int64)[None, :]
         keep_a, keep_b = keep_a[:, None], keep_b[:, None]
@@ -441,8 +387,9 @@ def _with_zero(values: tf.Tensor) -> tf.Tensor:
 
 def make_packer(kind: str, vocab_file: str, do_lower_case: bool, max_seq_length: int) -> Packer:
     """The packer for the config key `tokenizer`: tf_text (in the graph) or py_function (FullTokenizer)."""
-    if kind == "tf_text":
-        return TfTextPacker(vocab_file, do_lower_case, max_seq_length)
+    tokenizer = KEYS_BY_NAME["tokenizer"]  # the rule lives once, in config's KEYS; callers may skip Config
+    if not tokenizer.check(kind):
+        raise TfbertError(f"tokenizer must be {tokenizer.rule}, not {kind!r}")
     if kind == "py_function":
         return PyFunctionPacker(load_tokenizer(vocab_file, do_lower_case), max_seq_length)
-    raise TfbertError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, not {kind!r}")
+    return TfTextPacker(vocab_file, do_lower_case, max_seq_length)

@@ -23,6 +23,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
+from tfbert.data import statistics  # noqa: E402
+
 
 def save(figure: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,9 +104,10 @@ def label_distribution(stats: Mapping[str, Any]) -> Figure:
 def text_lengths(texts_by_split: Mapping[str, Sequence[str]]) -> Figure:
     """Histograms of words and characters per text, one colour per split, counts on a log scale."""
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for axis, unit, measure in ((axes[0], "words", lambda t: len(t.split())), (axes[1], "characters", len)):
-        for name, texts in texts_by_split.items():
-            axis.hist([measure(str(t)) for t in texts], bins=40, alpha=0.6, label=name)
+    lengths = {name: statistics.text_lengths(texts) for name, texts in texts_by_split.items()}
+    for axis, unit in zip(axes, ("words", "characters")):
+        for name in texts_by_split:
+            axis.hist(lengths[name][unit], bins=40, alpha=0.6, label=name)
         axis.set(title=f"{unit.capitalize()} per text", xlabel=unit, ylabel="texts", yscale="log")
         axis.legend()
     return figure

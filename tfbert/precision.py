@@ -21,19 +21,28 @@ from typing import Iterable
 
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo's names for x86 bfloat16 units
+CPUINFO = "/proc/cpuinfo"
+AS_SAVED = "mixed_precision: auto; the encoder runs as saved, so nothing to gain from mixed precision"
 
 
-def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
-    """The CPU's feature flags as Linux lists them (empty where there is no /proc/cpuinfo)."""
+def cpuinfo_value(keys: Iterable[str], cpuinfo: str | Path = CPUINFO) -> str | None:
+    """The first non-empty value Linux's /proc/cpuinfo gives one of `keys` (None where
+    there is none, or no /proc/cpuinfo)."""
     try:
         text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return set()
+        return None
+    keys = set(keys)
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
+        if key.strip() in keys and value.strip():
+            return value.strip()
+    return None
+
+
+def cpu_flags(cpuinfo: str | Path = CPUINFO) -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty where there is no /proc/cpuinfo)."""
+    return set((cpuinfo_value(("flags", "Features"), cpuinfo) or "").split())
 
 
 def gpu_capabilities() -> list[tuple[int, int]]:
@@ -64,26 +73,30 @@ def choose(gpu_capabilities: Iterable[tuple[int, int]], cpu_flags: set[str], on_
     return "float32", "no GPU, and this CPU has no bfloat16 units (avx512_bf16, amx_bf16)"
 
 
-def resolve(setting: str | None, on_tpu: bool = False) -> str:
-    """The policy for a config's mixed_precision: auto chooses for this machine; null is
-    float32 (configs written before auto existed)."""
-    if setting == "auto":
-        return choose([] if on_tpu else gpu_capabilities(), cpu_flags(), on_tpu)[0]
-    return setting or "float32"
+def resolve(setting: str | None, on_tpu: bool = False) -> tuple[str, str]:
+    """(policy, why) for a config's mixed_precision: auto chooses for this machine and says
+    what it found; null is float32 (configs written before auto existed).
 
-
-def reason(setting: str | None, policy: str, on_tpu: bool = False, encoder_rebuilt: bool = True) -> str:
-    """Why a run computes in `policy`, for a config's mixed_precision `setting`: the config
-    said so, or what `auto` found on this machine (float32 when the encoder runs as saved).
-
-    >>> from tfbert.precision import reason
-    >>> reason("mixed_float16", "mixed_float16")
-    'mixed_precision: mixed_float16'
-    >>> reason("auto", "float32", encoder_rebuilt=False)
-    'mixed_precision: auto; the encoder runs as saved, so nothing to gain from mixed precision'
+    >>> from tfbert.precision import resolve
+    >>> resolve("mixed_float16"), resolve(None)
+    (('mixed_float16', 'mixed_precision: mixed_float16'), ('float32', 'mixed_precision: null'))
+    >>> resolve("auto", on_tpu=True)
+    ('mixed_bfloat16', 'mixed_precision: auto; a TPU')
     """
-    if setting != "auto":
-        return f"mixed_precision: {setting if setting else 'null'}"
-    if not encoder_rebuilt:
-        return "mixed_precision: auto; the encoder runs as saved, so nothing to gain from mixed precision"
-    return f"mixed_precision: auto; {choose([] if on_tpu else gpu_capabilities(), cpu_flags(), on_tpu)[1]}"
+    if setting == "auto":
+        policy, why = choose([] if on_tpu else gpu_capabilities(), cpu_flags(), on_tpu)
+        return policy, f"mixed_precision: auto; {why}"
+    return setting or "float32", f"mixed_precision: {setting if setting else 'null'}"
+
+
+def for_encoder(setting: str | None, resolved: tuple[str, str], encoder_rebuilt: bool) -> tuple[str, str]:
+    """(policy, why) a run computes in once its encoder is loaded: what `resolve` gave,
+    except that auto keeps float32 when the encoder runs as saved (nothing to gain).
+
+    >>> from tfbert.precision import for_encoder
+    >>> for_encoder("auto", ("mixed_bfloat16", "mixed_precision: auto; a TPU"), encoder_rebuilt=False)[0]
+    'float32'
+    """
+    if setting == "auto" and not encoder_rebuilt:
+        return "float32", AS_SAVED
+    return resolved

@@ -23,7 +23,8 @@ import pandas as pd
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
-from tfbert import atomic, data, export
+from tfbert import atomic, export
+from tfbert.data.tables import read_table, require_columns
 from tfbert.predictor import DEFAULT_BATCH_SIZE, Predictor
 from tfbert.errors import ArgumentParser, TfbertError, run_command
 
@@ -43,11 +44,9 @@ def read_inputs(source: str, text_column: str, pair_column: str | None) -> pd.Da
         if not lines:
             raise TfbertError("no texts on standard input")
         return pd.DataFrame({text_column: lines})
-    frame = data.read_table(source)
-    for column in filter(None, (text_column, pair_column)):
-        if column not in frame.columns:
-            raise TfbertError(f"{source} has no column '{column}'; its columns are {list(frame.columns)}; "
-                              "use --text-column")
+    frame = read_table(source)
+    require_columns(frame, {"--text-column": text_column, "--pair-column": pair_column}, source,
+                    "{source} has no column '{column}'; its columns are {listed}; use --text-column")
     return frame
 
 

@@ -27,7 +27,7 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 
 from tfbert import export, progress
-from tfbert.input_pipeline import as_strings, length_order
+from tfbert.input_pipeline import as_strings, run_in_length_order
 from tfbert.errors import TfbertError
 
 DEFAULT_BATCH_SIZE = 256
@@ -90,17 +90,22 @@ class Predictor:
             raise TfbertError("this model was trained on text pairs; give the second segment too")
         texts = as_strings(texts)
         pairs = as_strings(pairs) if self.takes_pairs else None
-        order = length_order(texts, pairs)
-        labels = np.empty(len(texts), dtype=object)
-        probabilities = np.zeros((len(texts), self.serving.label_map.num_labels), dtype=np.float32)
-        with progress.meter(len(texts), "predicting", unit="text") as advance:
-            for start in range(0, len(texts), self.batch_size):
+        labels, probabilities = run_in_length_order(lambda order: self._serve_rows(texts, pairs, order), texts, pairs)
+        return labels.tolist(), probabilities
+
+    def _serve_rows(self, texts: np.ndarray, pairs: np.ndarray | None, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(label names, probabilities) of the rows `order` names, in that order, batch by batch."""
+        labels = np.empty(len(order), dtype=object)
+        probabilities = np.zeros((len(order), self.serving.label_map.num_labels), dtype=np.float32)
+        with progress.meter(len(order), "predicting", unit="text") as advance:
+            for start in range(0, len(order), self.batch_size):
                 rows = order[start:start + self.batch_size]
                 inputs = {"text": tf.constant(texts[rows])}
                 if pairs is not None:
                     inputs["text_pair"] = tf.constant(pairs[rows])
                 outputs = self.serving.signature(**inputs)
-                labels[rows] = [label.decode("utf-8") for label in outputs["label"].numpy()]
-                probabilities[rows] = outputs["probabilities"].numpy()
+                batch = slice(start, start + len(rows))
+                labels[batch] = [label.decode("utf-8") for label in outputs["label"].numpy()]
+                probabilities[batch] = outputs["probabilities"].numpy()
                 advance(len(rows))
-        return labels.tolist(), probabilities
+        return labels, probabilities

@@ -27,7 +27,8 @@ import pandas as pd
 from tfbert import atomic
 from tfbert.config import Config, dump_config
 from tfbert.errors import TfbertError
-from tfbert.run_directory import final_path_of, is_unfinished, staging_path, unfinished_runs
+from tfbert.run_directory import (final_path_of, is_staging_folder, is_unfinished, staging_for, staging_path,
+                                  unfinished_runs)
 
 BACKUP = "backup"  # in the staging folder
 FIT_ENDED = "fit_ended"  # marker in BACKUP: fit is done, resume at the final evaluation
@@ -117,7 +118,7 @@ def _run_to_resume(config: Config, resume: bool | str | Path) -> tuple[Path, str
     """(output_dir, run_name) of the unfinished run `resume` names."""
     if resume is True:
         runs = unfinished_runs(config.output_dir, prefix=f"{config.name}-") if config.run_name is None else \
-            [staging_path(Path(config.output_dir) / config.run_name)]
+            [staging_for(config)]
         runs = [run for run in runs if run.is_dir()]
         if not runs:
             raise TfbertError(f"--resume: no unfinished run of config '{config.name}' in {config.output_dir}; "
@@ -125,7 +126,7 @@ def _run_to_resume(config: Config, resume: bool | str | Path) -> tuple[Path, str
         staging = runs[-1]
     else:
         path = Path(resume)
-        staging = path if path.name.endswith(".incomplete") else staging_path(path)
+        staging = path if is_staging_folder(path) else staging_path(path)
         if not is_unfinished(staging) or not staging.is_dir():
             finished = final_path_of(staging)
             state = "has finished" if finished.is_dir() else "does not exist"
@@ -143,7 +144,7 @@ def resolve_run(config: Config, resume: bool | str | Path | None, default_name: 
         config = config.replace(output_dir=str(output_dir), run_name=run_name)
     elif config.run_name is None:
         return config.replace(run_name=default_name)
-    staging = staging_path(Path(config.output_dir) / config.run_name)
+    staging = staging_for(config)
     if staging.is_dir():
         _check_same_config(staging, config)
         print(f"tfbert: resuming the unfinished run in {staging}", file=sys.stderr)

@@ -13,14 +13,21 @@ A training run killed midway keeps its staging folder, and running it again resu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterator
+
+import yaml
 
 from tfbert import atomic
 from tfbert.errors import TfbertError
+
+if TYPE_CHECKING:
+    from tfbert.config import Config
 
 UNFINISHED_SUFFIX = ".incomplete"
 
@@ -31,11 +38,23 @@ def staging_path(final_path: str | Path) -> Path:
     return final_path.parent / f".{final_path.name}{UNFINISHED_SUFFIX}"
 
 
+def staging_for(config: Config) -> Path:
+    """The staging folder of `config`'s run: output_dir/.RUN_NAME.incomplete, where it
+    trains and keeps its backups until it finishes."""
+    return staging_path(Path(config.output_dir) / config.run_name)
+
+
+def is_staging_folder(path: str | Path) -> bool:
+    """Whether `path`'s name is a staging folder's (.NAME.incomplete)."""
+    name = Path(path).name
+    return name.startswith(".") and name.endswith(UNFINISHED_SUFFIX)
+
+
 def is_unfinished(path: str | Path) -> bool:
     """Whether `path` is a run's staging folder, or names a run whose staging folder
     exists while its final folder does not (the run has not finished)."""
     path = Path(path)
-    if path.name.startswith(".") and path.name.endswith(UNFINISHED_SUFFIX):
+    if is_staging_folder(path):
         return True
     return not path.exists() and staging_path(path).is_dir()
 
@@ -50,6 +69,36 @@ def unfinished_runs(output_dir: str | Path, prefix: str = "") -> list[Path]:
     """The staging folders in `output_dir` whose run name starts with `prefix`, oldest first."""
     folders = Path(output_dir).glob(f".{prefix}*{UNFINISHED_SUFFIX}")
     return sorted((path for path in folders if path.is_dir()), key=lambda path: (path.stat().st_mtime, path.name))
+
+
+def saved_config(run_dir: str | Path) -> dict[str, Any] | None:
+    """The mapping in a run's config.yaml, or None when it has none (or not a readable mapping)."""
+    try:
+        loaded = yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+@contextlib.contextmanager
+def worker_run_parent(chief: bool, output_dir: str | Path) -> Iterator[Path]:
+    """Where this worker puts its run directory: output_dir on the chief; on the other
+    workers of a multi-worker run a temporary folder, deleted at the end."""
+    if chief:
+        yield Path(output_dir)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="tfbert-worker-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_if_empty(*folders: Path) -> None:
+    """Remove each of `folders` that is empty; leave the others (and missing ones) be."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 class RunDirectory:

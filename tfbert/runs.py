@@ -31,10 +31,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-import yaml
-
 from tfbert.errors import ArgumentParser, TfbertError, run_command
-from tfbert.run_directory import UNFINISHED_SUFFIX, final_path_of, is_unfinished
+from tfbert.run_directory import final_path_of, is_staging_folder, is_unfinished, saved_config
 
 NOT_RUNS = ("wandb",)  # folders of output_dir that hold other things (W&B's local files)
 SHOWN_METRICS = ("accuracy", "f1", "loss")  # of metrics.json's validation entry, in a listing
@@ -86,14 +84,6 @@ def _size_and_modified(folder: Path) -> tuple[int, float]:
     return size, max((stat.st_mtime for stat in stats), default=folder.stat().st_mtime)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         loaded = json.loads(path.read_text(encoding="utf-8"))
@@ -113,7 +103,7 @@ def validation_summary(run_dir: Path) -> str:
 
 
 def _steps_per_epoch(staging: Path, config: dict[str, Any]) -> int | None:
-    """The training steps per epoch of a killed run, as training.Job counts them, when its
+    """The training steps per epoch of a killed run, as job.Job counts them, when its
     data_stats.json and config.yaml say (they are written before training starts)."""
     examples = _read_json(staging / "data_stats.json").get("train", {}).get("num_examples")
     batch = config.get("train_batch_size")
@@ -130,7 +120,7 @@ def stopped_at(staging: Path) -> str:
     backup = staging / resume.BACKUP
     if not (staging / "config.yaml").is_file():
         return "stopped before it started training"
-    config = _read_yaml(staging / "config.yaml")
+    config = saved_config(staging) or {}
     steps = _steps_per_epoch(staging, config)
     point = resume.resume_point(backup, steps or sys.maxsize)
     if point is None:
@@ -189,7 +179,7 @@ def unfinished_folders(output_dir: str | Path = "runs") -> list[Path]:
 def remove_unfinished(folders: Sequence[Path]) -> list[Path]:
     """Remove these staging folders; anything else (a finished run) is refused, not removed."""
     for folder in folders:
-        if not (folder.name.startswith(".") and folder.name.endswith(UNFINISHED_SUFFIX)):
+        if not is_staging_folder(folder):
             raise TfbertError(f"{folder} is not an unfinished run's staging folder; it is not removed")
     for folder in folders:
         shutil.rmtree(folder)

@@ -7,7 +7,7 @@ binary tasks precision, recall and F1 are the positive class's (label id 1, as K
 Precision and Recall count them); otherwise they are macro averages.
 
 >>> import numpy as np
->>> from tfbert.data import LabelMap
+>>> from tfbert.data.labels import LabelMap
 >>> from tfbert.scoring import label_metrics, predicted_ids
 >>> label_map = LabelMap(("negative", "positive"), "binary")
 >>> predicted = predicted_ids(np.array([[0.2], [0.7], [0.9]]), label_map)
@@ -31,8 +31,9 @@ import tensorflow as tf
 import tf_keras
 
 from tfbert import model, plots, progress
-from tfbert.data import LabelMap, Split
-from tfbert.input_pipeline import length_order
+from tfbert.data.labels import LabelMap
+from tfbert.data.splits import Split
+from tfbert.input_pipeline import run_in_length_order
 from tfbert.run_directory import RunDirectory
 
 THRESHOLD = 0.5
@@ -116,21 +117,15 @@ def predict_with_progress(model: tf_keras.Model, dataset: tf.data.Dataset, num_e
         return model.predict(dataset, verbose=0, callbacks=[ProgressCallback(advance)])
 
 
-def run_model(model: tf_keras.Model, dataset: tf.data.Dataset, truth: np.ndarray, label_map: LabelMap) -> ModelOutputs:
-    """One pass over `dataset`: the model's probabilities, and Keras' loss and metrics
-    computed from them against `truth` (what model.evaluate would report, without a second pass)."""
-    probabilities = predict_with_progress(model, dataset, len(truth))
-    return ModelOutputs(keras_results(label_map, truth, probabilities), probabilities)
-
-
 def run_model_in_length_order(model: tf_keras.Model, split: Split, batches: Callable[[Split], tf.data.Dataset],
                               label_map: LabelMap) -> ModelOutputs:
-    """run_model over `split` shortest text first, so batches carry little padding;
-    the probabilities come back in the split's own order."""
-    order = length_order(split.texts, split.pairs)
-    in_length_order = predict_with_progress(model, batches(split.rows(order)), len(order), f"evaluating {split.name}")
-    probabilities = np.empty_like(in_length_order)
-    probabilities[order] = in_length_order
+    """One pass over `split`, shortest text first so that batches carry little padding: the
+    model's probabilities in the split's own order, and Keras' loss and metrics computed from
+    them against its labels (what model.evaluate would report, without a second pass)."""
+    def predict(order: np.ndarray) -> tuple[np.ndarray]:
+        return (predict_with_progress(model, batches(split.rows(order)), len(order), f"evaluating {split.name}"),)
+
+    (probabilities,) = run_in_length_order(predict, split.texts, split.pairs)
     return ModelOutputs(keras_results(label_map, split.labels, probabilities), probabilities)
 
 
@@ -156,12 +151,6 @@ def score(outputs: ModelOutputs, truth: np.ndarray, label_map: LabelMap, thresho
     report_rows = classification_report(truth, predicted, output_dict=True, **report_args)
     return Evaluation(metrics, report, report_rows, confusion(truth, predicted, label_map),
                       outputs.probabilities, predicted)
-
-
-def evaluate_split(model: tf_keras.Model, dataset: tf.data.Dataset, truth: np.ndarray,
-                   label_map: LabelMap, threshold: float = THRESHOLD) -> Evaluation:
-    """Run the model over `dataset` (whose labels are `truth`) and score it."""
-    return score(run_model(model, dataset, truth, label_map), truth, label_map, threshold)
 
 
 def keras_results(label_map: LabelMap, truth: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:

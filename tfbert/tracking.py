@@ -11,46 +11,49 @@ predictions table) and the run's serving export as a versioned artifact of type
 `python -m tfbert.evaluate` opens a second run in the same group with job_type
 "evaluate" for a new labelled file.
 
-Every call into wandb goes through Tracker.safely: the first failure prints one
-warning and turns tracking off for the rest of the job, so a lost network, a bad API
-key or a W&B bug costs the W&B record, never the training run. The exception is a
-sweep trial (WANDB_SWEEP_ID set by `wandb agent`): a W&B run that cannot start stops
-the trial with a one-line error, since a trial the sweep never hears of is wasted.
+Every call into wandb goes through Tracker.safely (Tracker's @guarded methods, and the
+hooks of the Keras callbacks in tfbert.wandb_callbacks): the first failure prints one
+warning and turns tracking off for the rest of the job, so a lost network, a bad API key
+or a W&B bug costs the W&B record, never the training run. The exception is a sweep trial (WANDB_SWEEP_ID set by
+`wandb agent`): a W&B run that cannot start stops the trial with a one-line error, since
+a trial the sweep never hears of is wasted.
 
->>> from tfbert.tracking import validation_metrics
->>> validation_metrics({"loss": 0.7, "val_loss": 0.6, "val_accuracy": 0.8})
-{'validation/loss': 0.6, 'validation/accuracy': 0.8}
+>>> from tfbert.tracking import artifact_name
+>>> artifact_name("<DataFrame: 80 rows>")  # the dataset artifact of a DataFrame given as data
+'DataFrame-80-rows'
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import netrc
 import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import urlparse
 
-import numpy as np
 import pandas as pd
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tf_keras
 
-from tfbert import data
 from tfbert.config import KEYS_BY_NAME, WANDB_MODES, Config
+from tfbert.data.statistics import text_lengths
 from tfbert.errors import TfbertError, first_line, warn
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from tfbert.data.labels import LabelMap
+    from tfbert.data.splits import Split
     from tfbert.scoring import Evaluation
 
 MAX_TABLE_ROWS = 10_000  # rows of each split kept in the dataset artifact
 MAX_PREDICTION_ROWS = 1_000  # rows of the validation predictions table
-BATCH_LOG_EVERY = 10  # training steps between per-step metric logs
-VALIDATION = "validation"  # the title of the validation split's metrics: configs/sweep.yaml's validation/loss
-EPOCH_STEP = "epoch/epoch"  # the epoch number WandbMetricsLogger logs with epoch/*
 # What the model artifact holds: the serving export (what tfbert.Predictor loads) and the
 # run directory's files that make the downloaded folder a run directory to predict and
 # evaluate with.
@@ -61,12 +64,6 @@ MODEL_ARTIFACT_EXPORT = "export"
 def sweep_id() -> str | None:
     """The sweep this process is a trial of: `wandb agent` sets WANDB_SWEEP_ID."""
     return os.environ.get("WANDB_SWEEP_ID") or None
-
-
-def validation_metrics(logs: Mapping[str, Any] | None) -> dict[str, float]:
-    """fit's per-epoch validation metrics (val_*) under the final evaluation's names (validation/*)."""
-    return {f"{VALIDATION}/{name.removeprefix('val_')}": float(value)
-            for name, value in (logs or {}).items() if name.startswith("val_")}
 
 
 def download_model_artifact(reference: str) -> Path:
@@ -126,69 +123,22 @@ def artifact_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "tfbert"
 
 
-class SafeCallback(tf_keras.callbacks.Callback):
-    """Runs a W&B Keras callback's hooks through Tracker.safely, so a failing log call
-    turns logging off instead of stopping model.fit."""
-
-    HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
-             "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end")
-
-    def __init__(self, tracker: "Tracker", callback: tf_keras.callbacks.Callback,
-                 skip_batch_steps_up_to: int | None = None):
-        super().__init__()
-        self._tracker = tracker
-        self._callback = callback
-        for hook in self.HOOKS:
-            setattr(self, hook, self._guarded(hook))
-        if skip_batch_steps_up_to is not None:
-            self.on_train_batch_end = self._skipping(self.on_train_batch_end, skip_batch_steps_up_to)
-
-    def _skipping(self, hook: Callable[..., None], last_logged: int) -> Callable[..., None]:
-        """`hook`, except for the steps a resumed W&B run already holds: those only advance
-        WandbMetricsLogger's counters (global_step, and global_batch when it would log)."""
-        logger = self._callback
-
-        def call(batch: int, logs: dict | None = None) -> None:
-            if logger.global_batch > last_logged:
-                return hook(batch, logs)
-            logger.global_step += 1
-            if batch % logger.log_freq == 0:
-                logger.global_batch += logger.log_freq
-        return call
-
-    def _guarded(self, hook: str) -> Callable[..., None]:
-        def call(*args: Any, **kwargs: Any) -> None:
-            if self._tracker.active:
-                self._tracker.safely(f"Keras callback {hook}", getattr(self._callback, hook), *args, **kwargs)
-        return call
-
-    def set_model(self, model: tf_keras.Model) -> None:
-        super().set_model(model)
-        self._callback.set_model(model)
-
-    def set_params(self, params: dict) -> None:
-        super().set_params(params)
-        self._callback.set_params(params)
+Method = TypeVar("Method", bound=Callable[..., Any])
 
 
-class ValidationLogger(tf_keras.callbacks.Callback):
-    """Logs fit's validation metrics at each epoch's end as validation/* (validation/loss,
-    validation/accuracy, ...) against the epoch (epoch/epoch), the names configs/sweep.yaml's
-    metric uses, so a sweep's Hyperband early termination sees them every epoch. Wrapped in
-    a SafeCallback by Tracker.keras_callbacks."""
+def guarded(what: str) -> Callable[[Method], Method]:
+    """A Tracker method run through Tracker.safely: skipped while tracking is off; on any
+    error, one warning ("W&B failed during `what`", `what` formatted with the call's
+    arguments) and tracking turns off."""
+    def decorate(method: Method) -> Method:
+        signature = inspect.signature(method)
 
-    def __init__(self, tracker: "Tracker"):
-        super().__init__()
-        self._tracker = tracker
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self._tracker.run.define_metric(EPOCH_STEP)
-        self._tracker.run.define_metric(f"{VALIDATION}/*", step_metric=EPOCH_STEP)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        metrics = validation_metrics(logs)
-        if metrics:
-            self._tracker.run.log({**metrics, EPOCH_STEP: epoch})
+        @functools.wraps(method)
+        def call(self: "Tracker", *args: Any, **kwargs: Any) -> Any:
+            arguments = signature.bind(self, *args, **kwargs).arguments
+            return self.safely(what.format(**arguments), method, self, *args, **kwargs)
+        return call  # type: ignore[return-value]
+    return decorate
 
 
 class Tracker:
@@ -220,24 +170,23 @@ class Tracker:
 
     def keras_callbacks(self, initial_step: int = 0, steps_per_epoch: int = 1) -> list[tf_keras.callbacks.Callback]:
         """W&B's metrics logger: every BATCH_LOG_EVERY steps (batch/*) and every epoch (epoch/*);
-        and the validation metrics every epoch under validation/* (ValidationLogger).
+        and the validation metrics every epoch under validation/* (ValidationLogger); each
+        guarded by a SafeCallback (tfbert.wandb_callbacks).
 
         A run resumed at global step `initial_step` continues the step counts where the
         killed run's backup left them, and skips the steps the killed run already logged
-        after that backup, so its charts have no gap and no step twice."""
+        after that backup, so its charts have no gap and no step twice (ResumedMetricsLogger)."""
         if not self.active:
             return []
-        from wandb.integration.keras import WandbMetricsLogger
+        from tfbert.wandb_callbacks import ResumedMetricsLogger, SafeCallback, ValidationLogger
 
-        logger = self.safely("setting up the Keras logger", WandbMetricsLogger, log_freq=BATCH_LOG_EVERY,
-                             initial_global_step=initial_step)
+        logger = self.safely("setting up the Keras logger", ResumedMetricsLogger, initial_step, steps_per_epoch)
         if logger is None:
             return []
-        logger.global_batch = logged_batch_steps(initial_step, steps_per_epoch) * BATCH_LOG_EVERY
-        last_logged = self.safely("reading the resumed run's last step", self._last_logged_batch_step)
-        return [SafeCallback(self, ValidationLogger(self)),
-                SafeCallback(self, logger, skip_batch_steps_up_to=last_logged)]
+        logger.logged_through = self._last_logged_batch_step()
+        return [SafeCallback(self, ValidationLogger(self)), SafeCallback(self, logger)]
 
+    @guarded("reading the resumed run's last step")
     def _last_logged_batch_step(self) -> int | None:
         """The last batch/batch_step a resumed W&B run holds (None for a new run)."""
         if not getattr(self.run, "resumed", False):
@@ -245,13 +194,10 @@ class Tracker:
         value = self.run.summary.get("batch/batch_step")
         return None if value is None else int(value)
 
-    def log_data(self, config: Config, splits: Mapping[str, data.Split], label_map: data.LabelMap,
+    @guarded("logging the data")
+    def log_data(self, config: Config, splits: Mapping[str, Split], label_map: LabelMap,
                  stats: Mapping[str, Any]) -> None:
         """The data exploration (split sizes, label distribution, text lengths), and the data as a dataset artifact."""
-        self.safely("logging the data", self._log_data, config, splits, label_map, stats)
-
-    def _log_data(self, config: Config, splits: Mapping[str, data.Split], label_map: data.LabelMap,
-                  stats: Mapping[str, Any]) -> None:
         import wandb
 
         plots = {}
@@ -260,100 +206,49 @@ class Tracker:
             table = wandb.Table(columns=["label", "count"], data=[[label, n] for label, n in counts.items()])
             plots[f"data/{name}/label_distribution"] = wandb.plot.bar(
                 table, "label", "count", title=f"Label distribution ({name})")
-            lengths = wandb.Table(dataframe=pd.DataFrame({
-                "words": [len(str(t).split()) for t in split.texts],
-                "characters": [len(str(t)) for t in split.texts]}))
+            lengths = wandb.Table(dataframe=pd.DataFrame(text_lengths(split.texts)))
             for unit in ("words", "characters"):
                 plots[f"data/{name}/{unit}_per_text"] = wandb.plot.histogram(
                     lengths, unit, title=f"{unit.capitalize()} per text ({name})")
         self.run.log(plots)
         self.run.summary["data"] = dict(stats)
+        self.run.log_artifact(_dataset_artifact(config, splits, label_map), aliases=["latest"])
 
-        recorded = config.to_dict()  # a DataFrame's rows are in the tables below; its name says so
-        source = "data" if config.data_path is None else data.source_name(config.data_path)
-        artifact = wandb.Artifact(artifact_name(Path(source).stem), type="dataset", metadata={
-            "data_path": recorded["data_path"], "valid_path": recorded["valid_path"], "test_path": recorded["test_path"],
-            "train_split": config.train_split, "valid_split": config.valid_split, "seed": config.seed,
-            "rows": {name: len(split) for name, split in splits.items()}, "max_rows_per_split": MAX_TABLE_ROWS})
-        for name, split in splits.items():
-            artifact.add(wandb.Table(dataframe=self._split_frame(split, label_map)), name)
-        self.run.log_artifact(artifact, aliases=["latest"])
-
-    @staticmethod
-    def _split_frame(split: data.Split, label_map: data.LabelMap) -> pd.DataFrame:
-        """The first MAX_TABLE_ROWS rows of a split as text (, text_pair), label."""
-        rows = slice(0, MAX_TABLE_ROWS)
-        frame = pd.DataFrame({"text": [str(t) for t in split.texts[rows]]})
-        if split.pairs is not None:
-            frame["text_pair"] = [str(t) for t in split.pairs[rows]]
-        frame["label"] = _label_names(split.labels[rows], label_map)
-        return frame
-
-    def log_evaluation(self, title: str, evaluation: Evaluation, split: data.Split,
-                       label_map: data.LabelMap) -> None:
+    @guarded("logging the {title} evaluation")
+    def log_evaluation(self, title: str, evaluation: Evaluation, split: Split, label_map: LabelMap) -> None:
         """Metrics into the summary only (the history's validation/* are fit's, one per epoch;
         the summary holds the final, float32 evaluation of the best epoch, which a sweep
         ranks trials by), report and confusion matrix as tables, and predictions."""
-        self.safely(f"logging the {title} evaluation", self._log_evaluation, title, evaluation, split, label_map)
-
-    def _log_evaluation(self, title: str, evaluation: Evaluation, split: data.Split,
-                        label_map: data.LabelMap) -> None:
         import wandb
 
-        metrics = {f"{title}/{name}": value for name, value in evaluation.metrics.items()}
         report = wandb.Table(columns=["label", "precision", "recall", "f1-score", "support"])
         for label, row in evaluation.report_rows.items():
             if isinstance(row, dict):
                 report.add_data(label, row["precision"], row["recall"], row["f1-score"], row["support"])
         logged = {f"{title}/classification_report": report,
-                  f"{title}/predictions": self._predictions_table(evaluation, split, label_map)}
+                  f"{title}/predictions": _predictions_table(evaluation, split, label_map)}
         if label_map.task != "multilabel":
             logged[f"{title}/confusion_matrix"] = wandb.plot.confusion_matrix(
                 y_true=list(map(int, split.labels)), preds=list(map(int, evaluation.predicted)),
                 class_names=label_map.names, title=f"Confusion matrix ({title})")
         self.run.log(logged)
-        self.run.summary.update(metrics)
+        self.run.summary.update({f"{title}/{name}": value for name, value in evaluation.metrics.items()})
 
-    @staticmethod
-    def _predictions_table(evaluation: Evaluation, split: data.Split, label_map: data.LabelMap) -> Any:
-        import wandb
-
-        rows = slice(0, MAX_PREDICTION_ROWS)
-        probabilities = evaluation.probabilities[rows]
-        if label_map.task == "multiclass":
-            confidence = probabilities.max(axis=-1)
-        elif label_map.task == "binary":
-            confidence = probabilities[:, 0]  # probability of the positive label
-        else:
-            confidence = [", ".join(f"{p:.3f}" for p in row) for row in probabilities]
-        frame = pd.DataFrame({
-            "text": [str(t) for t in split.texts[rows]],
-            "label": _label_names(split.labels[rows], label_map),
-            "predicted": _label_names(evaluation.predicted[rows], label_map),
-            "probability": confidence,
-        })
-        return wandb.Table(dataframe=frame)
-
+    @guarded("logging the plots")
     def log_images(self, images: Mapping[str, Path]) -> None:
         """The run's PNG pictures, by name."""
-        self.safely("logging the plots", self._log_images, images)
-
-    def _log_images(self, images: Mapping[str, Path]) -> None:
         import wandb
 
         self.run.log({f"plots/{name}": wandb.Image(str(path)) for name, path in images.items()})
 
-    def log_model(self, run_dir: Path, config: Config, metrics: Mapping[str, Any],
-                  label_map: data.LabelMap) -> None:
+    @guarded("logging the model artifact")
+    def log_model(self, run_dir: Path, config: Config, metrics: Mapping[str, Any], label_map: LabelMap) -> None:
         """The finished run's serving export (with config.yaml, label_map.json and metrics.json)
         as a versioned artifact of type "model", aliases latest and best: downloaded, it is
         a run directory that `tfbert.Predictor.load`, predict and evaluate take. Nothing is
         uploaded with wandb_log_model: false or save: metrics (the run kept no model)."""
-        if config.wandb_log_model and config.save != "metrics":
-            self.safely("logging the model artifact", self._log_model, run_dir, config, metrics, label_map)
-
-    def _log_model(self, run_dir: Path, config: Config, metrics: Mapping[str, Any],
-                   label_map: data.LabelMap) -> None:
+        if not config.wandb_log_model or config.save == "metrics":
+            return
         import wandb
 
         artifact = wandb.Artifact(artifact_name(f"{config.name}-model"), type="model", metadata={
@@ -364,23 +259,63 @@ class Tracker:
             artifact.add_file(str(run_dir / name), name=name)
         self.run.log_artifact(artifact, aliases=["latest", "best"])
 
+    @guarded("finishing the run")
     def finish(self, exit_code: int = 0) -> None:
-        self.safely("finishing the run", lambda: self.run.finish(exit_code=exit_code))
+        self.run.finish(exit_code=exit_code)
 
 
-def _label_names(labels: np.ndarray, label_map: data.LabelMap) -> list[str]:
+def _dataset_artifact(config: Config, splits: Mapping[str, Split], label_map: LabelMap) -> Any:
+    """The data as a W&B artifact of type "dataset": each split's first MAX_TABLE_ROWS rows as a table."""
+    import wandb
+
+    recorded = config.to_dict()  # a DataFrame's rows are in the tables below; its name says so
+    source = "data" if config.data_path is None else str(recorded["data_path"])
+    artifact = wandb.Artifact(artifact_name(Path(source).stem), type="dataset", metadata={
+        "data_path": recorded["data_path"], "valid_path": recorded["valid_path"], "test_path": recorded["test_path"],
+        "train_split": config.train_split, "valid_split": config.valid_split, "seed": config.seed,
+        "rows": {name: len(split) for name, split in splits.items()}, "max_rows_per_split": MAX_TABLE_ROWS})
+    for name, split in splits.items():
+        artifact.add(wandb.Table(dataframe=_split_frame(split, label_map)), name)
+    return artifact
+
+
+def _split_frame(split: Split, label_map: LabelMap) -> pd.DataFrame:
+    """The first MAX_TABLE_ROWS rows of a split as text (, text_pair), label."""
+    rows = slice(0, MAX_TABLE_ROWS)
+    frame = pd.DataFrame({"text": [str(t) for t in split.texts[rows]]})
+    if split.pairs is not None:
+        frame["text_pair"] = [str(t) for t in split.pairs[rows]]
+    frame["label"] = _label_names_of(split.labels[rows], label_map)
+    return frame
+
+
+def _predictions_table(evaluation: Evaluation, split: Split, label_map: LabelMap) -> Any:
+    """The first MAX_PREDICTION_ROWS rows of a split: text, label, predicted label and its probability."""
+    import wandb
+
+    rows = slice(0, MAX_PREDICTION_ROWS)
+    probabilities = evaluation.probabilities[rows]
+    if label_map.task == "multiclass":
+        confidence = probabilities.max(axis=-1)
+    elif label_map.task == "binary":
+        confidence = probabilities[:, 0]  # probability of the positive label
+    else:
+        confidence = [", ".join(f"{p:.3f}" for p in row) for row in probabilities]
+    frame = pd.DataFrame({
+        "text": [str(t) for t in split.texts[rows]],
+        "label": _label_names_of(split.labels[rows], label_map),
+        "predicted": _label_names_of(evaluation.predicted[rows], label_map),
+        "probability": confidence,
+    })
+    return wandb.Table(dataframe=frame)
+
+
+def _label_names_of(labels: np.ndarray, label_map: LabelMap) -> list[str]:
     """Label names for ids ([n]) or for 0/1 rows ([n, k], joined with commas)."""
     names = label_map.names
     if labels.ndim == 2:
         return [", ".join(n for n, on in zip(names, row) if on) for row in labels]
     return [names[int(i)] for i in labels]
-
-
-def logged_batch_steps(step: int, steps_per_epoch: int) -> int:
-    """How many per-step logs WandbMetricsLogger makes in the first `step` steps of fit
-    (it logs a step whose index within its epoch is a multiple of BATCH_LOG_EVERY)."""
-    epochs, within = divmod(step, steps_per_epoch)
-    return epochs * -(-steps_per_epoch // BATCH_LOG_EVERY) + -(-within // BATCH_LOG_EVERY)
 
 
 def start(config: Config, job_type: str = "train", run_id: str | None = None) -> tuple[Tracker, Config]:

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import re
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,11 +35,15 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from tfbert import (callbacks, data, input_pipeline, distribution, encoder_copy, encoders, export, model, packers, plots,
+from tfbert import (callbacks, distribution, encoder_copy, encoders, export, model, packers, plots,
                     precision, progress, resume, scoring, tracking)
 from tfbert.config import Config, ConfigSource, dump_config, load_config
+from tfbert.data.labels import LabelMap
+from tfbert.data.splits import DataSpec, Split, load_splits
+from tfbert.data.statistics import dataset_stats
 from tfbert.errors import TfbertError, first_line
-from tfbert.run_directory import RunDirectory, final_path_of, staging_path
+from tfbert.job import Job
+from tfbert.run_directory import RunDirectory, final_path_of, remove_if_empty, staging_for, worker_run_parent
 from tfbert.devices import announce_devices
 from tfbert.timings import FitEstimate, FitTimer, Timings
 
@@ -58,79 +60,11 @@ class RunResult:
     chief: bool = True  # False on the other workers of a multi-worker run: run_dir is the chief's, metrics empty
 
 
-@dataclasses.dataclass
-class Job:
-    """What the steps of one training run share."""
-
-    config: Config
-    strategy: tf.distribute.Strategy
-    tracker: tracking.Tracker
-    run: RunDirectory  # on a worker other than the chief, in a temporary folder
-    shared_path: Path  # the chief's staging folder: backups and history all workers read
-    splits: dict[str, data.Split]
-    label_map: data.LabelMap
-    stats: dict[str, Any]
-    encoder: hub.KerasLayer  # the copy tfbert trains (encoder_copy) or, when it does not map, the SavedModel as given
-    precision: str  # the Keras policy fit computes in: float32, mixed_bfloat16 or mixed_float16
-    tokenizer_assets: tuple[str, bool]  # the encoder's vocab_file and do_lower_case
-    packer: packers.Packer
-    class_weight: dict[int, float] | None
-    timings: Timings
-
-    @property
-    def backup_dir(self) -> Path:
-        return self.shared_path / resume.BACKUP
-
-    @property
-    def is_chief(self) -> bool:
-        return distribution.is_chief(self.strategy)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.splits["train"]) / self.config.train_batch_size)
-
-    @property
-    def validation_steps(self) -> int:
-        return math.ceil(len(self.splits["valid"]) / self.config.eval_batch_size)
-
-    def training_batches(self, start_epoch: int, start_batch: int) -> tf.data.Dataset:
-        """The training batches of every epoch from (start_epoch, start_batch) on, each
-        epoch shuffled by the seed and its number (see input_pipeline.training_batches), with
-        class weights as sample weights; distributed when the strategy is."""
-        config = self.config
-
-        def make(share: input_pipeline.ReplicaShare | None = None) -> tf.data.Dataset:
-            batches = input_pipeline.training_batches(self.splits["train"], self.packer, config.train_batch_size, config.seed,
-                                                config.padding, config.epochs, start_epoch, start_batch, share=share)
-            return input_pipeline.with_class_weights(batches, self.class_weight)
-        return self._distributed(make)
-
-    def validation_batches(self) -> tf.data.Dataset:
-        """fit's per-epoch validation: it only sums loss and metrics, so it may bucket like training."""
-        config = self.config
-
-        def make(share: input_pipeline.ReplicaShare | None = None) -> tf.data.Dataset:
-            return input_pipeline.make_dataset(self.splits["valid"], self.packer, config.eval_batch_size,
-                                         padding=config.padding, share=share)
-        return self._distributed(make)
-
-    def _distributed(self, make: Callable[..., tf.data.Dataset]) -> tf.data.Dataset | tf.distribute.DistributedDataset:
-        """`make()` as it is, or distributed: each worker builds its share with `make(share)`."""
-        if distribution.is_distributed(self.strategy):
-            return distribution.distribute(self.strategy, make)
-        return make()
-
-    def batches(self, split: data.Split) -> tf.data.Dataset:
-        """The final evaluation's batches, in the rows' order so predictions line up with them."""
-        padding = "max" if self.config.padding == "max" else "batch"
-        return input_pipeline.make_dataset(split, self.packer, self.config.eval_batch_size, padding=padding)
-
-
 def default_run_name(config: Config) -> str:
     return f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def class_weights(config: Config, labels: np.ndarray, label_map: data.LabelMap) -> dict[int, float] | None:
+def class_weights(config: Config, labels: np.ndarray, label_map: LabelMap) -> dict[int, float] | None:
     """Keras' class_weight mapping (label id -> weight) for the configured class_weight."""
     if config.class_weight is None:
         return None
@@ -151,15 +85,15 @@ def class_weights(config: Config, labels: np.ndarray, label_map: data.LabelMap) 
     return weights
 
 
-def _curves_and_data_plots(run_dir: Path, stats: dict, splits: dict[str, data.Split]) -> dict[str, Path]:
-    """Training curves and the report's data plots, as PNGs."""
+def _curves_and_data_plots(run_dir: Path, stats: dict, splits: dict[str, Split]) -> dict[str, Path]:
+    """Training curves and the W&B article's data plots, as PNGs."""
     folder = run_dir / "plots"
     history = pd.read_csv(run_dir / "history.csv")
     curves = {"training_curves": plots.save(plots.training_curves(history, "accuracy"), folder / "training_curves.png")}
     return curves | plots.save_data_plots(folder, stats, {name: split.texts for name, split in splits.items()})
 
 
-def compile_for(config: Config, classifier: tf_keras.Model, label_map: data.LabelMap, num_train_steps: int) -> None:
+def compile_for(config: Config, classifier: tf_keras.Model, label_map: LabelMap, num_train_steps: int) -> None:
     """Compile `classifier` with the config's optimizer (scheduled over `num_train_steps`) and jit_compile."""
     optimizer = model.make_optimizer(config.optimizer, config.learning_rate, num_train_steps, config.warmup_fraction,
                                      config.weight_decay)
@@ -172,32 +106,31 @@ def prepare(config: Config, tracker: tracking.Tracker, timings: Timings, run_par
     strategy's scope) and tokenizer, and the run directory's first files (config, label
     map and data stats) in `run_parent`."""
     with timings.phase("data"):
-        splits, label_map = data.load_splits(data.DataSpec.from_config(config))
-    strategy = strategy or _strategy(config)
+        splits, label_map = load_splits(DataSpec.from_config(config))
+    strategy = strategy or distribution.strategy_for(config)
     with timings.phase("encoder_and_tokenizer"):
-        policy = precision.resolve(config.mixed_precision, on_tpu=config.distribution_strategy == "tpu")
+        resolved = precision.resolve(config.mixed_precision, on_tpu=config.distribution_strategy == "tpu")
         with strategy.scope():  # hub.KerasLayer makes its variables when built: the strategy's (tensorflow/hub#469)
             encoder = encoders.load_encoder(config.encoder, trainable=config.trainable,
-                                            precision=policy if config.rebuild_encoder else None)
-        if config.mixed_precision == "auto" and not encoder_copy.is_copy(encoder):
-            policy = "float32"  # auto: nothing to gain when the encoder runs as saved
+                                            precision=resolved[0] if config.rebuild_encoder else None)
+        policy, why = precision.for_encoder(config.mixed_precision, resolved, encoder_copy.is_copy(encoder))
         timings.precision = policy
         tracker.safely("recording the precision", lambda: tracker.run.summary.update({"compute_precision": policy}))
         encoders.check_max_seq_length(encoder, config.max_seq_length)
-        announce_devices(config, strategy, policy, encoder, rows=len(splits["train"]))
+        announce_devices(config, strategy, policy, why, encoder, rows=len(splits["train"]))
         assets = encoders.tokenizer_assets(encoder)
         packer = packers.make_packer(config.tokenizer, *assets, config.max_seq_length)
     with timings.phase("data"):
         weights = class_weights(config, splits["train"].labels, label_map)
         run = RunDirectory(run_parent, config.run_name, keep_unfinished=True)
-        stats = data.dataset_stats(splits, label_map)
+        stats = dataset_stats(splits, label_map)
         if tracker.run_id:  # so that a resumed run logs to the same W&B run
             resume.save_wandb_run_id(run.path / resume.BACKUP, tracker.run_id)
         run.write_text("config.yaml", dump_config(config))
         run.write_json("label_map.json", label_map.to_json())
         run.write_json("data_stats.json", stats)
         tracker.log_data(config, splits, label_map, stats)
-    shared_path = staging_path(Path(config.output_dir) / config.run_name)
+    shared_path = staging_for(config)
     return Job(config, strategy, tracker, run, shared_path, splits, label_map, stats, encoder, policy, assets, packer,
                weights, timings)
 
@@ -345,7 +278,7 @@ def evaluate_splits(job: Job, classifier: tf_keras.Model) -> tuple[dict[str, dic
     the metrics by split title and the decision threshold."""
     splits, label_map = job.splits, job.label_map
     with job.timings.phase("final_evaluation"):
-        outputs = {name: scoring.run_model_in_length_order(classifier, splits[name], job.batches, label_map)
+        outputs = {name: scoring.run_model_in_length_order(classifier, splits[name], job.evaluation_batches, label_map)
                    for name in ("valid", "test") if name in splits}
         threshold = scoring.decision_threshold(job.config.decision_threshold, splits["valid"].labels,
                                                outputs["valid"], label_map)
@@ -415,53 +348,22 @@ def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = Non
     if config.distribution_strategy == "multi_worker_mirrored" and config.run_name is None and not resume_run:
         raise TfbertError("multi_worker_mirrored needs run_name: every worker must name the same run, "
                           "e.g. --run_name=sst2-2workers")
-    # make_strategy refuses options that rule a strategy out; every such strategy starts first.
-    early = _strategy(config) if distribution.starts_first(config.distribution_strategy, config.cpu_replicas) else None
+    early = distribution.early_strategy(config)
     config = resume.resolve_run(config, resume_run, default_run_name(config))
     reset_state()
     chief = early is None or distribution.is_chief(early)
     if not chief:
         config = config.replace(wandb_mode="disabled")  # the chief's W&B run is the run's record
-    shared_path = staging_path(Path(config.output_dir) / config.run_name)
+    shared_path = staging_for(config)
     # A sweep agent's values arrive in the config tracked_job yields.
-    with (_run_parent(chief, config.output_dir) as run_parent,
+    with (worker_run_parent(chief, config.output_dir) as run_parent,
           tracking.tracked_job(config, run_id=resume.wandb_run_id(shared_path / resume.BACKUP)) as (tracker, config)):
         job = prepare(config, tracker, timings, run_parent, early)
         classifier = fit(job, callbacks)
         if not chief:
-            _remove_if_empty(job.backup_dir, shared_path)  # left by tf_keras' backups when output_dir is not shared
+            remove_if_empty(job.backup_dir, shared_path)  # left by tf_keras' backups when output_dir is not shared
             return RunResult(final_path_of(shared_path), {}, classifier, chief=False)
         metrics, threshold = evaluate_splits(job, classifier)
         run_dir = save(job, classifier, threshold)
         tracker.log_model(run_dir, config, metrics, job.label_map)  # its export/; nothing with save: metrics
     return RunResult(run_dir, metrics, classifier)
-
-
-def _strategy(config: Config) -> tf.distribute.Strategy:
-    """The config's distribution strategy, checked against its batch sizes."""
-    strategy = distribution.make_strategy(config.distribution_strategy, config.cpu_replicas, config.tpu_address,
-                                          tokenizer=config.tokenizer)
-    distribution.check_batch_sizes(strategy, train_batch_size=config.train_batch_size,
-                                   eval_batch_size=config.eval_batch_size)
-    distribution.check_accumulation(strategy, config.train_batch_size, config.gradient_accumulation_steps)
-    return strategy
-
-
-@contextlib.contextmanager
-def _run_parent(chief: bool, output_dir: str) -> Iterator[Path]:
-    """Where this worker puts its run directory: output_dir on the chief; on the other
-    workers of a multi-worker run a temporary folder, deleted at the end."""
-    if chief:
-        yield Path(output_dir)
-        return
-    folder = Path(tempfile.mkdtemp(prefix="tfbert-worker-"))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _remove_if_empty(*folders: Path) -> None:
-    for folder in folders:
-        with contextlib.suppress(OSError):
-            folder.rmdir()

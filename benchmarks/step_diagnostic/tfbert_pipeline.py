@@ -59,7 +59,7 @@ def run(spec: dict, flip_jit: bool = False) -> dict:
     tf_keras.utils.set_random_seed(spec["seed"])
     frame, _ = load_frame(spec["data"], spec["limit"], spec["seed"])
     label_map = data.build_label_map(frame["label"].tolist(), None, False)
-    split = data.Split("train", frame, frame["sentence"].to_numpy(dtype=object), None,
+    split = data.Split("train", frame["sentence"].to_numpy(dtype=object), None,
                        label_map.encode(frame["label"].tolist(), "benchmark"))
     encoder = encoders.load_encoder(config.encoder, trainable=config.trainable)
     vocab_file, do_lower_case = encoders.tokenizer_assets(encoder)
