@@ -139,3 +139,9 @@ def test_oversized_finds_long_modules_and_functions(tmp_path):
 def test_no_module_over_400_lines_and_no_function_over_50():
     """Long reasoning lives in docs/, with a pointer in the code; each module keeps to one job."""
     assert [part for path in sorted(PACKAGE.rglob("*.py")) for part in oversized(path)] == []
+
+
+def test_no_test_module_over_400_lines_and_no_function_over_50():
+    """The tests keep to the same limits: every tests/*.py, helper modules and conftest.py included."""
+    tests = sorted(Path(__file__).parent.glob("*.py"))
+    assert len(tests) > 40 and [part for path in tests for part in oversized(path)] == []

@@ -1,16 +1,9 @@
-"""W&B tracking, read back from the offline run's transaction log; and W&B failing."""
+"""W&B tracking (tfbert.tracking), read back from the offline run's transaction log (tests/wandb_logs.py); and W&B failing."""
 
 from __future__ import annotations
 
 import doctest
 import json
-import os
-import shutil
-import struct
-import subprocess
-import sys
-import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -20,8 +13,6 @@ import yaml
 
 import tfbert  # noqa: F401
 import wandb
-from google.protobuf.message import DecodeError
-from wandb.proto import wandb_internal_pb2 as pb
 
 from tfbert import evaluation, export, tracking, training
 from tfbert.evaluate import main as evaluate_main
@@ -34,105 +25,14 @@ from tfbert.errors import run_command
 from tfbert.predictor import Predictor
 from tfbert.wandb_callbacks import ResumedMetricsLogger, ValidationLogger
 
-from conftest import RUN_FILES, command_error, make_split, nan_weights_at, raises_one_line, reviews, write_yaml
-
-REPO = Path(__file__).parents[1]
-BLOCK = 32768  # the .wandb file is a LevelDB-style log: 32 KiB blocks of 7-byte-headed chunks
-
-
-def read_wandb_log(path: Path) -> list[pb.Record]:
-    """Every record of a .wandb transaction log (header ':W&B', magic 0xBEE1, version 0)."""
-    raw = path.read_bytes()
-    assert raw[:4] == b":W&B" and struct.unpack("<H", raw[4:6])[0] == 0xBEE1
-    position, records, pending = 7, [], b""
-    while position + 7 <= len(raw):
-        left = BLOCK - position % BLOCK
-        if left < 7:  # a block's tail too short for a chunk header is padding
-            position += left
-            continue
-        _, length, kind = struct.unpack("<IHB", raw[position:position + 7])
-        chunk = raw[position + 7:position + 7 + length]
-        position += 7 + length
-        if kind == 1:  # a whole record
-            records.append(chunk)
-        elif kind == 2:  # first chunk
-            pending = chunk
-        elif kind == 3:  # middle
-            pending += chunk
-        elif kind == 4:  # last
-            records.append(pending + chunk)
-        else:
-            break
-    return [pb.Record.FromString(record) for record in records]
-
-
-def finished_log(run_dir: Path, timeout: float = 60.0) -> list[pb.Record]:
-    """The records of an offline run's log once it holds the run's exit record: W&B's
-    service writes the log on its own, and may still be at it when finish() returns."""
-    deadline = time.monotonic() + timeout
-    while True:
-        (log,) = run_dir.glob("run-*.wandb")
-        try:
-            records = read_wandb_log(log)
-        except DecodeError:  # a record the service is still writing
-            if time.monotonic() > deadline:
-                raise
-            records = []
-        if any(record.WhichOneof("record_type") == "exit" for record in records) or time.monotonic() > deadline:
-            return records
-        time.sleep(0.5)
-
-
-class LoggedRun:
-    """What an offline W&B run recorded: config, history rows, summary, artifacts."""
-
-    def __init__(self, run_dir: Path):
-        self.config, self.history, self.summary, self.artifacts = {}, [], {}, []
-        self.job_type = self.group = self.run_id = None
-        for record in finished_log(run_dir):
-            kind = record.WhichOneof("record_type")
-            if kind == "run":
-                self.job_type, self.group, self.run_id = record.run.job_type, record.run.run_group, record.run.run_id
-            if kind in ("run", "config"):  # the run record holds wandb.init's config, later records updates
-                updates = record.run.config.update if kind == "run" else record.config.update
-                self.config.update({item.key: json.loads(item.value_json) for item in updates})
-            elif kind == "history":
-                self.history.append(_items(record.history.item))
-            elif kind == "summary":
-                self.summary.update(_items(record.summary.update))
-            elif kind == "artifact":
-                self.artifacts.append(record.artifact)
-
-
-def _items(items) -> dict:
-    """History or summary items as a dict; a logged object (a table) arrives as nested keys."""
-    values = {}
-    for item in items:
-        value = json.loads(item.value_json)
-        rest = "/".join(part for part in item.nested_key[1:] if part)
-        if item.key or not rest:
-            values[item.key or item.nested_key[0]] = value
-        else:
-            values.setdefault(item.nested_key[0], {})[rest] = value
-    return values
-
-
-def _sentiment_csv(path: Path, rows: int = 120) -> Path:
-    reviews(rows).to_csv(path, index=False)
-    return path
-
-
-def _config(tmp_path: Path, tiny_encoder: str, **changes) -> object:
-    values = dict(data_path=str(_sentiment_csv(tmp_path / "data.csv")), encoder=tiny_encoder, max_seq_length=16,
-                  learning_rate=1e-3, dropout=0.1, epochs=2, train_split=0.75, train_batch_size=16,
-                  output_dir=str(tmp_path / "runs"), run_name="run", wandb_mode="offline")
-    return build_config({**values, **changes}, name="tracked")
+from conftest import RUN_FILES, command_error, make_split, nan_weights_at, raises_one_line, write_yaml
+from wandb_logs import LoggedRun, artifact_folder, sentiment_csv, tracked_config
 
 
 @pytest.fixture(scope="module")
 def tracked_run(tmp_path_factory, tiny_encoder):
     tmp_path = tmp_path_factory.mktemp("tracked")
-    result = training.train(_config(tmp_path, tiny_encoder))
+    result = training.train(tracked_config(tmp_path, tiny_encoder))
     (run_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
     return result, LoggedRun(run_dir)
 
@@ -181,15 +81,6 @@ def test_model_and_dataset_artifacts_are_logged(tracked_run):
     assert json.loads(by_type["dataset"].metadata)["rows"] == {"train": 90, "valid": 30}
 
 
-def artifact_folder(artifact: pb.ArtifactRecord, folder: Path) -> Path:
-    """An offline run's artifact as `wandb.Api().artifact(ref).download()` would lay it out:
-    offline, W&B keeps each file in its staging folder (the manifest's local_path)."""
-    for entry in artifact.manifest.contents:
-        (folder / entry.path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(entry.local_path, folder / entry.path)
-    return folder
-
-
 def test_the_model_artifact_is_what_predictor_predict_and_evaluate_load(tracked_run, tmp_path, capsys):
     result, logged = tracked_run
     (model,) = [artifact for artifact in logged.artifacts if artifact.type == "model"]
@@ -207,7 +98,7 @@ def test_the_model_artifact_is_what_predictor_predict_and_evaluate_load(tracked_
     assert status == 0, capsys.readouterr().err
     assert pd.read_csv(tmp_path / "out.csv", dtype={"predicted_label": str})["predicted_label"].tolist() == \
         from_run["predicted_label"].tolist()
-    new = _sentiment_csv(tmp_path / "new.csv", rows=40)
+    new = sentiment_csv(tmp_path / "new.csv", rows=40)
     status = run_command(evaluate_main, ["--model", str(folder), "--data", str(new), "--output",
                                                  str(tmp_path / "report"), "--wandb_mode=disabled"])
     assert status == 0, capsys.readouterr().err
@@ -235,7 +126,7 @@ def test_the_evaluate_command_logs_an_evaluate_job_in_the_trainings_group(tracke
     result, logged = tracked_run
     wandb_dir = result.run_dir.parent / "wandb"
     before = set(wandb_dir.glob("offline-run-*"))
-    evaluated = evaluation.evaluate(result.run_dir, str(_sentiment_csv(tmp_path / "new.csv", rows=40)))
+    evaluated = evaluation.evaluate(result.run_dir, str(sentiment_csv(tmp_path / "new.csv", rows=40)))
     folder, metrics = evaluated.folder, evaluated.metrics
     (new_run,) = set(wandb_dir.glob("offline-run-*")) - before
     evaluated = LoggedRun(new_run)
@@ -252,8 +143,8 @@ def test_the_evaluate_command_logs_an_evaluate_job_in_the_trainings_group(tracke
 def test_a_dataframe_as_data_is_logged_as_a_dataset_artifact(tmp_path, tiny_encoder):
     """From the Python API, data_path may be a DataFrame: W&B's config says what it was and
     the dataset artifact holds its rows."""
-    frame = pd.read_csv(_sentiment_csv(tmp_path / "data.csv", rows=80))
-    result = training.train(_config(tmp_path, tiny_encoder, epochs=1, data_path=frame))
+    frame = pd.read_csv(sentiment_csv(tmp_path / "data.csv", rows=80))
+    result = training.train(tracked_config(tmp_path, tiny_encoder, epochs=1, data_path=frame))
     (run_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
     logged = LoggedRun(run_dir)
     assert logged.config["data_path"] == "<DataFrame: 80 rows>"
@@ -270,7 +161,7 @@ def test_wandb_failing_mid_training_warns_once_and_the_run_completes(tmp_path, t
         raise ConnectionError("W&B is down")
 
     monkeypatch.setattr(wandb.sdk.wandb_run.Run, "log", broken_log)
-    result = training.train(_config(tmp_path, tiny_encoder, epochs=1))
+    result = training.train(tracked_config(tmp_path, tiny_encoder, epochs=1))
     assert sorted(p.name for p in result.run_dir.iterdir()) == RUN_FILES
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tfbert: warning: W&B failed")]
     assert len(warnings) == 1 and "W&B is down" in warnings[0]
@@ -287,7 +178,7 @@ def test_wandb_init_failing_online_falls_back_to_offline(tmp_path, tiny_encoder,
         return real_init(**kwargs)
 
     monkeypatch.setattr(wandb, "init", init)
-    result = training.train(_config(tmp_path, tiny_encoder, epochs=1, wandb_mode="online"))
+    result = training.train(tracked_config(tmp_path, tiny_encoder, epochs=1, wandb_mode="online"))
     assert modes == ["online", "offline"]
     assert "invalid API key" in capsys.readouterr().err
     assert list((tmp_path / "runs" / "wandb").glob("offline-run-*"))
@@ -304,7 +195,7 @@ def test_under_a_sweep_agent_a_failing_wandb_init_stops_the_trial_in_one_line(tm
 
     monkeypatch.setattr(wandb, "init", init)
     monkeypatch.setenv("WANDB_SWEEP_ID", "abc123")
-    config = _config(tmp_path, tiny_encoder, epochs=1, wandb_mode="online")
+    config = tracked_config(tmp_path, tiny_encoder, epochs=1, wandb_mode="online")
     message = raises_one_line(training.train, config, match="could not start the W&B run of sweep abc123")
     assert modes == ["online"] and "Network error" in message and "wandb login" in message  # no offline fallback
     assert not (tmp_path / "runs" / "run").exists()
@@ -317,7 +208,7 @@ def test_under_a_sweep_agent_a_failing_wandb_init_stops_the_trial_in_one_line(tm
 
 def test_save_model_keeps_and_uploads_only_the_export(tmp_path, tiny_encoder):
     """(save: metrics is tested with configs/sweep.yaml's trials below.)"""
-    result = training.train(_config(tmp_path, tiny_encoder, epochs=1, save="model"))
+    result = training.train(tracked_config(tmp_path, tiny_encoder, epochs=1, save="model"))
     assert sorted(p.name for p in result.run_dir.iterdir()) == sorted(set(RUN_FILES) - {"model"})
     raises_one_line(export.load_model, result.run_dir / "model", match="saved with `save: model`.*its export/")
     (run_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
@@ -331,7 +222,7 @@ def test_a_resumed_run_logs_to_the_same_wandb_run_and_continues_its_steps(tmp_pa
     from tfbert import callbacks
     from tfbert.errors import TfbertError
 
-    config = _config(tmp_path, tiny_encoder, epochs=3, backup_every_steps=0)  # 6 steps per epoch
+    config = tracked_config(tmp_path, tiny_encoder, epochs=3, backup_every_steps=0)  # 6 steps per epoch
     original = callbacks.training_callbacks
     monkeypatch.setattr(callbacks, "training_callbacks", lambda *args: original(*args) + [nan_weights_at(2, 2)])
     with pytest.raises(TfbertError, match="epoch 3, step 3"):
@@ -429,7 +320,7 @@ def test_the_docstring_examples_run():
 
 def test_disabled_writes_nothing_for_wandb(tmp_path, tiny_encoder, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    training.train(_config(tmp_path, tiny_encoder, epochs=1, wandb_mode="disabled"))
+    training.train(tracked_config(tmp_path, tiny_encoder, epochs=1, wandb_mode="disabled"))
     assert not list(tmp_path.rglob("wandb"))
 
 
@@ -467,57 +358,3 @@ def test_sweep_values_in_wandb_config_override_the_config():
 ])
 def test_default_group_is_the_encoders_name(encoder, group):
     assert tracking.default_group(build_config({"encoder": encoder})) == group
-
-
-def _agent_command(sweep: dict, args: list[str]) -> list[str]:
-    """The command line a W&B agent runs for `sweep` with these parameter values."""
-    expanded = []
-    for part in sweep["command"]:
-        if part == "${args}":
-            expanded += args
-        else:
-            expanded.append({"${env}": "/usr/bin/env", "${interpreter}": sys.executable}.get(part, part))
-    return expanded
-
-
-def test_the_sweep_agents_command_line_reaches_the_model(tmp_path, hf_checkpoint, capsys):
-    """configs/sweep.yaml's command, run as an agent would, over small stand-ins of the demo's assets."""
-    cache = tmp_path / "cache"
-    hf_checkpoint(cache / "assets" / "all-minilm-l6-v2" / "model")
-    polarity = cache / "assets" / "movie-review-polarity" / "polarity-en-pang&lee2.csv"
-    polarity.parent.mkdir(parents=True)
-    frame = pd.read_csv(_sentiment_csv(tmp_path / "data.csv", rows=80))
-    polarity.write_text("\ufeff" + "".join(f'"{1 if y else -1}","{t}"\n' for t, y in zip(frame.text, frame.label)))
-    shutil.copytree(REPO / "configs", tmp_path / "configs")
-
-    sweep = yaml.safe_load((REPO / "configs" / "sweep.yaml").read_text())
-    assert set(sweep["parameters"]) == {"learning_rate", "train_batch_size", "dropout", "epochs", "max_seq_length",
-                                        "save"}
-    assert sweep["metric"]["name"] == "validation/loss" and sweep["early_terminate"]["type"] == "hyperband"
-    assert sweep["command"][:2] == ["${env}", "${interpreter}"]
-    args = ["--dropout=0.2", "--epochs=1", "--learning_rate=0.0003", "--max_seq_length=32", "--train_batch_size=8",
-            f"--save={sweep['parameters']['save']['value']}"]
-    env = {**os.environ, "TFBERT_CACHE": str(cache), "WANDB_MODE": "offline"}
-    done = subprocess.run(_agent_command(sweep, args), cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-
-    (run_dir,) = (tmp_path / "runs").glob("demo-*")
-    written = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert (written["dropout"], written["epochs"], written["learning_rate"], written["max_seq_length"],
-            written["train_batch_size"], written["save"]) == (0.2, 1, 0.0003, 32, 8, "metrics")
-    # save: metrics: a trial keeps its reports, no model.
-    assert sorted(p.name for p in run_dir.iterdir()) == sorted(set(RUN_FILES) - {"model", "export"})
-    history = pd.read_csv(run_dir / "history.csv")
-    assert len(history) == 1  # epochs=1 reached model.fit
-    (logged_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
-    logged = LoggedRun(logged_dir)
-    assert logged.config["learning_rate"] == pytest.approx(0.0003)
-    # The sweep's metric, every epoch (what Hyperband compares), and no model artifact.
-    assert [row[sweep["metric"]["name"]] for row in logged.history if sweep["metric"]["name"] in row] == \
-        pytest.approx(history["val_loss"].tolist())
-    assert "model" not in {artifact.type for artifact in logged.artifacts}
-    # Predicting or evaluating with a trial's run says why it cannot.
-    status = run_command(predict_main, ["--model", str(run_dir), "--input", str(tmp_path / "data.csv")])
-    out, err = capsys.readouterr()
-    assert "was saved with `save: metrics`, which keeps no model" in command_error(status, err, out)
-    raises_one_line(evaluation.evaluate, run_dir, str(tmp_path / "data.csv"), match="saved with `save: metrics`")

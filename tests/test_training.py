@@ -1,0 +1,185 @@
+"""The library's training (tfbert.training): an interrupted run, reproducible runs, other tasks, class weights
+(the `python -m tfbert.train` command: test_train.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.utils.class_weight import compute_class_weight
+
+import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from tfbert import export, training
+from tfbert.config import build_config
+from tfbert.data import LabelMap
+from tfbert.errors import TfbertError
+
+from conftest import RUN_FILES, write_yaml
+from train_command import MACRO_METRICS, NEUTRAL, TOPICS, macro_row, run_main, sentiment_frame, topic_frame
+
+
+# --------------------------------------------------------------------------- interrupted run
+
+def test_an_interrupted_run_leaves_no_directory_that_looks_finished(tmp_path, tiny_encoder, monkeypatch):
+    sentiment_frame(40, seed=3).to_csv(tmp_path / "reviews.csv", index=False)
+    config = build_config({
+        "data_path": str(tmp_path / "reviews.csv"), "text_column": "review", "label_column": "sentiment",
+        "encoder": tiny_encoder, "max_seq_length": 16, "epochs": 1, "train_split": 0.5,
+        "output_dir": str(tmp_path / "runs"), "run_name": "crash",
+    })
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C while the model was being saved
+
+    monkeypatch.setattr(export, "save_model", crash)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config)
+    runs = tmp_path / "runs"
+    assert not (runs / "crash").exists()
+    # Only the hidden staging folder remains, and it is not the finished layout.
+    assert os.listdir(runs) == [".crash.incomplete"]
+    staged = sorted(os.listdir(runs / ".crash.incomplete"))
+    assert "model" not in staged and staged != RUN_FILES
+    assert "metrics.json" in staged  # it really got as far as saving
+
+
+# --------------------------------------------------------------------------- reproducible runs
+
+def test_deterministic_runs_of_a_tfhub_encoder_predict_bit_identically_and_another_seed_differs(tmp_path,
+                                                                                                tfhub_encoder):
+    """An encoder exported as TF Hub's BERTs are, its dropout ops unseeded: tfbert trains its
+    rebuilt copy, whose dropout follows the run's seed."""
+    from tfbert.predictor import Predictor
+
+    texts = list(sentiment_frame(50, seed=9)["review"])
+
+    def train_and_predict(seed: int, name: str) -> np.ndarray:
+        done = subprocess.run(
+            [sys.executable, "-m", "tfbert.train", "--config", "configs/tiny.yaml", f"--encoder={tfhub_encoder}",
+             "--deterministic=true", f"--seed={seed}", "--epochs=2", f"--output_dir={tmp_path}", f"--run_name={name}",
+             "--wandb_mode=disabled"], cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return Predictor.load(tmp_path / name).serve(texts)[1]
+
+    first, again, other = train_and_predict(7, "a"), train_and_predict(7, "b"), train_and_predict(8, "c")
+    assert first.tobytes() == again.tobytes()  # bit for bit
+    assert np.abs(first - other).max() > 1e-4
+
+
+# --------------------------------------------------------------------------- other tasks
+
+def test_multiclass_run_with_overrides_and_balanced_weights(tmp_path, tiny_encoder):
+    frame = topic_frame(60, seed=4)
+    frame = frame[~((frame["topic"] == "nature") & (frame.index % 2 == 0))]  # unbalanced: 20/20/10
+    frame.to_csv(tmp_path / "topics.csv", index=False)
+    config_file = write_yaml(tmp_path / "topics.yaml", {
+        "data_path": str(tmp_path / "topics.csv"), "label_column": "topic", "encoder": tiny_encoder,
+        "max_seq_length": 16, "epochs": 3, "learning_rate": 1e-3, "train_split": 0.6,
+        "output_dir": str(tmp_path / "runs"), "run_name": "topics",
+    })
+    run = run_main(["--config", str(config_file), "--learning_rate=3e-5", "--epochs", "1",
+                    "--dropout", "0.2", "--class_weight=balanced", "--optimizer", "adamw"])
+    assert run.status == 0, run.stderr
+    run_dir = tmp_path / "runs" / "topics"
+    written = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert (written["learning_rate"], written["epochs"], written["dropout"]) == (3e-5, 1, 0.2)
+    assert (written["class_weight"], written["optimizer"]) == ("balanced", "adamw")
+    assert len(pd.read_csv(run_dir / "history.csv")) == 1
+
+    head = run.result.model.get_layer("output")
+    assert head.units == 3 and head.activation.__name__ == "softmax"
+    assert json.loads((run_dir / "label_map.json").read_text()) == {"task": "multiclass",
+                                                                    "labels": ["crime", "music", "nature"]}
+    validation = run.result.metrics["validation"]
+    assert set(validation) == MACRO_METRICS
+    assert validation["num_examples"] == 20
+    report = (run_dir / "classification_report.txt").read_text()
+    assert all(name in report for name in ("crime", "music", "nature"))
+    # multi-class precision / recall / F1 are macro averages
+    assert macro_row(report) == pytest.approx([validation["precision"], validation["recall"], validation["f1"]], abs=1e-4)
+    matrix = np.array(json.loads((run_dir / "confusion_matrix.json").read_text())["validation"]["matrix"])
+    assert matrix.shape == (3, 3) and matrix.sum() == 20
+    assert matrix.sum(axis=1).tolist() == [8, 8, 4]
+
+
+def test_multilabel_run(tmp_path, tiny_encoder):
+    rng = np.random.default_rng(5)
+    names = list(TOPICS)
+    rows = []
+    for i in range(48):
+        labels = sorted({names[i % 3], names[int(rng.integers(0, 3))]})
+        words = list(rng.choice(NEUTRAL, size=3)) + [TOPICS[label][0] for label in labels]
+        rows.append({"text": " ".join(words), "tags": labels})
+    pd.DataFrame(rows).to_json(tmp_path / "tags.jsonl", orient="records", lines=True)
+    config = build_config({
+        "data_path": str(tmp_path / "tags.jsonl"), "label_column": "tags", "encoder": tiny_encoder,
+        "max_seq_length": 16, "epochs": 1, "learning_rate": 1e-3, "train_split": 0.5,
+        "output_dir": str(tmp_path / "runs"), "run_name": "tags",
+    })
+    result = training.train(config)
+    head = result.model.get_layer("output")
+    assert head.units == 3 and head.activation.__name__ == "sigmoid"
+    assert json.loads((result.run_dir / "label_map.json").read_text()) == {"task": "multilabel", "labels": sorted(names)}
+    validation = result.metrics["validation"]
+    assert set(validation) == MACRO_METRICS
+    assert validation["num_examples"] == 24
+    report = (result.run_dir / "classification_report.txt").read_text()
+    assert all(name in report for name in names) and "macro avg" in report
+    assert macro_row(report) == pytest.approx([validation["precision"], validation["recall"], validation["f1"]], abs=1e-4)
+    confusion = json.loads((result.run_dir / "confusion_matrix.json").read_text())["validation"]
+    assert sorted(confusion["matrices"]) == sorted(names)
+    assert all(np.array(m).shape == (2, 2) and np.array(m).sum() == 24 for m in confusion["matrices"].values())
+    assert sorted(os.listdir(result.run_dir)) == RUN_FILES
+
+
+# --------------------------------------------------------------------------- class weights
+
+BINARY = LabelMap(("negative", "positive"), "binary")
+INTS = LabelMap((0, 1, 2), "multiclass")
+
+
+def weights_for(class_weight, labels, label_map=BINARY):
+    return training.class_weights(build_config({"class_weight": class_weight}), np.asarray(labels), label_map)
+
+
+def test_class_weight_null_means_no_weights():
+    assert weights_for(None, [0, 1, 1]) is None
+
+
+def test_balanced_class_weights_match_sklearn():
+    labels = np.array([0] * 6 + [1] * 2 + [2] * 12)
+    expected = compute_class_weight("balanced", classes=np.array([0, 1, 2]), y=labels)
+    weights = weights_for("balanced", labels, INTS)
+    assert sorted(weights) == [0, 1, 2]
+    assert [weights[i] for i in range(3)] == pytest.approx(expected.tolist())
+    assert weights[1] > weights[0] > weights[2]  # the rarest label weighs most
+
+
+def test_balanced_needs_every_label_in_training():
+    with pytest.raises(TfbertError, match="balanced"):
+        weights_for("balanced", [0, 0, 2], INTS)
+
+
+def test_class_weight_mapping_by_label_name_defaults_the_rest_to_one():
+    assert weights_for({"positive": 16.0}, [0, 1]) == {0: 1.0, 1: 16.0}
+    # int labels as YAML writes them, and as strings from the command line
+    assert weights_for({2: 3.0}, [0, 1, 2], INTS) == {0: 1.0, 1: 1.0, 2: 3.0}
+    assert weights_for("{2: 3, 0: 0.5}", [0, 1, 2], INTS) == {0: 0.5, 1: 1.0, 2: 3.0}
+
+
+def test_class_weight_for_an_unknown_label_is_an_error():
+    with pytest.raises(TfbertError, match="positve") as caught:
+        weights_for({"positve": 2.0}, [0, 1])
+    assert "negative" in str(caught.value) and "positive" in str(caught.value)
+
+
+def test_class_weight_is_refused_for_multilabel_data():
+    with pytest.raises(TfbertError, match="multi-label"):
+        weights_for("balanced", np.eye(3), LabelMap(("a", "b", "c"), "multilabel"))
