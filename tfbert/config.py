@@ -63,7 +63,7 @@ STRATEGIES = ("auto", "off", "one_device", "mirrored", "multi_worker_mirrored", 
 
 KEYS: tuple[Key, ...] = (
     # Data.
-    Key("data_path", None, "data", "Labelled data: .csv, .tsv, .jsonl/.json (JSON Lines), .parquet, or a named set: movie-review-polarity, bbc-news, toy-sentiment.", optional=True),
+    Key("data_path", None, "data", "Labelled data: .csv, .tsv, .jsonl/.json (JSON Lines), .parquet, or a named set: movie-review-polarity, movie-reviews, bbc-news, toy-sentiment.", optional=True),
     Key("valid_path", None, "data", "Validation file; when given, all of data_path trains and the splits are not used.", optional=True),
     Key("test_path", None, "data", "Test file, evaluated after training like the validation split.", optional=True),
     Key("text_column", "text", "str", "Column holding the text."),

