@@ -2,7 +2,7 @@
 
 >>> from tfbert.data.corpora import CORPORA
 >>> sorted(CORPORA)
-['bbc-news', 'movie-review-polarity', 'toy-sentiment']
+['bbc-news', 'movie-review-polarity', 'movie-reviews', 'toy-sentiment']
 >>> frame = CORPORA["toy-sentiment"]()
 >>> len(frame), list(frame.columns)
 (600, ['text', 'label'])
