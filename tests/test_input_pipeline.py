@@ -39,10 +39,10 @@ def packer_for(tiny_vocab_file):
 
 
 @pytest.fixture
-def small_windows(monkeypatch):
-    """Windows of 2 batches or 32 examples, so that a test's few rows span several."""
-    monkeypatch.setattr(input_pipeline, "WINDOW_BATCHES", 2)
-    monkeypatch.setattr(input_pipeline, "WINDOW_EXAMPLES", 32)
+def small_groups(monkeypatch):
+    """Groups of 2 batches or 32 examples, so that a test's few rows span several."""
+    monkeypatch.setattr(input_pipeline, "GROUP_BATCHES", 2)
+    monkeypatch.setattr(input_pipeline, "GROUP_EXAMPLES", 32)
 
 
 def test_bucket_widths():
@@ -50,7 +50,7 @@ def test_bucket_widths():
     assert input_pipeline.bucket_widths(100) == (8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 100)
     assert input_pipeline.bucket_widths(16) == (8, 16)
     assert input_pipeline.bucket_widths(8) == (8,) and input_pipeline.bucket_widths(5) == (5,)
-    assert input_pipeline.window_batches(32) == 32 and input_pipeline.window_batches(512) == input_pipeline.WINDOW_BATCHES
+    assert input_pipeline.group_batches(32) == 32 and input_pipeline.group_batches(512) == input_pipeline.GROUP_BATCHES
 
 
 @pytest.mark.parametrize("kind", packers.TOKENIZERS)
@@ -81,7 +81,7 @@ def test_dataset_padded_to_max_shapes_dtypes_batches_and_labels(kind, packer_for
 
 
 @pytest.mark.parametrize("kind", packers.TOKENIZERS)
-def test_dataset_padded_per_batch_keeps_order_and_pads_to_the_longest(kind, packer_for, tokenizer, small_windows):
+def test_dataset_padded_per_batch_keeps_order_and_pads_to_the_longest(kind, packer_for, tokenizer, small_groups):
     texts = TEXTS[len(TRICKY):len(TRICKY) + 150]  # 1 to 250 words
     for pairs in (None, PAIRS[len(TRICKY):len(TRICKY) + 150]):
         dataset = input_pipeline.make_dataset(make_split(texts, pairs), packer_for(kind, 64), batch_size=16, padding="batch")
@@ -103,7 +103,7 @@ def test_dataset_padded_per_batch_keeps_order_and_pads_to_the_longest(kind, pack
 
 
 @pytest.mark.parametrize("kind", packers.TOKENIZERS)
-def test_dataset_buckets_widths_each_example_once_labels_travel(kind, packer_for, tokenizer, small_windows):
+def test_dataset_buckets_widths_each_example_once_labels_travel(kind, packer_for, tokenizer, small_groups):
     texts, pairs = TEXTS[len(TRICKY):len(TRICKY) + 150], None
     dataset = input_pipeline.make_dataset(make_split(texts, pairs), packer_for(kind, 100), batch_size=16)  # bucket: default
     assert int(dataset.cardinality()) == 10
@@ -118,11 +118,11 @@ def test_dataset_buckets_widths_each_example_once_labels_travel(kind, packer_for
         seen_widths.add(width)
     assert len(seen_widths) >= 4 and 100 in seen_widths
     feats, labels = collect(dataset)
-    assert labels.tolist() != list(range(150))  # sorted by length within windows
+    assert labels.tolist() != list(range(150))  # sorted by length within groups
     feats = by_label(feats, labels)  # each example exactly once, with its own features
     for name, want in zip(packers.FEATURE_NAMES, packers.pack_batch(tokenizer, texts, pairs, 100)):
         np.testing.assert_array_equal(pad_columns(feats[name], 100), want)
-    # lengths grow within each window of two batches
+    # lengths grow within each group of two batches
     lengths = [b[0]["input_mask"].sum(axis=1) for b in batches]
     for first, second in zip(lengths[0::2], lengths[1::2]):
         assert (np.diff(np.concatenate([first, second])) >= 0).all()
@@ -147,7 +147,7 @@ def test_dataset_pairs_path(packer_for, tokenizer):
 
 
 @pytest.mark.parametrize("padding", ["batch", "bucket"])
-def test_dataset_shuffle_is_seeded_and_keeps_rows_together(padding, packer_for, tokenizer, small_windows):
+def test_dataset_shuffle_is_seeded_and_keeps_rows_together(padding, packer_for, tokenizer, small_groups):
     texts, pairs = TEXTS[100:164], PAIRS[100:164]
     split = make_split(texts, pairs)
 
@@ -228,8 +228,8 @@ class CountingTokenizer:
 
 @pytest.mark.parametrize("kind", packers.TOKENIZERS)
 @pytest.mark.parametrize("with_pairs", [False, True])
-def test_python_runs_once_per_window_or_never(tokenizer, monkeypatch, small_windows, kind, with_pairs, packer_for):
-    """py_function: one Python call per window of batches, holding the window; tf_text: none."""
+def test_python_runs_once_per_group_or_never(tokenizer, monkeypatch, small_groups, kind, with_pairs, packer_for):
+    """py_function: one Python call per group of batches, holding the group; tf_text: none."""
     python_calls: list[int] = []
     pack_calls: list[int] = []
 
@@ -246,13 +246,13 @@ def test_python_runs_once_per_window_or_never(tokenizer, monkeypatch, small_wind
 
     counting("numpy_function")
     counting("py_function")
-    original_pack_batch = packers.pack_batch
+    original_pack_documents = packers.pack_documents
 
-    def pack_batch(tokenizer, texts, pairs, max_seq_length):
+    def pack_documents(tokenizer, texts, *args):
         pack_calls.append(len(texts))
-        return original_pack_batch(tokenizer, texts, pairs, max_seq_length)
+        return original_pack_documents(tokenizer, texts, *args)
 
-    monkeypatch.setattr(packers, "pack_batch", pack_batch)
+    monkeypatch.setattr(packers, "pack_documents", pack_documents)
     counter = CountingTokenizer(tokenizer)
     packer = packers.PyFunctionPacker(counter, 16) if kind == "py_function" else packer_for("tf_text", 16)
     texts = [t or "x" for t in TEXTS[:100]]
@@ -264,11 +264,11 @@ def test_python_runs_once_per_window_or_never(tokenizer, monkeypatch, small_wind
     if kind == "tf_text":
         assert python_calls == [] and pack_calls == []
     else:
-        windows = [32, 32, 32, 4]  # two batches of 16 per window
-        assert sorted(python_calls) == sorted(windows)  # one Python call per window, holding the window
-        assert sorted(pack_calls) == sorted(windows)
+        groups = [32, 32, 32, 4]  # two batches of 16 per group
+        assert sorted(python_calls) == sorted(groups)  # one Python call per group, holding the group
+        assert sorted(pack_calls) == sorted(groups)
         assert len(counter.calls) == 100 * (2 if with_pairs else 1)  # every text tokenized once
-    expected = original_pack_batch(tokenizer, texts, pairs, 16)
+    expected = packers.pack_batch(tokenizer, texts, pairs, 16)
     for name, want in zip(packers.FEATURE_NAMES, expected):
         np.testing.assert_array_equal(pad_columns(feats[name], 16), want)
     np.testing.assert_array_equal(labels, np.arange(100))

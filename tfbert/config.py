@@ -56,6 +56,8 @@ TOKENIZERS = ("tf_text", "py_function")  # the packers (tfbert.packers.make_pack
 PADDINGS = ("bucket", "batch", "max")  # tfbert.input_pipeline.make_dataset's padding modes
 PRECISIONS = ("auto", *POLICIES)  # tfbert.precision: auto picks one of the policies for the machine
 BAD_ROW_POLICIES = ("error", "drop")
+LONG_TEXTS = ("truncate", "head_tail", "windows")  # tfbert.long_texts: what the packers keep of a long text
+WINDOW_SELECTIONS, WINDOW_POOLINGS = ("even", "ends"), ("mean", "attention")  # long_texts windows
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zip")  # data files pandas decompresses, by the file's last suffix
 SAVE_MODES = ("all", "model", "metrics")  # what a run keeps: model/ and export/, export/ only, or neither
 # tf.distribute strategies by name (tfbert.distribution.make_strategy), Model Garden's names plus auto.
@@ -81,11 +83,19 @@ KEYS: tuple[Key, ...] = (
     Key("encoder", None, "str", "all-minilm-l6-v2, hf:DIR (a Hugging Face BERT checkpoint), a local TF Hub-format BERT directory, a TF Hub or Kaggle Models handle (online), or tiny.", optional=True),
     Key("rebuild_encoder", True, "bool", "Train a copy of a BERT encoder rebuilt as Model Garden's BertEncoder in the run's precision, with dropout seeded by seed (false: the SavedModel as given, float32 inside)."),
     Key("trainable", True, "bool", "Fine-tune the encoder's weights (False trains the head only)."),
-    Key("max_seq_length", 128, "int", "Tokens per example, [CLS] and [SEP] included; longer texts are truncated.", check=lambda v: 3 <= v <= 4096, rule="between 3 and 4096"),
+    Key("max_seq_length", 128, "int", "Tokens per example (per window with long_texts: windows), [CLS] and [SEP] included; what happens to longer texts is long_texts.", check=lambda v: 3 <= v <= 4096, rule="between 3 and 4096"),
     Key("tokenizer", "tf_text", "str", "tf_text (in-graph tensorflow_text, fast) or py_function (the W&B article's FullTokenizer, one Python call per batch); same ids.",
         check=lambda v: v in TOKENIZERS, rule="one of " + ", ".join(TOKENIZERS)),
     Key("padding", "bucket", "str", "bucket (group similar lengths, pad each batch to a multiple of 8), batch (pad to each batch's longest) or max (pad to max_seq_length, the W&B article's).",
         check=lambda v: v in PADDINGS, rule="one of " + ", ".join(PADDINGS)),
+    Key("long_texts", "truncate", "str", "Texts over max_seq_length tokens: truncate (keep the first), head_tail (the first quarter and last three quarters of max_seq_length) or windows (the whole text in windows of max_seq_length, pooled per document; see the README's Long documents).",
+        check=lambda v: v in LONG_TEXTS, rule="one of " + ", ".join(LONG_TEXTS)),
+    Key("window_stride", None, "int", "windows: tokens between window starts; default: a window's text tokens less an eighth (111 at max_seq_length 128), a little overlap.", optional=True, check=_positive, rule=">= 1"),
+    Key("max_windows", 4, "int", "windows: at most this many windows a document (a step holds up to train_batch_size x max_windows sequences).", check=_positive, rule=">= 1"),
+    Key("window_selection", "even", "str", "windows: which windows a document over max_windows keeps: even (evenly spaced, first and last included) or ends (the first and last halves).",
+        check=lambda v: v in WINDOW_SELECTIONS, rule="one of " + ", ".join(WINDOW_SELECTIONS)),
+    Key("window_pooling", "mean", "str", "windows: how a document's window vectors become one: mean, or attention (a learned weight per window).",
+        check=lambda v: v in WINDOW_POOLINGS, rule="one of " + ", ".join(WINDOW_POOLINGS)),
     # Model and optimisation.
     Key("dropout", 0.5, "float", "Dropout rate on the pooled output before the head.", check=_below_one, rule="in [0, 1)"),
     Key("optimizer", "adam", "str", "adam (the W&B article's) or adamw (linear warmup and decay, weight decay, clipping at norm 1).", check=lambda v: v in ("adam", "adamw"), rule="one of adam, adamw"),
@@ -150,12 +160,10 @@ class Config:
         except KeyError:
             raise AttributeError(item) from None
 
-    def to_dict(self) -> dict[str, Any]:
-        """The values as config.yaml and W&B record them (a DataFrame as `<DataFrame: N rows>`)."""
+    def to_dict(self) -> dict[str, Any]:  # as config.yaml and W&B record them (a DataFrame as `<DataFrame: N rows>`)
         return {name: as_recorded(value) for name, value in self.values.items()}
 
-    def replace(self, **changes: Any) -> "Config":
-        """A new config with `changes` applied and validated."""
+    def replace(self, **changes: Any) -> "Config":  # a new config with `changes` applied and validated
         return build_config({**self.values, **changes}, name=self.name)
 
 
@@ -297,7 +305,16 @@ def build_config(values: Mapping[str, Any], name: str = "config", where: Mapping
             resolved[key.name] = _coerce(key, values.get(key.name, key.default))
         except TfbertError as err:
             raise _located(err, where.get(key.name)) from None
+    _check_window_stride(resolved, where.get("window_stride"))
     return Config(resolved, name=name)
+
+
+def _check_window_stride(resolved: Mapping[str, Any], where: str | None) -> None:
+    """A stride longer than a window's text tokens would skip text between windows."""
+    stride, room = resolved["window_stride"], resolved["max_seq_length"] - 2
+    if stride is not None and stride > room:
+        message = f"window_stride {stride} is more than a window's {room} text tokens (max_seq_length - 2)"
+        raise _located(TfbertError(f"{message}: use at most {room}, or leave it unset"), where)
 
 
 def _located(err: TfbertError, where: str | None) -> TfbertError:

@@ -1,8 +1,8 @@
 """Batches for model.fit, evaluate and predict: a split's texts through a packer in tf.data.
 
-`make_dataset` packs windows of several batches at once (one packer call, its fixed cost
-shared, in parallel maps), then cuts each window into batches padded to max_seq_length,
-to each batch's longest sequence, or to a bucket width after sorting the window by length.
+`make_dataset` packs groups of several batches at once (one packer call, its fixed cost
+shared, in parallel maps), then cuts each group into batches padded to max_seq_length,
+to each batch's longest sequence, or to a bucket width after sorting the group by length.
 
 >>> import numpy as np
 >>> from tfbert import input_pipeline, hub_format, packers
@@ -33,12 +33,12 @@ import tensorflow as tf
 from tfbert.config import KEYS_BY_NAME, PADDINGS  # noqa: F401  (PADDINGS: the padding modes, for callers)
 from tfbert.data.splits import Split
 from tfbert.errors import TfbertError
-from tfbert.packers import Packer
+from tfbert.packers import WINDOW_COUNTS, Packer
 
 BUCKET_STEP = 8  # padding="bucket" pads to a multiple of this (vector-friendly widths, little waste)
-# make_dataset packs windows of at least this many batches and examples at once.
-WINDOW_BATCHES = 8
-WINDOW_EXAMPLES = 1024
+# make_dataset packs groups of at least this many batches and examples at once.
+GROUP_BATCHES = 8
+GROUP_EXAMPLES = 1024
 
 
 def bucket_widths(max_seq_length: int) -> tuple[int, ...]:
@@ -46,9 +46,9 @@ def bucket_widths(max_seq_length: int) -> tuple[int, ...]:
     return (*range(BUCKET_STEP, max_seq_length, BUCKET_STEP), max_seq_length)
 
 
-def window_batches(batch_size: int) -> int:
+def group_batches(batch_size: int) -> int:
     """How many batches make_dataset tokenizes in one packer call (and sorts, for "bucket")."""
-    return max(WINDOW_BATCHES, -(-WINDOW_EXAMPLES // batch_size))
+    return max(GROUP_BATCHES, -(-GROUP_EXAMPLES // batch_size))
 
 
 def length_order(texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
@@ -84,7 +84,7 @@ def as_strings(texts: Sequence[str]) -> np.ndarray:
 
 def _cut_into_batches(tensor: tf.Tensor, batch_size: int, extra_rows: tf.Tensor, width: tf.Tensor | None) -> tf.Tensor:
     """[rows, ...] -> [batches, batch_size, ...]: `extra_rows` zero rows appended (the
-    window's last batch may be short) and, when `width` is given, columns padded to it."""
+    group's last batch may be short) and, when `width` is given, columns padded to it."""
     pad = [[0, extra_rows]] + [[0, 0]] * (len(tensor.shape) - 1)
     if width is not None:
         pad[1] = [0, width - tf.shape(tensor)[1]]
@@ -99,6 +99,13 @@ def _batch_widths(lengths: tf.Tensor, batches: tf.Tensor, batch_size: int, paddi
     if padding == "max":
         return tf.fill([batches], max_seq_length)
     longest = tf.reduce_max(tf.reshape(tf.pad(lengths, [[0, extra_rows]]), [batches, batch_size]), axis=1)
+    return _padded_widths(longest, padding, max_seq_length)
+
+
+def _padded_widths(longest: tf.Tensor, padding: str, max_seq_length: int) -> tf.Tensor:
+    """The widths that batches whose longest sequences are `longest` are padded to."""
+    if padding == "max":
+        return tf.fill(tf.shape(longest), max_seq_length)
     if padding == "batch":
         return longest
     widths = tf.constant(bucket_widths(max_seq_length), tf.int32)
@@ -106,8 +113,8 @@ def _batch_widths(lengths: tf.Tensor, batches: tf.Tensor, batch_size: int, paddi
 
 
 @tf.autograph.experimental.do_not_convert  # plain graph code: skip autograph's conversion
-def pack_window(packer: Packer, batch_size: int, padding: str, *columns: tf.Tensor):
-    """Pack a window of texts (and pairs) and cut it into [batches, batch_size, width]
+def pack_group(packer: Packer, batch_size: int, padding: str, *columns: tf.Tensor):
+    """Pack a group of texts (and pairs) and cut it into [batches, batch_size, width]
     tensors; returns (features, labels, each batch's row count, each batch's width)."""
     *texts, labels = columns
     feats = packer(*texts)
@@ -121,7 +128,7 @@ def pack_window(packer: Packer, batch_size: int, padding: str, *columns: tf.Tens
     extra_rows = batches * batch_size - rows
     counts = tf.minimum(batch_size, rows - tf.range(batches) * batch_size)
     widths = _batch_widths(lengths, batches, batch_size, padding, packer.max_seq_length, extra_rows)
-    width = tf.reduce_max(widths)  # may be wider than the window's longest (a bucket, max)
+    width = tf.reduce_max(widths)  # may be wider than the group's longest (a bucket, max)
     feats = {name: _cut_into_batches(tensor, batch_size, extra_rows, width) for name, tensor in feats.items()}
     return feats, _cut_into_batches(labels, batch_size, extra_rows, None), counts, widths
 
@@ -136,6 +143,48 @@ def trim_batch(label_shape: tf.TensorShape, fixed_width: int | None, feats: dict
     for tensor in feats.values():
         tensor.set_shape([None, fixed_width])
     return feats, labels
+
+
+@tf.autograph.experimental.do_not_convert
+def pack_group_of_documents(packer: Packer, batch_size: int, padding: str, *columns: tf.Tensor):
+    """long_texts windows: pack a group of documents into windows and cut it into batches of
+    `batch_size` documents with all their windows (no whole window padded); "bucket" sorts
+    the documents by window count, then by their longest window. Returns (features
+    [batches, (windows), width], window counts and labels [batches, (documents)], widths)."""
+    *texts, labels = columns
+    feats = packer(*texts)
+    counts = feats.pop(WINDOW_COUNTS)
+    lengths = tf.reduce_sum(feats["input_mask"], axis=1)
+    documents = tf.shape(counts)[0]
+    longest = tf.math.unsorted_segment_max(lengths, tf.repeat(tf.range(documents), counts), documents)
+    if padding == "bucket":
+        order = tf.argsort(counts * (packer.max_seq_length + 1) + longest, stable=True)
+        rows = tf.gather(tf.RaggedTensor.from_row_lengths(tf.range(tf.shape(lengths)[0]), counts), order).flat_values
+        feats = {name: tf.gather(tensor, rows) for name, tensor in feats.items()}
+        counts, longest, labels = (tf.gather(tensor, order) for tensor in (counts, longest, labels))
+    batches = (documents + batch_size - 1) // batch_size
+    batch_of = tf.range(documents) // batch_size
+    widths = _padded_widths(tf.math.unsorted_segment_max(longest, batch_of, batches), padding, packer.max_seq_length)
+    width, windows = tf.reduce_max(widths), tf.math.unsorted_segment_sum(counts, batch_of, batches)
+    feats = {name: tf.RaggedTensor.from_row_lengths(tf.pad(tensor, [[0, 0], [0, width - tf.shape(tensor)[1]]]), windows)
+             for name, tensor in feats.items()}
+    per_document = [tf.RaggedTensor.from_value_rowids(tensor, batch_of, nrows=batches) for tensor in (counts, labels)]
+    return feats, *per_document, widths
+
+
+@tf.autograph.experimental.do_not_convert
+def trim_documents(label_shape: tf.TensorShape, fixed_width: int | None, fixed_windows: int | None,
+                   feats: dict[str, tf.Tensor], counts: tf.Tensor, labels: tf.Tensor, width: tf.Tensor):
+    """A batch of documents' windows cut to its width, zero windows added up to `fixed_windows`
+    (padding max: fixed shapes), and its window counts among the features."""
+    labels.set_shape([None, *label_shape])
+    feats = {name: tensor[:, :width] for name, tensor in feats.items()}
+    if fixed_windows is not None:
+        feats = {name: tf.pad(tensor, [[0, fixed_windows - tf.shape(tensor)[0]], [0, 0]]) for name, tensor in feats.items()}
+    for tensor in feats.values():
+        tensor.set_shape([fixed_windows, fixed_width])
+    counts.set_shape([None])
+    return {**feats, WINDOW_COUNTS: counts}, labels
 
 
 def _check(padding: str, batch_size: int) -> None:
@@ -161,15 +210,19 @@ def _batched(rows: tf.data.Dataset, num_rows: int, packer: Packer, batch_size: i
         rows = rows.shuffle(num_rows, seed=seed, reshuffle_each_iteration=False)
     label_shape = rows.element_spec[-1].shape  # [] or [num_labels]
     fixed_width = packer.max_seq_length if padding == "max" else None
-    windows = window_batches(batch_size)
-    dataset = rows.batch(batch_size * windows)
-    dataset = dataset.map(functools.partial(pack_window, packer, batch_size, padding),
-                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    dataset = dataset.unbatch().map(functools.partial(trim_batch, label_shape, fixed_width),
-                                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    group = group_batches(batch_size)
+    if packer.long_texts.windows:  # batches of documents, each with all its windows
+        fixed_windows = batch_size * packer.long_texts.max_windows if padding == "max" else None
+        pack = functools.partial(pack_group_of_documents, packer, batch_size, padding)
+        trim = functools.partial(trim_documents, label_shape, fixed_width, fixed_windows)
+    else:
+        pack = functools.partial(pack_group, packer, batch_size, padding)
+        trim = functools.partial(trim_batch, label_shape, fixed_width)
+    dataset = rows.batch(batch_size * group).map(pack, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.unbatch().map(trim, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-num_rows // batch_size)))
-    if shuffle and padding == "bucket":  # or each window's batches would come shortest first
-        dataset = dataset.shuffle(windows, seed=seed, reshuffle_each_iteration=False)
+    if shuffle and padding == "bucket":  # or each group's batches would come shortest first
+        dataset = dataset.shuffle(group, seed=seed, reshuffle_each_iteration=False)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -237,11 +290,11 @@ def make_dataset(split: Split, packer: Packer, batch_size: int, *, shuffle: bool
     """Batches of (features dict, labels) for model.fit / evaluate / predict.
 
     padding: "max" pads every batch to packer.max_seq_length (BERT's fixed shape);
-    "batch" to the batch's longest sequence; "bucket" sorts each window by length before
+    "batch" to the batch's longest sequence; "bucket" sorts each group by length before
     cutting it and pads each batch to the smallest of `bucket_widths` that holds it, so
     that traced steps are reused. "max" and "batch" keep the split's order unless
     shuffled; "bucket" reorders examples (labels travel with their features; shuffled,
-    the batches are shuffled too, within a window's worth). Every example appears
+    the batches are shuffled too, within a group's worth). Every example appears
     exactly once per epoch. With `share`, batch_size is the global batch and the batches
     are this worker's per-replica share of it (see ReplicaShare).
     """

@@ -27,7 +27,7 @@ import tf_keras
 from official.nlp import optimization
 
 from tfbert.data.labels import LabelMap
-from tfbert.packers import FEATURE_NAMES
+from tfbert.packers import FEATURE_NAMES, WINDOW_COUNTS
 
 
 def bert_inputs() -> dict[str, tf_keras.Input]:
@@ -53,12 +53,52 @@ def set_precision(policy: str | None) -> None:
     tf_keras.mixed_precision.set_global_policy(policy or "float32")
 
 
+@tf_keras.utils.register_keras_serializable(package="tfbert")
+class DocumentPooling(tf_keras.layers.Layer):
+    """long_texts windows: the encoder's vectors of all a batch's windows [windows, hidden]
+    and each document's window count [documents] -> one vector a document [documents, hidden],
+    a document's windows being consecutive rows. mode "mean" averages them; "attention"
+    weighs them by a softmax, over the document's windows, of a learned score. Rows past
+    the counts' sum (padding max's zero windows) are ignored. float32, like the head.
+
+    >>> import tensorflow as tf
+    >>> from tfbert.model import DocumentPooling
+    >>> DocumentPooling()([tf.constant([[1.0], [3.0], [5.0]]), tf.constant([2, 1])]).numpy().tolist()
+    [[2.0], [5.0]]
+    """
+
+    def __init__(self, mode: str = "mean", **kwargs):
+        super().__init__(**{"dtype": "float32", **kwargs})
+        self.mode = mode
+        self.score = tf_keras.layers.Dense(1, name="score", dtype="float32") if mode == "attention" else None
+
+    def call(self, inputs):
+        vectors, counts = inputs
+        documents = tf.shape(counts)[0]
+        # each window's document; padding windows past the last get `documents`, a segment then dropped
+        segment = tf.searchsorted(tf.cumsum(counts), tf.range(tf.shape(vectors)[0], dtype=counts.dtype), side="right")
+        if self.score is None:
+            return tf.math.unsorted_segment_mean(vectors, segment, documents + 1)[:documents]
+        score = self.score(vectors)[:, 0]
+        score = tf.exp(score - tf.gather(tf.math.unsorted_segment_max(score, segment, documents + 1), segment))
+        weight = score / tf.gather(tf.math.unsorted_segment_sum(score, segment, documents + 1), segment)
+        return tf.math.unsorted_segment_sum(vectors * weight[:, None], segment, documents + 1)[:documents]
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"mode": self.mode}
+
+
 def build_classifier(encoder: hub.KerasLayer, label_map: LabelMap, dropout: float,
-                     accumulation_steps: int = 1) -> tf_keras.Model:
+                     accumulation_steps: int = 1, window_pooling: str | None = None) -> tf_keras.Model:
     """The report's model: pooled_output of the encoder, dropout, then the task's head;
-    an `AccumulatingClassifier` when `accumulation_steps` > 1."""
+    an `AccumulatingClassifier` when `accumulation_steps` > 1. With `window_pooling`
+    (long_texts windows) the encoder runs over every window and `DocumentPooling` makes
+    one vector a document before the dropout: one output row a document."""
     inputs = bert_inputs()
     pooled = encoder(inputs)["pooled_output"]
+    if window_pooling is not None:
+        inputs[WINDOW_COUNTS] = tf_keras.Input(shape=(), dtype=tf.int32, name=WINDOW_COUNTS)
+        pooled = DocumentPooling(window_pooling, name="document_pooling")([pooled, inputs[WINDOW_COUNTS]])
     dropped = tf_keras.layers.Dropout(dropout, name="dropout")(pooled)
     outputs = classification_head(label_map)(dropped)
     if accumulation_steps > 1:
@@ -86,14 +126,14 @@ class AccumulatingClassifier(tf_keras.Model):
 
     def train_step(self, data):
         x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
-        rows = tf.shape(tf.nest.flatten(x)[0])[0]
+        counts = x.get(WINDOW_COUNTS) if isinstance(x, dict) else None  # long_texts windows: rows are documents
+        rows = tf.shape(tf.nest.flatten(x)[0] if counts is None else counts)[0]
         micro = tf.maximum((rows + self.accumulation_steps - 1) // self.accumulation_steps, 1)
         variables = self.trainable_variables
 
         def step(index, sums):
-            def piece(tensor):
-                return None if tensor is None else tensor[index * micro:(index + 1) * micro]
-            x_k, y_k, weight_k = tf.nest.map_structure(piece, (x, y, sample_weight))
+            x_k, y_k, weight_k = _micro_batch((x, y, sample_weight), counts, index * micro,
+                                              tf.minimum((index + 1) * micro, rows))
             with tf.GradientTape() as tape:
                 y_pred = self(x_k, training=True)
                 loss = self.compute_loss(x_k, y_k, y_pred, weight_k)
@@ -121,6 +161,18 @@ class AccumulatingClassifier(tf_keras.Model):
 
     def get_config(self) -> dict:
         return super().get_config() | {"accumulation_steps": self.accumulation_steps}
+
+
+def _micro_batch(data, counts: tf.Tensor | None, start: tf.Tensor, stop: tf.Tensor):
+    """Rows start..stop of (x, y, sample_weight); with window `counts`, documents start..stop:
+    their windows are the feature rows between the counts' running sums."""
+    pieces = tf.nest.map_structure(lambda tensor: None if tensor is None else tensor[start:stop], data)
+    if counts is None:
+        return pieces
+    splits = tf.concat([[0], tf.cumsum(counts)], axis=0)
+    x = {name: pieces[0][name] if name == WINDOW_COUNTS else tensor[splits[start]:splits[stop]]
+         for name, tensor in data[0].items()}
+    return x, *pieces[1:]
 
 
 def functional_view(classifier: tf_keras.Model) -> tf_keras.Model:

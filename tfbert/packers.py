@@ -24,9 +24,7 @@ chosen by the config key `tokenizer` (`make_packer`), give the same ids:
 
 from __future__ import annotations
 
-import functools
 import re
-import unicodedata
 from typing import Sequence
 
 import numpy as np
@@ -37,35 +35,14 @@ from official.nlp.tools import tokenization
 
 from tfbert.config import KEYS_BY_NAME, TOKENIZERS  # noqa: F401  (TOKENIZERS: the packers' names, for callers)
 from tfbert.errors import TfbertError
+from tfbert.characters import UNICODE_VERSION_DIFFERENCES, character_classes  # noqa: F401
+from tfbert.long_texts import LongTexts, cut_windows, first_segments, head_and_tail
 
 FEATURE_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
+WINDOW_COUNTS = "window_counts"  # long_texts windows: int32 [documents], how many rows each has
 
 # FullTokenizer's limit on a word's length in characters (400 in tf-models 2.20).
 MAX_CHARS_PER_WORD = tokenization.WordpieceTokenizer(vocab={}).max_input_chars_per_word
-
-
-def _code_points(*ranges: int | tuple[int, int]) -> frozenset[int]:
-    return frozenset(c for r in ranges for c in (range(r, r + 1) if isinstance(r, int) else range(r[0], r[1] + 1)))
-
-
-# The only code points where TfTextPacker's words differ from FullTokenizer's (with do_lower_case).
-# Why: docs/tokenization.md#unicode-versions
-UNICODE_VERSION_DIFFERENCES = {
-    "lower": _code_points(0x2C2F, 0xA7C0, 0xA7D0, 0xA7D6, 0xA7D8, (0x10570, 0x1057A), (0x1057C, 0x1058A),
-                          (0x1058C, 0x10592), (0x10594, 0x10595)),
-    "nfd": _code_points(0x105C9, 0x105E4, 0x11383, 0x11385, 0x1138E, 0x11391, 0x113C5, (0x113C7, 0x113C8),
-                        (0x16121, 0x16128), (0x16D68, 0x16D6A)),
-    "final_sigma": _code_points(
-        0x0888, (0x0898, 0x089F), (0x08C9, 0x08D2), 0x0C3C, 0x1734, 0x180F, (0x1AC1, 0x1ACE), 0x1DFA, 0x2C5F, 0xA7C1,
-        0xA7D1, 0xA7D3, 0xA7D5, 0xA7D7, 0xA7D9, (0xA7F2, 0xA7F4), 0xFBC2, (0x10597, 0x105A1), (0x105A3, 0x105B1),
-        (0x105B3, 0x105B9), (0x105BB, 0x105BC), (0x10780, 0x10785), (0x10787, 0x107B0), (0x107B2, 0x107BA),
-        (0x10F82, 0x10F85), 0x11070, (0x11073, 0x11074), 0x110C2, (0x1AFF0, 0x1AFF3), (0x1AFF5, 0x1AFFB),
-        (0x1AFFD, 0x1AFFE), (0x1CF00, 0x1CF2D), (0x1CF30, 0x1CF46), (0x1DF00, 0x1DF09), (0x1DF0B, 0x1DF1E), 0x1E2AE),
-}
-if int(unicodedata.unidata_version.split(".")[0]) >= 15:
-    UNICODE_VERSION_DIFFERENCES["final_sigma_unicode_15"] = _code_points(
-        0x0ECE, (0x10EFD, 0x10EFF), 0x11241, (0x11F00, 0x11F01), (0x11F36, 0x11F3A), 0x11F40, 0x11F42, 0x13440,
-        (0x13447, 0x13455), (0x1DF25, 0x1DF2A), (0x1E030, 0x1E06D), 0x1E08F, (0x1E4EB, 0x1E4EF))
 
 
 def head_chars(max_tokens: int) -> int:
@@ -116,8 +93,21 @@ def _truncate_pair(tokens_a: list[str], tokens_b: list[str], max_tokens: int) ->
 def pack_example(tokenizer: tokenization.FullTokenizer, text: str | bytes,
                  pair: str | bytes | None, max_seq_length: int) -> tuple[list[int], list[int]]:
     """(word ids, type ids) of one example, unpadded: [CLS] a [SEP] (b [SEP])."""
-    tokens_a = tokenize_head(tokenizer, text, max_seq_length)
-    tokens_b = tokenize_head(tokenizer, pair, max_seq_length) if pair else None
+    return pack_document(tokenizer, text, pair, max_seq_length)[0]
+
+
+def pack_document(tokenizer: tokenization.FullTokenizer, text: str | bytes, pair: str | bytes | None,
+                  max_seq_length: int, long_texts: LongTexts = LongTexts()) -> list[tuple[list[int], list[int]]]:
+    """(word ids, type ids) of each window of one document (one unless long_texts is windows)."""
+    limit = long_texts.token_limit(max_seq_length)
+    tokens_a = tokenize_head(tokenizer, text, limit)[:limit]
+    tokens_b = tokenize_head(tokenizer, pair, limit)[:limit] if pair else []
+    return [_packed(tokenizer, segment, list(tokens_b), max_seq_length)
+            for segment in first_segments(tokens_a, len(tokens_b), max_seq_length, long_texts)]
+
+
+def _packed(tokenizer: tokenization.FullTokenizer, tokens_a: list[str], tokens_b: list[str],
+            max_seq_length: int) -> tuple[list[int], list[int]]:
     if tokens_b:
         _truncate_pair(tokens_a, tokens_b, max_seq_length - 3)
     else:
@@ -133,16 +123,23 @@ def pack_example(tokenizer: tokenization.FullTokenizer, text: str | bytes,
 def pack_batch(tokenizer: tokenization.FullTokenizer, texts: Sequence[str | bytes],
                pairs: Sequence[str | bytes] | None, max_seq_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """int32 [batch, max_seq_length] word ids, mask and type ids for a batch of texts."""
-    batch = len(texts)
-    word_ids = np.zeros((batch, max_seq_length), dtype=np.int32)
-    mask = np.zeros((batch, max_seq_length), dtype=np.int32)
-    type_ids = np.zeros((batch, max_seq_length), dtype=np.int32)
-    for row in range(batch):
-        ids, types = pack_example(tokenizer, texts[row], pairs[row] if pairs is not None else None, max_seq_length)
+    return pack_documents(tokenizer, texts, pairs, max_seq_length)[:3]
+
+
+def pack_documents(tokenizer: tokenization.FullTokenizer, texts: Sequence[str | bytes],
+                   pairs: Sequence[str | bytes] | None, max_seq_length: int,
+                   long_texts: LongTexts = LongTexts()) -> tuple[np.ndarray, ...]:
+    """int32 [windows, max_seq_length] word ids, mask and type ids of a batch of texts' windows
+    (`pack_document`), a document's consecutive, and int32 [batch] windows per text."""
+    documents = [pack_document(tokenizer, text, pairs[row] if pairs is not None else None, max_seq_length,
+                               long_texts) for row, text in enumerate(texts)]
+    windows = [window for document in documents for window in document]
+    word_ids, mask, type_ids = (np.zeros((len(windows), max_seq_length), dtype=np.int32) for _ in range(3))
+    for row, (ids, types) in enumerate(windows):
         word_ids[row, : len(ids)] = ids
         mask[row, : len(ids)] = 1
         type_ids[row, : len(ids)] = types
-    return word_ids, mask, type_ids
+    return word_ids, mask, type_ids, np.array([len(document) for document in documents], dtype=np.int32)
 
 
 # --------------------------------------------------------------------------- packers
@@ -153,13 +150,16 @@ class Packer:
 
     Call with tf.string [batch] tensors; returns FEATURE_NAMES -> int32 [batch, width],
     where width is the longest packed sequence of the batch (at most max_seq_length),
-    zero padded.
+    zero padded. With long_texts windows the rows are windows, a document's consecutive,
+    and "window_counts" (int32 [batch]) says how many each document has.
     """
 
-    def __init__(self, max_seq_length: int):
+    def __init__(self, max_seq_length: int, long_texts: LongTexts = LongTexts()):
         if max_seq_length < 3:
             raise TfbertError(f"max_seq_length must be at least 3 ([CLS] a [SEP] b [SEP]), not {max_seq_length}")
         self.max_seq_length = int(max_seq_length)
+        self.long_texts = long_texts
+        self.token_limit = long_texts.token_limit(self.max_seq_length)
 
     def __call__(self, texts: tf.Tensor, pairs: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         raise NotImplementedError
@@ -172,64 +172,28 @@ class PyFunctionPacker(Packer):
     """FullTokenizer in Python: one tf.numpy_function call per packer call (`pack_batch`),
     the result cut to the longest sequence it holds."""
 
-    def __init__(self, tokenizer: tokenization.FullTokenizer, max_seq_length: int):
-        super().__init__(max_seq_length)
+    def __init__(self, tokenizer: tokenization.FullTokenizer, max_seq_length: int,
+                 long_texts: LongTexts = LongTexts()):
+        super().__init__(max_seq_length, long_texts)
         self.tokenizer = tokenizer
 
     def _pack(self, texts: np.ndarray, pairs: np.ndarray | None = None):
-        arrays = pack_batch(self.tokenizer, texts, pairs, self.max_seq_length)  # looked up per call
+        *arrays, counts = pack_documents(self.tokenizer, texts, pairs, self.max_seq_length,
+                                         self.long_texts)  # looked up per call
         width = int(arrays[1].sum(axis=1).max(initial=0))
-        return tuple(np.ascontiguousarray(array[:, :width]) for array in arrays)
+        arrays = [np.ascontiguousarray(array[:, :width]) for array in arrays]
+        return (*arrays, counts) if self.long_texts.windows else tuple(arrays)
 
     def __call__(self, texts: tf.Tensor, pairs: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         inputs = [texts] if pairs is None else [texts, pairs]
-        outputs = tf.numpy_function(self._pack, inputs, [tf.int32] * 3, stateful=False)
-        for tensor in outputs:
+        outputs = tf.numpy_function(self._pack, inputs, [tf.int32] * (4 if self.long_texts.windows else 3),
+                                    stateful=False)
+        for tensor in outputs[:3]:
             tensor.set_shape([None, None])
-        return dict(zip(FEATURE_NAMES, outputs))
-
-
-def _ranges(code_points: list[int]) -> str:
-    """An RE2 character class body for sorted code points: \\x{..}-\\x{..} ranges."""
-    parts = []
-    start = previous = code_points[0]
-    for cp in code_points[1:] + [-1]:
-        if cp == previous + 1:
-            previous = cp
-            continue
-        parts.append(f"\\x{{{start:X}}}" if start == previous else f"\\x{{{start:X}}}-\\x{{{previous:X}}}")
-        start = previous = cp
-    return "".join(parts)
-
-
-_CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
-               (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
-
-
-@functools.lru_cache(maxsize=None)
-def _character_classes() -> dict[str, str]:
-    """RE2 classes for FullTokenizer's character tests, from Python's unicodedata."""
-    control, space, punctuation, marks = [], [], [], []
-    for cp in range(0x110000):
-        if 0xD800 <= cp <= 0xDFFF:
-            continue  # surrogates never occur in UTF-8
-        char = chr(cp)
-        category = unicodedata.category(char)
-        if cp == 0 or cp == 0xFFFD or (category in ("Cc", "Cf") and char not in "\t\n\r"):
-            control.append(cp)
-        elif char in "\t\n\r" or (category == "Zs" or char.isspace()) and char != " ":
-            space.append(cp)  # the plain space needs no replacing
-        if category.startswith("P") or 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
-            punctuation.append(cp)
-        if category == "Mn":
-            marks.append(cp)
-    cjk = "".join(f"\\x{{{lo:X}}}-\\x{{{hi:X}}}" for lo, hi in _CJK_RANGES)
-    return {
-        "control": f"[{_ranges(control)}]+",
-        "space": f"[{_ranges(space)}]",
-        "marks": f"[{_ranges(marks)}]+",
-        "word": f"([{_ranges(punctuation)}{cjk}])",  # characters that are words of their own
-    }
+        feats = dict(zip(FEATURE_NAMES, outputs))
+        if self.long_texts.windows:
+            feats[WINDOW_COUNTS] = tf.ensure_shape(outputs[3], [None])
+        return feats
 
 
 def _fast_wordpiece_vocab(vocab: dict[str, int]) -> list[str] | None:
@@ -261,21 +225,22 @@ class TfTextPacker(Packer):
     Why: docs/tokenization.md#fulltokenizer-steps
     """
 
-    def __init__(self, vocab_file: str, do_lower_case: bool, max_seq_length: int, *, wordpiece: str = "auto"):
+    def __init__(self, vocab_file: str, do_lower_case: bool, max_seq_length: int, *, wordpiece: str = "auto",
+                 long_texts: LongTexts = LongTexts()):
         """wordpiece: "fast" (FastWordpieceTokenizer), "classic" (WordpieceTokenizer over a hash
         table of FullTokenizer's vocab dict) or "auto": fast unless a token FullTokenizer can
         produce is over 256 bytes long, which FastWordpieceTokenizer cannot hold. Both give
         FullTokenizer's ids."""
         import tensorflow_text as tf_text  # a dependency; imported here to keep TF's start light
 
-        super().__init__(max_seq_length)
+        super().__init__(max_seq_length, long_texts)
         self.do_lower_case = bool(do_lower_case)
         self.vocab = tokenization.load_vocab(vocab_file)  # FullTokenizer's own reading of the file
         missing = [token for token in ("[CLS]", "[SEP]", "[UNK]") if token not in self.vocab]
         if missing:
             raise TfbertError(f"vocabulary {vocab_file} lacks {', '.join(missing)}")
         self.cls_id, self.sep_id, self.unk_id = (self.vocab[t] for t in ("[CLS]", "[SEP]", "[UNK]"))
-        self._classes = _character_classes()
+        self._classes = character_classes()
         self._normalize_utf8 = tf_text.normalize_utf8
         ordered = _fast_wordpiece_vocab(self.vocab)
         if wordpiece == "auto":
@@ -299,7 +264,7 @@ class TfTextPacker(Packer):
 
     def words(self, texts: tf.Tensor, head: bool = False) -> tf.RaggedTensor:
         """FullTokenizer's BasicTokenizer in the graph: tf.string [batch] -> [batch, (words)].
-        head: only the words of each text's first head_chars(max_seq_length) characters once
+        head: only the words of each text's first head_chars(token_limit) characters once
         words over MAX_CHARS_PER_WORD are shortened and whitespace collapsed, so a huge text
         costs little and the tokens the packer keeps stay the same (docs/tokenization.md#head-chars)."""
         classes = self._classes
@@ -311,7 +276,7 @@ class TfTextPacker(Packer):
             texts = tf.strings.regex_replace(texts, classes["marks"], "")
         texts = tf.strings.regex_replace(texts, classes["word"], r" \1 ")
         if head:
-            cap = head_chars(self.max_seq_length)  # bytes >= characters: a batch of shorter texts needs nothing
+            cap = head_chars(self.token_limit)  # bytes >= characters: a batch of shorter texts needs nothing
             texts = tf.cond(tf.reduce_any(tf.strings.length(texts) > cap), lambda: _head(texts, cap), lambda: texts)
         return tf.strings.split(texts)  # at runs of ASCII whitespace, which only " " still is
 
@@ -328,10 +293,21 @@ class TfTextPacker(Packer):
     def __call__(self, texts: tf.Tensor, pairs: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         texts = tf.convert_to_tensor(texts, tf.string)
         if pairs is None:
-            return self.pack(self.tokenize(texts))
+            return self.pack_long(self.tokenize(texts))
         both = self.tokenize(tf.concat([texts, tf.convert_to_tensor(pairs, tf.string)], axis=0))
         rows = tf.shape(texts, out_type=tf.int64)[0]
-        return self.pack(both[:rows], both[rows:])
+        return self.pack_long(both[:rows], both[rows:])
+
+    def pack_long(self, tokens_a: tf.RaggedTensor, tokens_b: tf.RaggedTensor | None = None) -> dict[str, tf.Tensor]:
+        """`pack` after long_texts' choice of tokens: head and tail, or windows (long_texts.py)."""
+        mode, limit = self.long_texts.mode, self.token_limit
+        if mode == "truncate":
+            return self.pack(tokens_a, tokens_b)
+        tokens_a, tokens_b = tokens_a[:, :limit], None if tokens_b is None else tokens_b[:, :limit]
+        if mode == "head_tail":
+            return self.pack(head_and_tail(tokens_a, tokens_b, self.max_seq_length), tokens_b)
+        windows, pairs, counts = cut_windows(tokens_a, tokens_b, self.max_seq_length, self.long_texts)
+        return {**self.pack(windows, pairs), WINDOW_COUNTS: counts}
 
     def pack(self, tokens_a: tf.RaggedTensor, tokens_b: tf.RaggedTensor | None = None) -> dict[str, tf.Tensor]:
         """[CLS] a [SEP] (b [SEP]) from token ids, truncated as BERT does, zero padded to the longest.
@@ -385,11 +361,12 @@ def _with_zero(values: tf.Tensor) -> tf.Tensor:
     return tf.concat([values, tf.zeros([1], values.dtype)], axis=0)
 
 
-def make_packer(kind: str, vocab_file: str, do_lower_case: bool, max_seq_length: int) -> Packer:
+def make_packer(kind: str, vocab_file: str, do_lower_case: bool, max_seq_length: int,
+                long_texts: LongTexts = LongTexts()) -> Packer:
     """The packer for the config key `tokenizer`: tf_text (in the graph) or py_function (FullTokenizer)."""
     tokenizer = KEYS_BY_NAME["tokenizer"]  # the rule lives once, in config's KEYS; callers may skip Config
     if not tokenizer.check(kind):
         raise TfbertError(f"tokenizer must be {tokenizer.rule}, not {kind!r}")
     if kind == "py_function":
-        return PyFunctionPacker(load_tokenizer(vocab_file, do_lower_case), max_seq_length)
-    return TfTextPacker(vocab_file, do_lower_case, max_seq_length)
+        return PyFunctionPacker(load_tokenizer(vocab_file, do_lower_case), max_seq_length, long_texts)
+    return TfTextPacker(vocab_file, do_lower_case, max_seq_length, long_texts=long_texts)

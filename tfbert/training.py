@@ -43,6 +43,7 @@ from tfbert.data.splits import DataSpec, Split, load_splits
 from tfbert.data.statistics import dataset_stats
 from tfbert.errors import TfbertError, first_line
 from tfbert.job import Job
+from tfbert.long_texts import LongTexts
 from tfbert.run_directory import RunDirectory, final_path_of, remove_if_empty, staging_for, worker_run_parent
 from tfbert.devices import announce_devices
 from tfbert.timings import FitEstimate, FitTimer, Timings
@@ -119,7 +120,7 @@ def prepare(config: Config, tracker: tracking.Tracker, timings: Timings, run_par
         encoders.check_max_seq_length(encoder, config.max_seq_length)
         announce_devices(config, strategy, policy, why, encoder, rows=len(splits["train"]))
         assets = encoders.tokenizer_assets(encoder)
-        packer = packers.make_packer(config.tokenizer, *assets, config.max_seq_length)
+        packer = packers.make_packer(config.tokenizer, *assets, config.max_seq_length, LongTexts.from_config(config))
     with timings.phase("data"):
         weights = class_weights(config, splits["train"].labels, label_map)
         run = RunDirectory(run_parent, config.run_name, keep_unfinished=True)
@@ -198,7 +199,8 @@ def _check_workers_agree(job: Job, start: tuple[int, int] | None) -> None:
 def _compiled_classifier(job: Job, encoder: hub.KerasLayer) -> tf_keras.Model:
     """The job's classifier over `encoder`, compiled with its optimizer for the whole run's steps."""
     config = job.config
-    classifier = model.build_classifier(encoder, job.label_map, config.dropout, config.gradient_accumulation_steps)
+    pooling = config.window_pooling if config.long_texts == "windows" else None
+    classifier = model.build_classifier(encoder, job.label_map, config.dropout, config.gradient_accumulation_steps, pooling)
     compile_for(config, classifier, job.label_map, job.steps_per_epoch * config.epochs)
     return classifier
 
@@ -302,7 +304,7 @@ def save(job: Job, classifier: tf_keras.Model, threshold: float) -> Path:
             export.save_model(classifier, job.run.path / "model", job.label_map)
     if config.save in ("all", "model"):
         with job.timings.phase("export"):
-            serving_packer = packers.make_packer("tf_text", *job.tokenizer_assets, config.max_seq_length)
+            serving_packer = packers.make_packer("tf_text", *job.tokenizer_assets, config.max_seq_length, job.packer.long_texts)
             export.save_serving_model(classifier, serving_packer, job.label_map, threshold, job.run.path / "export",
                                       with_pairs=job.splits["train"].pairs is not None, clean_text=config.clean_text)
     job.run.write_json("timings.json", job.timings.to_json())
