@@ -222,6 +222,14 @@ def pair_export(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: str):
 
 
 @pytest.fixture(scope="module")
+def tokenizer(tiny_vocab_file):
+    """FullTokenizer over the tiny encoder's vocabulary (the py_function packer's)."""
+    from tfbert import packers
+
+    return packers.load_tokenizer(tiny_vocab_file, True)
+
+
+@pytest.fixture(scope="module")
 def tiny_vocab_file(tiny_encoder) -> str:
     """The tiny encoder's vocab_file (an uncased vocabulary)."""
     from tfbert import encoders

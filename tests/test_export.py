@@ -251,3 +251,36 @@ def test_a_run_directory_of_the_previous_release_still_loads_predicts_and_evalua
         tmp_path / "new.csv", index=False)
     evaluated = tfbert.evaluate(run_dir, tmp_path / "new.csv", output=tmp_path / "evaluation")
     assert evaluated.metrics["num_examples"] == 4 and 0 <= evaluated.metrics["accuracy"] <= 1
+
+
+# --------------------------------------------------------------------------- long_texts windows: the windowing inside the export
+
+LONG_TEXTS = ["a good movie " * 40, "bad", "the plot " * 90 + "was good", "", "a " * 5, "good bad " * 25]
+PAIRS = ["good", "the plot was bad " * 6, "a", "bad movie", "", "movie"]
+
+
+@pytest.mark.parametrize("with_pairs", [False, True])
+def test_a_windows_export_predicts_what_the_model_does_document_by_document(with_pairs, tmp_path, tiny_encoder):
+    from tfbert import input_pipeline, packers
+    from tfbert.long_texts import LongTexts
+    from conftest import make_split
+
+    label_map = LabelMap(("a", "b", "c"), "multiclass")
+    encoder = encoders.load_encoder(tiny_encoder)
+    classifier = model.build_classifier(encoder, label_map, dropout=0.1, window_pooling="attention")
+    packer = packers.make_packer("tf_text", *encoders.tokenizer_assets(encoder), 16, LongTexts("windows", 10, 3))
+    pairs = PAIRS if with_pairs else None
+    export.save_serving_model(classifier, packer, label_map, 0.5, tmp_path / "export", with_pairs=with_pairs)
+    export.save_model(classifier, tmp_path / "model", label_map)
+    _, served = Predictor(export.load_serving_model(tmp_path / "export"), 4).serve(LONG_TEXTS, pairs)
+    feats = packer(tf.constant(LONG_TEXTS), None if pairs is None else tf.constant(pairs))
+    assert sorted(set(feats["window_counts"].numpy().tolist())) == [1, 3]  # long and short documents
+    direct = classifier(feats, training=False).numpy()
+    assert served.shape == (6, 3)
+    np.testing.assert_allclose(served, direct, atol=1e-5)
+    split = make_split(LONG_TEXTS, pairs, labels=np.arange(6) % 3)
+    batches = input_pipeline.make_dataset(split, packer, 4, padding="batch")  # in order, 4 documents a batch
+    batched = np.concatenate([classifier(f, training=False).numpy() for f, _ in batches])
+    np.testing.assert_allclose(batched, direct, atol=1e-5)  # training's and evaluation's batches, per document
+    reloaded, _ = export.load_model(tmp_path / "model")
+    np.testing.assert_allclose(reloaded(feats, training=False).numpy(), direct, atol=1e-5)

@@ -21,11 +21,6 @@ from tfbert.errors import TfbertError
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tiny_vocab_file):
-    return packers.load_tokenizer(tiny_vocab_file, True)
-
-
-@pytest.fixture(scope="module")
 def packer_for(tiny_vocab_file):
     """max_seq_length -> kind -> packer, made on demand."""
     cache: dict = {}

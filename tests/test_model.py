@@ -219,3 +219,78 @@ def test_an_accumulating_classifier_is_saved_as_the_plain_functional_model():
     assert type(plain) is type(tf_keras.Model(ids, head)) and not isinstance(plain, model.AccumulatingClassifier)
     assert plain.weights[0] is classifier.weights[0] and plain.name == classifier.name
     assert model.functional_view(plain) is plain
+
+
+# --------------------------------------------------------------------------- long_texts windows: one row a document
+
+COUNTS = np.array([2, 1, 3, 1], dtype=np.int32)  # 7 windows of 4 documents
+
+
+def test_document_pooling_averages_each_documents_windows_and_ignores_padding_rows():
+    vectors = np.random.default_rng(3).normal(size=(9, 5)).astype(np.float32)  # 7 windows + 2 padding rows
+    pooled = model.DocumentPooling("mean")([tf.constant(vectors), tf.constant(COUNTS)]).numpy()
+    starts = np.concatenate([[0], np.cumsum(COUNTS)])
+    want = np.stack([vectors[a:b].mean(axis=0) for a, b in zip(starts[:-1], starts[1:])])
+    np.testing.assert_allclose(pooled, want, rtol=1e-6)
+    assert model.DocumentPooling("mean")([tf.zeros([0, 5]), tf.zeros([0], tf.int32)]).shape == (0, 5)
+
+
+def test_attention_pooling_weighs_each_documents_windows_by_a_softmax_of_a_learned_score():
+    vectors = np.random.default_rng(4).normal(size=(7, 5)).astype(np.float32)
+    layer = model.DocumentPooling("attention")
+    pooled = layer([tf.constant(vectors), tf.constant(COUNTS)]).numpy()
+    kernel, bias = (w.numpy() for w in layer.score.weights)
+    scores = (vectors @ kernel)[:, 0] + bias[0]
+    starts = np.concatenate([[0], np.cumsum(COUNTS)])
+    for document, (a, b) in enumerate(zip(starts[:-1], starts[1:])):
+        weights = np.exp(scores[a:b] - scores[a:b].max())
+        np.testing.assert_allclose(pooled[document], (weights / weights.sum()) @ vectors[a:b], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pooled[1], vectors[2], rtol=1e-6)  # a one-window document is its window
+    assert layer.get_config()["mode"] == "attention" and len(layer.trainable_weights) == 2
+
+
+@pytest.mark.parametrize("task, pooling", [("binary", "mean"), ("multiclass", "attention"), ("multilabel", "attention")])
+def test_a_windows_classifier_gives_one_row_a_document_and_trains(task, pooling, tiny_encoder):
+    label_map = HEADS[task][0]
+    classifier = model.build_classifier(encoders.load_encoder(tiny_encoder), label_map, 0.1, window_pooling=pooling)
+    assert "window_counts" in classifier.input_names
+    model.compile_classifier(classifier, label_map, model.make_optimizer("adam", 1e-3, num_train_steps=3))
+    inputs = {**_batch(int(COUNTS.sum())), "window_counts": COUNTS}  # one batch: Keras cannot cut windows
+    assert classifier(inputs, training=False).shape == (4, HEADS[task][1])
+    history = classifier.fit(tf.data.Dataset.from_tensors((inputs, _labels(task))), epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    pooling_layer = classifier.get_layer("document_pooling")
+    assert pooling_layer.mode == pooling and pooling_layer.compute_dtype == "float32"
+
+
+def _two_window_steps(accumulation_steps: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """_two_steps for documents of 1-3 windows: 14 class-weighted documents (29 windows) in
+    batches of 8 documents, a small classifier over word embeddings pooled by document."""
+    counts = np.array([1, 3, 2, 1, 1, 3, 2, 2, 3, 1, 2, 3, 1, 4], dtype=np.int32)
+    tf_keras.utils.set_random_seed(5)
+    inputs = {"input_word_ids": tf_keras.Input((None,), dtype="int32", name="input_word_ids"),
+              "window_counts": tf_keras.Input((), dtype="int32", name="window_counts")}
+    windows = tf_keras.layers.Dense(16, activation="tanh")(
+        tf_keras.layers.GlobalAveragePooling1D()(tf_keras.layers.Embedding(200, 16)(inputs["input_word_ids"])))
+    head = model.classification_head(HEADS["binary"][0])(model.DocumentPooling()([windows, inputs["window_counts"]]))
+    classifier = (model.AccumulatingClassifier(inputs, head, accumulation_steps=accumulation_steps)
+                  if accumulation_steps > 1 else tf_keras.Model(inputs, head))
+    model.compile_classifier(classifier, HEADS["binary"][0], tf_keras.optimizers.SGD(0.5))
+    initial = [w.numpy() for w in classifier.trainable_weights]
+    ids = _batch(int(counts.sum()))["input_word_ids"]
+    labels, weights = _labels("binary", 14), np.where(np.arange(14) % 3 == 0, 2.5, 0.5).astype(np.float32)
+    split = int(counts[:8].sum())
+    batches = [tf.data.Dataset.from_tensors(({"input_word_ids": ids[rows], "window_counts": counts[docs]},
+                                             labels[docs], weights[docs]))
+               for rows, docs in ((slice(0, split), slice(0, 8)), (slice(split, None), slice(8, 14)))]
+    classifier.fit(batches[0].concatenate(batches[1]), verbose=0)
+    return initial, [w.numpy() for w in classifier.trainable_weights]
+
+
+def test_an_accumulated_step_over_windows_splits_by_document_and_equals_the_full_batch_step():
+    initial, whole = _two_window_steps(1)
+    assert max(np.abs(w - i).max() for w, i in zip(whole, initial)) > 1e-2
+    for steps in (2, 3):
+        _, accumulated = _two_window_steps(steps)
+        for want, got in zip(whole, accumulated):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)

@@ -245,3 +245,15 @@ def test_quickstart_tensorboard_magic_only_in_colab(capsys):
                                    ("run_line_magic", "tensorboard", '--logdir "{OUTPUT_DIR}"')] and printed == ""
         else:
             assert shell.calls == [] and "tensorboard --logdir runs" in printed
+
+
+def test_the_quickstart_parameters_say_what_long_texts_does_and_the_config_takes_it():
+    from tfbert.config import KEYS_BY_NAME
+
+    notebook = read(NOTEBOOKS[0])
+    parameters = quickstart_cell(notebook, "USE_DRIVE =").source
+    namespace: dict = {"os": os}
+    exec(parameters, namespace)
+    assert KEYS_BY_NAME["long_texts"].check(namespace["LONG_TEXTS"])
+    assert all(mode in parameters for mode in ("truncate", "head_tail", "windows"))
+    assert "long_texts=LONG_TEXTS" in quickstart_cell(notebook, "tfbert.load_config(").source

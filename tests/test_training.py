@@ -183,3 +183,37 @@ def test_class_weight_for_an_unknown_label_is_an_error():
 def test_class_weight_is_refused_for_multilabel_data():
     with pytest.raises(TfbertError, match="multi-label"):
         weights_for("balanced", np.eye(3), LabelMap(("a", "b", "c"), "multilabel"))
+
+
+# --------------------------------------------------------------------------- long documents
+
+def test_a_windows_run_trains_scores_saves_and_serves_one_row_a_document(tmp_path, tiny_encoder):
+    """long_texts: windows end to end: texts of 1 to ~6 windows, the topic word at the end, an empty
+    text dropped by on_bad_rows, micro-batches by document; evaluation, the export and
+    `tfbert.evaluate` read the mode from the run and give one row a document."""
+    from tfbert.evaluation import evaluate
+    from tfbert.predictor import Predictor
+
+    frame = topic_frame(45, seed=6)
+    frame["text"] = [" ".join(["the film"] * (i % 7) * 6 + [text]) for i, text in enumerate(frame["text"])]
+    frame.loc[len(frame)] = ["   ", "music"]  # a whitespace-only text: on_bad_rows
+    frame.to_csv(tmp_path / "long.csv", index=False)
+    config_file = write_yaml(tmp_path / "long.yaml", {
+        "data_path": str(tmp_path / "long.csv"), "label_column": "topic", "encoder": tiny_encoder,
+        "max_seq_length": 16, "long_texts": "windows", "max_windows": 3, "window_pooling": "attention",
+        "epochs": 1, "train_batch_size": 8, "gradient_accumulation_steps": 2, "train_split": 0.6,
+        "on_bad_rows": "drop", "output_dir": str(tmp_path / "runs"), "run_name": "long"})
+    run = run_main(["--config", str(config_file), "--window_stride=10"])
+    assert run.status == 0, run.stderr
+    run_dir = tmp_path / "runs" / "long"
+    written = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert {key: written[key] for key in ("long_texts", "window_stride", "max_windows", "window_pooling")} == {
+        "long_texts": "windows", "window_stride": 10, "max_windows": 3, "window_pooling": "attention"}
+    assert run.result.metrics["validation"]["num_examples"] == 18  # documents, not windows
+    assert run.result.model.get_layer("document_pooling").mode == "attention"
+    texts = ["the film " * 40 + "music love", "fun", ""]
+    predicted = Predictor.load(run_dir).predict(texts)
+    assert len(predicted) == 3 and set(predicted["predicted_label"]) <= set(TOPICS)
+    frame.iloc[:12].to_csv(tmp_path / "new.csv", index=False)
+    evaluated = evaluate(run_dir, str(tmp_path / "new.csv"), output=tmp_path / "scored")
+    assert evaluated.metrics["num_examples"] == 12

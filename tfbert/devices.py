@@ -121,7 +121,7 @@ def announce_devices(config: Config, strategy: tf.distribute.Strategy, policy: s
     kind, words = strategy_hardware(strategy, on_tpu=config.distribution_strategy == "tpu")
     progress.note(devices_line(words, strategy.num_replicas_in_sync, distribution.workers(strategy), policy, reason))
     if kind == "CPU":
-        message = slow_cpu_warning(parameter_count(encoder), rows, config.max_seq_length, config.epochs, cpu_cores(),
-                                   policy)
+        tokens = config.max_seq_length * (config.max_windows if config.long_texts == "windows" else 1)  # a row's bound
+        message = slow_cpu_warning(parameter_count(encoder), rows, tokens, config.epochs, cpu_cores(), policy)
         if message:
             warn(message)
