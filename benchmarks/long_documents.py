@@ -25,6 +25,8 @@ Ablations (not run by default; --rows selects them):
 windows_128_x8          windows_128 with max_windows 8
 windows_128_ends        windows_128 with window_selection: ends
 windows_128_attention   windows_128 with window_pooling: attention
+head_tail_128_half      head_tail_128 keeping half head, half tail (long_texts.HEAD_FRACTION set
+                        to 1/2 in the process: not a config key), for the proportion's choice
 
 The loop is for seed: for dataset: for row, so a partial run has every row of its first
 seeds. Each finished run is appended at once as one JSON line to --out (a later kill keeps
@@ -74,7 +76,10 @@ ROWS = {
     "windows_128_x8": {**WINDOWS_128, "max_windows": 8},
     "windows_128_ends": {**WINDOWS_128, "window_selection": "ends"},
     "windows_128_attention": {**WINDOWS_128, "window_pooling": "attention"},
+    "head_tail_128_half": {"long_texts": "head_tail", "max_seq_length": 128},
 }
+# Rows that change a constant rather than a key: run through `python -c` with it set first.
+HEAD_FRACTIONS = {"head_tail_128_half": (1, 2)}
 DEFAULT_ROWS = ("truncate_128", "head_tail_128", "windows_128", "truncate_512")
 # --smoke: a seconds-long check of the whole pipeline, not a measurement.
 SMOKE = {"train_docs": 60, "test_docs": 20, "overrides": {"epochs": 1, "max_seq_length": 32}}
@@ -144,6 +149,16 @@ def read_run(run_dir: Path) -> dict:
             "precision": timings.get("compute_precision")}
 
 
+def train_command(row: str, config_file: Path) -> list[str]:
+    """`python -m tfbert.train --config FILE`, or for a HEAD_FRACTIONS row the same with
+    long_texts.HEAD_FRACTION set first."""
+    if row not in HEAD_FRACTIONS:
+        return [sys.executable, "-m", "tfbert.train", "--config", str(config_file)]
+    code = (f"import sys; import tfbert.long_texts as lt; lt.HEAD_FRACTION = {HEAD_FRACTIONS[row]}; "
+            "from tfbert.errors import run_command; from tfbert.train import main; sys.exit(run_command(main))")
+    return [sys.executable, "-c", code, "--config", str(config_file)]
+
+
 def run_one(dataset: str, row: str, seed: int, split: dict, work: Path, env: dict[str, str],
             args: argparse.Namespace) -> dict:
     """One `python -m tfbert.train` process: its record for the JSON Lines file."""
@@ -155,8 +170,7 @@ def run_one(dataset: str, row: str, seed: int, split: dict, work: Path, env: dic
               "test_path": split["test"], "seed": seed, "output_dir": str(runs), "run_name": run_name}
     config_file = work / f"{run_name}.yaml"
     config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
-    wall, peak, done = measure([sys.executable, "-m", "tfbert.train", "--config", str(config_file)], env,
-                               args.timeout)
+    wall, peak, done = measure(train_command(row, config_file), env, args.timeout)
     record = {"dataset": dataset, "row": row, "seed": seed, "smoke": args.smoke, "train_docs": split["train_docs"],
               "test_docs": split["test_docs"], "wall_s": round(wall, 2), "peak_mib": round(peak, 1),
               "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
