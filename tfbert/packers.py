@@ -12,6 +12,9 @@ chosen by the config key `tokenizer` (`make_packer`), give the same ids:
   Python runs per batch and tf.data can pack batches in parallel. docs/tokenization.md
   says how it reproduces FullTokenizer, and where it cannot.
 
+Texts longer than max_seq_length follow the config key `long_texts` (tfbert.long_texts):
+both packers keep the same tokens, and with windows each row is a window.
+
 >>> import tensorflow as tf
 >>> from tfbert import hub_format, packers
 >>> import tempfile, pathlib
