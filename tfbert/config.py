@@ -92,7 +92,7 @@ KEYS: tuple[Key, ...] = (
         check=lambda v: v in LONG_TEXTS, rule="one of " + ", ".join(LONG_TEXTS)),
     Key("window_stride", None, "int", "windows: tokens between window starts; default: a window's text tokens less an eighth (111 at max_seq_length 128), a little overlap.", optional=True, check=_positive, rule=">= 1"),
     Key("max_windows", 4, "int", "windows: at most this many windows a document (a step holds up to train_batch_size x max_windows sequences).", check=_positive, rule=">= 1"),
-    Key("window_selection", "even", "str", "windows: which windows a document over max_windows keeps: even (evenly spaced, first and last included) or ends (the first and last halves).",
+    Key("window_selection", "ends", "str", "windows: which windows a document over max_windows keeps: ends (the first and the last halves) or even (evenly spaced, first and last included).",
         check=lambda v: v in WINDOW_SELECTIONS, rule="one of " + ", ".join(WINDOW_SELECTIONS)),
     Key("window_pooling", "mean", "str", "windows: how a document's window vectors become one: mean, or attention (a learned weight per window).",
         check=lambda v: v in WINDOW_POOLINGS, rule="one of " + ", ".join(WINDOW_POOLINGS)),

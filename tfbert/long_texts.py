@@ -5,7 +5,7 @@ head_tail  the first quarter and the last three quarters of a window's worth of 
            (HEAD_FRACTION; Sun et al. 2019 kept 128 + 382 of 510 on IMDb)
 windows    the whole text as windows of max_seq_length tokens, each with its own [CLS] and
            [SEP], starting `window_stride` tokens apart; at most `max_windows` a document,
-           the rest dropped evenly (`even`) or from the middle (`ends`). The model pools
+           the rest dropped from the middle (`ends`) or evenly (`even`). The model pools
            the windows of a document into one vector (model.DocumentPooling).
 
 One rule, `window_plan`, decides a document's windows from its token counts alone; the
@@ -38,7 +38,7 @@ class LongTexts:
     mode: str = "truncate"
     window_stride: int | None = None
     max_windows: int = 4
-    selection: str = "even"
+    selection: str = "ends"
 
     @classmethod
     def from_config(cls, config: Any) -> "LongTexts":
