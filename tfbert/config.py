@@ -94,7 +94,7 @@ KEYS: tuple[Key, ...] = (
     Key("max_windows", 4, "int", "windows: at most this many windows a document (a step holds up to train_batch_size x max_windows sequences).", check=_positive, rule=">= 1"),
     Key("window_selection", "ends", "str", "windows: which windows a document over max_windows keeps: ends (the first and the last halves) or even (evenly spaced, first and last included).",
         check=lambda v: v in WINDOW_SELECTIONS, rule="one of " + ", ".join(WINDOW_SELECTIONS)),
-    Key("window_pooling", "mean", "str", "windows: how a document's window vectors become one: mean, or attention (a learned weight per window).",
+    Key("window_pooling", "attention", "str", "windows: how a document's window vectors become one: attention (a learned weight per window) or mean.",
         check=lambda v: v in WINDOW_POOLINGS, rule="one of " + ", ".join(WINDOW_POOLINGS)),
     # Model and optimisation.
     Key("dropout", 0.5, "float", "Dropout rate on the pooled output before the head.", check=_below_one, rule="in [0, 1)"),
