@@ -9,7 +9,7 @@ windows    the whole text as windows of max_seq_length tokens, each with its own
            the windows of a document into one vector (model.DocumentPooling).
 
 One rule, `window_plan`, decides a document's windows from its token counts alone; the
-py_function packer applies it in Python (`document_windows`) and the tf_text packer in the
+py_function packer applies it in Python (`first_segments`) and the tf_text packer in the
 graph (`cut_windows`, `head_and_tail`), so both give the same windows. With a second
 segment (text_pair_column) only the first is cut: the pair is kept whole in every window,
 truncated as BERT truncates a pair when it does not fit.
