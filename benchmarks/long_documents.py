@@ -1,7 +1,7 @@
 """Long documents: truncate, head_tail and windows against truncate at 512 (issue 24).
 
     python benchmarks/long_documents.py [--datasets movie-reviews,bbc-news] [--seeds 1,2,3] [--out long_documents.jsonl]
-    python benchmarks/long_documents.py --rows windows_128,windows_128_x8,windows_128_ends,windows_128_attention --seeds 1
+    python benchmarks/long_documents.py --rows windows_128,windows_128_x8,windows_128_even,windows_128_mean --seeds 1
     python benchmarks/long_documents.py --summarize long_documents.jsonl    # the table from a file, nothing run
     python benchmarks/long_documents.py --smoke --out /tmp/smoke.jsonl      # seconds: is the pipeline sound?
 
@@ -23,8 +23,9 @@ windows_128             long_texts: windows, max_seq_length 128 (max_windows, wi
 truncate_512            long_texts: truncate, max_seq_length 512
 Ablations (not run by default; --rows selects them):
 windows_128_x8          windows_128 with max_windows 8
-windows_128_ends        windows_128 with window_selection: ends
-windows_128_attention   windows_128 with window_pooling: attention
+windows_128_even        windows_128 with window_selection: even
+windows_128_mean        windows_128 with window_pooling: mean
+windows_128_even_mean   windows_128 with both (the defaults before the ablations chose ends and attention)
 head_tail_128_half      head_tail_128 keeping half head, half tail (long_texts.HEAD_FRACTION set
                         to 1/2 in the process: not a config key), for the proportion's choice
 
@@ -74,8 +75,9 @@ ROWS = {
     "windows_128": WINDOWS_128,
     "truncate_512": {"long_texts": "truncate", "max_seq_length": 512},
     "windows_128_x8": {**WINDOWS_128, "max_windows": 8},
-    "windows_128_ends": {**WINDOWS_128, "window_selection": "ends"},
-    "windows_128_attention": {**WINDOWS_128, "window_pooling": "attention"},
+    "windows_128_even": {**WINDOWS_128, "window_selection": "even"},
+    "windows_128_mean": {**WINDOWS_128, "window_pooling": "mean"},
+    "windows_128_even_mean": {**WINDOWS_128, "window_selection": "even", "window_pooling": "mean"},
     "head_tail_128_half": {"long_texts": "head_tail", "max_seq_length": 128},
 }
 # Rows that change a constant rather than a key: run through `python -c` with it set first.
