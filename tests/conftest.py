@@ -1,15 +1,25 @@
 """Shared fixtures and helpers: an offline tiny encoder, a cache that lives in the test's temp
 dir, synthetic data, and subprocess helpers. The tricky texts live in texts.py, the hooked
-training process in hooked_train.py."""
+training process in hooked_train.py. What several tests read is built once a session (or a
+module) and registered with shared_folders.shared, which fails a test that writes into it;
+a test that must write works on own_copy(folder, tmp_path)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+# Under pytest-xdist (`-n 2`) each worker keeps to one core's worth of TensorFlow's op
+# threads, and so do the processes its tests start (they inherit the environment), so
+# that two workers do not fight over the machine's two cores. Set before TensorFlow starts.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 import pandas as pd
@@ -22,6 +32,8 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from tfbert import hub_format
 from tfbert.data.splits import Split
 from tfbert.errors import TfbertError
+
+from shared_folders import shared, shared_folders_stay_as_built  # noqa: F401  (an autouse session fixture)
 
 
 ROOT = Path(__file__).parents[1]
@@ -82,7 +94,7 @@ def tfbert_cache(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A small random TF Hub-format BERT encoder, written once per test session."""
-    return str(hub_format.write_tiny_encoder(tmp_path_factory.mktemp("encoders") / "tiny", seed=0))
+    return str(shared(hub_format.write_tiny_encoder(tmp_path_factory.mktemp("encoders") / "tiny", seed=0)))
 
 
 @pytest.fixture
@@ -191,7 +203,7 @@ def release_0_2_0(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("release-0.2.0")
     with tarfile.open(ROOT / "tests" / "data" / "release-0.2.0.tar.xz") as archive:
         archive.extractall(folder, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
-    return folder
+    return shared(folder)
 
 
 @pytest.fixture(scope="session")
@@ -203,7 +215,7 @@ def tfhub_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     done = subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])})
     assert done.returncode == 0, done.stderr[-3000:]
-    return folder / "encoder"
+    return shared(folder / "encoder")
 
 
 @pytest.fixture(scope="session")
@@ -218,7 +230,7 @@ def pair_export(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: str):
     packer = packers.make_packer("tf_text", *encoders.tokenizer_assets(encoder), max_seq_length=24)
     directory = export.save_serving_model(classifier, packer, label_map, 0.3,
                                           tmp_path_factory.mktemp("pairs") / "export", with_pairs=True)
-    return classifier, packer, label_map, directory
+    return classifier, packer, label_map, shared(directory)
 
 
 @pytest.fixture(scope="module")
@@ -237,6 +249,12 @@ def tiny_vocab_file(tiny_encoder) -> str:
     vocab_file, do_lower_case = encoders.tokenizer_assets(encoders.load_encoder(tiny_encoder, trainable=False))
     assert do_lower_case is True
     return vocab_file
+
+
+def own_copy(folder: Path, tmp_path: Path) -> Path:
+    """A copy of a shared fixture's folder in the test's own tmp_path, for a test that writes into it
+    (shared_folders: no test writes into what another test reads)."""
+    return Path(shutil.copytree(folder, tmp_path / Path(folder).name))
 
 
 def make_split(texts, pairs=None, labels=None, name="test") -> Split:

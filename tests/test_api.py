@@ -39,6 +39,7 @@ def tiny_values(tiny_encoder: str, output_dir: Path, **changes) -> dict:
 # --------------------------------------------------------------------------- importing
 
 
+@pytest.mark.slow
 def test_import_is_light_until_a_name_that_needs_tensorflow_is_used():
     found = last_json_line(run_python("""
         import json, os, sys
@@ -81,27 +82,7 @@ def test_train_and_evaluate_stay_functions_after_their_command_modules_are_impor
     assert train is training.train and evaluate is evaluation.evaluate
 
 
-def test_in_a_fresh_process_the_command_modules_first_then_the_functions_train_and_evaluate(tmp_path, tiny_encoder):
-    sentiment_frame(80, seed=0).to_csv(tmp_path / "reviews.csv", index=False)
-    new = sentiment_frame(30, seed=1)
-    new.to_csv(tmp_path / "new.csv", index=False)
-    values = tiny_values(tiny_encoder, tmp_path / "runs", data_path=str(tmp_path / "reviews.csv"), learning_rate=3e-3,
-                         train_batch_size=4)  # 2 epochs of 15 steps: enough to learn the words
-    found = last_json_line(run_python(f"""
-        import json
-        import tfbert.train, tfbert.evaluate, tfbert.predict  # the command modules first
-        import tfbert
-        result = tfbert.train({values!r}, run_name="first")
-        evaluated = tfbert.evaluate(result.run_dir, {str(tmp_path / "new.csv")!r})
-        print(json.dumps({{"run_dir": str(result.run_dir), "folder": str(evaluated.folder),
-                          "accuracy": evaluated.metrics["accuracy"]}}))
-    """))
-    assert Path(found["run_dir"]) == tmp_path / "runs" / "first"
-    assert Path(found["folder"]) == tmp_path / "runs" / "first" / "evaluations" / "new"
-    majority = new["sentiment"].value_counts(normalize=True).max()  # always guessing the commoner label
-    assert found["accuracy"] > majority + 0.1  # it learnt
-
-
+@pytest.mark.slow
 def test_the_docstring_examples_run(tmp_path, monkeypatch):
     """The runnable examples in the API's docstrings (those not marked to skip)."""
     monkeypatch.chdir(REPO)  # the examples name configs/tiny.yaml, as a user in the repository would
@@ -162,6 +143,7 @@ def test_errors_raise_the_message_the_command_line_prints(tmp_path, tiny_encoder
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.slow
 def test_dataframes_as_data_train_and_are_recorded_as_their_size(tmp_path, tiny_encoder):
     frame, test = sentiment_frame(80, seed=2), sentiment_frame(24, seed=3)
     result = tfbert.train(tiny_values(tiny_encoder, tmp_path / "runs"), data_path=frame, test_path=test,
@@ -176,8 +158,9 @@ def test_dataframes_as_data_train_and_are_recorded_as_their_size(tmp_path, tiny_
     assert len(frame) == 80 and list(frame.columns) == ["review", "sentiment"]  # the caller's frame is untouched
 
 
-TWICE = """
+TRAINS = """
     import gc, json
+    {imports}
     import numpy as np
     import tfbert, tensorflow as tf
 
@@ -190,21 +173,37 @@ TWICE = """
         result = tfbert.train({values!r}, run_name=name)
         weights = result.model.get_weights()
         found.append({{"metrics": result.metrics, "layers": [layer.name for layer in result.model.layers],
-                      "weights": [float(np.abs(w).sum()) for w in weights], "head": weights[-2].tolist()}})
+                      "weights": [float(np.abs(w).sum()) for w in weights], "head": weights[-2].tolist(),
+                      "run_dir": str(result.run_dir)}})
         del result, weights
         found[-1]["live_variables"] = variables()
+    if {evaluate!r}:
+        evaluated = tfbert.evaluate(found[-1]["run_dir"], {evaluate!r})
+        found[-1] |= {{"folder": str(evaluated.folder), "accuracy": evaluated.metrics["accuracy"]}}
     print(json.dumps(found))
 """
 
 
+def trains(values: dict, names: list[str], imports: str = "", evaluate: str | None = None) -> list[dict]:
+    """TRAINS in a fresh process: `imports` first, then tfbert.train once for each name, then
+    (given a data file) tfbert.evaluate of the last run; what each call gave."""
+    return last_json_line(run_python(TRAINS.format(imports=imports, names=names, values=values, evaluate=evaluate)))
+
+
+@pytest.mark.slow
 def test_training_twice_in_one_process_trains_as_a_fresh_process_does(tmp_path, tiny_encoder):
     """A notebook or a sweep function calls train again and again: Keras state is cleared
     and the seed reset each time, so each call equals a fresh process's one call, and
-    nothing piles up from call to call."""
-    sentiment_frame(80, seed=4).to_csv(tmp_path / "reviews.csv", index=False)
-    values = tiny_values(tiny_encoder, tmp_path / "runs", data_path=str(tmp_path / "reviews.csv"))
-    first, second, third = last_json_line(run_python(TWICE.format(names=["a", "b", "c"], values=values)))
-    (fresh,) = last_json_line(run_python(TWICE.format(names=["fresh"], values=values)))
+    nothing piles up from call to call. The fresh process imports the command modules
+    first, then calls the functions train and evaluate."""
+    sentiment_frame(80, seed=0).to_csv(tmp_path / "reviews.csv", index=False)
+    new = sentiment_frame(30, seed=1)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    values = tiny_values(tiny_encoder, tmp_path / "runs", data_path=str(tmp_path / "reviews.csv"), learning_rate=3e-3,
+                         train_batch_size=4)  # 2 epochs of 15 steps: enough to learn the words
+    first, second, third = trains(values, ["a", "b", "c"])
+    (fresh,) = trains(values, ["first"], imports="import tfbert.train, tfbert.evaluate, tfbert.predict",
+                      evaluate=str(tmp_path / "new.csv"))
     for later in (second, third):
         assert later["layers"] == first["layers"] == fresh["layers"]  # the same names: Keras' state was cleared
         assert later["metrics"] == fresh["metrics"]
@@ -212,3 +211,8 @@ def test_training_twice_in_one_process_trains_as_a_fresh_process_does(tmp_path, 
         np.testing.assert_allclose(later["head"], fresh["head"], rtol=1e-6, atol=1e-7)
     assert first["metrics"] == fresh["metrics"]
     assert third["live_variables"] == second["live_variables"]  # no variables left behind per call
+
+    assert Path(fresh["run_dir"]) == tmp_path / "runs" / "first"
+    assert Path(fresh["folder"]) == tmp_path / "runs" / "first" / "evaluations" / "new"
+    majority = new["sentiment"].value_counts(normalize=True).max()  # always guessing the commoner label
+    assert fresh["accuracy"] > majority + 0.1  # it learnt

@@ -323,7 +323,11 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", CASES)
+SLOW_CASES = {"text-ten-million-characters", "config-max-seq-length-function", "config-max-seq-length-command"}  # seconds each
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_CASES else name
+                                  for name in CASES])
 def test_bad_input(name, tmp_path, monkeypatch, capsys):
     case = CASES[name]
     inputs = case.build(tmp_path, monkeypatch)

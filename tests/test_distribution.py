@@ -20,7 +20,7 @@ import pytest
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 
-from conftest import command_error, make_split, numbered_rows, raises_one_line, saved_weights
+from conftest import command_error, make_split, numbered_rows, raises_one_line, saved_weights, shared
 from hooked_train import logged_batches, run_hooked_train, start_hooked_train, wait_all
 from tfbert import input_pipeline, distribution, hub_format, packers
 from tfbert.errors import run_command
@@ -99,6 +99,7 @@ def _rows_of(batches) -> list[list[str]]:
             for feats, _ in batches]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("replicas, pipelines", [(2, 1), (2, 2), (4, 2)])
 def test_workers_share_each_global_batch_and_see_each_example_once_per_epoch(tiny_vocab_file, replicas, pipelines):
     texts = [" ".join(str(i)) for i in range(100)]
@@ -137,13 +138,14 @@ def setup(tmp_path_factory):
     one = run_hooked_train(args + [f"--output_dir={folder / 'one'}"], folder / "one.log", TIMEOUT,
                            FIT_LOG=str(folder / "one.fit"))
     assert one.returncode == 0, one.stderr[-3000:]
-    return types.SimpleNamespace(folder=folder, args=args, one=folder / "one" / "r")
+    return types.SimpleNamespace(folder=folder, args=args, one=shared(folder / "one" / "r"))
 
 
 def _history(run_dir: Path) -> pd.DataFrame:
     return pd.read_csv(run_dir / "history.csv")
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_logical_cpus_trains_like_one_device_and_resumes(setup, tmp_path):
     mirrored = setup.args + ["--distribution_strategy=mirrored", "--cpu_replicas=2"]
     whole = run_hooked_train(mirrored + [f"--output_dir={tmp_path / 'whole'}"], tmp_path / "whole.log", TIMEOUT,
@@ -195,6 +197,7 @@ def _leftovers(output_dir: Path, *tmp_dirs: Path) -> list[str]:
     return [str(path) for path in found + [path for folder in tmp_dirs for path in folder.glob("tfbert-worker-*")]]
 
 
+@pytest.mark.slow
 def test_two_workers_train_one_run_that_only_the_chief_writes(setup, tmp_path):
     args = setup.args + ["--distribution_strategy=multi_worker_mirrored", f"--output_dir={tmp_path / 'out'}"]
     chief, other = wait_all(_start_workers(args, tmp_path), TIMEOUT)
@@ -220,6 +223,7 @@ def test_two_workers_train_one_run_that_only_the_chief_writes(setup, tmp_path):
         assert set(rows) == {row for batch in one_device[steps] for row in batch}  # the training split
 
 
+@pytest.mark.slow
 def test_a_dead_worker_stops_the_other_and_both_resume_from_the_last_backup(setup, tmp_path):
     args = setup.args + ["--distribution_strategy=multi_worker_mirrored", f"--output_dir={tmp_path / 'out'}"]
     chief, other = wait_all(_start_workers(args, tmp_path, kill_worker_1_at="1,5"), TIMEOUT)
@@ -256,6 +260,7 @@ def test_gradient_accumulation_needs_each_replicas_batch_to_split_into_equal_mic
                     r"replicas\) does not split into gradient_accumulation_steps 4 equal micro-batches: use a multiple of 8$")
 
 
+@pytest.mark.slow
 def test_mirrored_with_gradient_accumulation_trains_like_one_device(setup, tmp_path):
     """Each replica's 8 rows as 2 micro-batches of 4; their summed gradients all-reduced once a step."""
     args = setup.args + ["--distribution_strategy=mirrored", "--cpu_replicas=2", "--gradient_accumulation_steps=2",

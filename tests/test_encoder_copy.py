@@ -14,7 +14,7 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from conftest import write_hf_checkpoint, write_tfhub_export
+from conftest import shared, write_hf_checkpoint, write_tfhub_export
 from tfbert import encoder_copy, encoders, hf_bert, hub_format, model
 from tfbert.data import LabelMap
 
@@ -46,14 +46,29 @@ SOURCES = {"tiny": tiny_source, "hf": hf_source, "tfhub": tfhub_source, "tfhub_w
            "tfhub_bert_encoder_v2": tfhub_bert_v2_source}
 
 
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    """sources(kind, dropout): a source encoder of SOURCES' kind, written once a module for each
+    (kind, dropout) and only read by the tests (conftest.shared)."""
+    written: dict[tuple[str, float], Path] = {}
+
+    def get(kind: str, dropout: float) -> Path:
+        if (kind, dropout) not in written:
+            written[kind, dropout] = shared(SOURCES[kind](tmp_path_factory.mktemp(f"{kind}-{dropout}"), dropout))
+        return written[kind, dropout]
+
+    return get
+
+
 def inputs(source: Path) -> dict[str, tf.Tensor]:
     variables = encoder_copy.source_variables(tf.saved_model.load(str(source)))
     return encoder_copy.probe_inputs(encoder_copy.read_shapes(variables, {}), batch=4, length=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", SOURCES)
-def test_in_float32_the_copy_computes_what_the_source_computes(tmp_path, kind):
-    source = SOURCES[kind](tmp_path, dropout=0.1)
+def test_in_float32_the_copy_computes_what_the_source_computes(tmp_path, sources, kind):
+    source = sources(kind, 0.1)
     copy = encoder_copy.write_copy(source, tmp_path / "copy", "float32")
     original, rebuilt = tf.saved_model.load(str(source)), hub.KerasLayer(str(copy))
     batch = inputs(source)
@@ -78,9 +93,10 @@ def loss_and_gradients(encoder: hub.KerasLayer, head: list[np.ndarray], batch: d
     return float(loss), {w.name: tf.convert_to_tensor(g).numpy() for w, g in zip(classifier.trainable_weights, gradients)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["tiny", "hf", "tfhub"])
-def test_a_training_step_without_dropout_gives_the_sources_loss_and_gradients(tmp_path, kind):
-    source = SOURCES[kind](tmp_path, dropout=0.0)
+def test_a_training_step_without_dropout_gives_the_sources_loss_and_gradients(tmp_path, sources, kind):
+    source = sources(kind, 0.0)
     copy = encoder_copy.write_copy(source, tmp_path / "copy", "float32")
     batch, labels = inputs(source), tf.constant([[0.0], [1.0], [1.0], [0.0]])
     rng = np.random.default_rng(1)
@@ -103,10 +119,11 @@ def inner_dtypes(copy: Path) -> set[tf.DType]:
                                                                                           "BatchMatMulV2")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy, dtype", [("mixed_bfloat16", tf.bfloat16), ("mixed_float16", tf.float16),
                                            ("float32", tf.float32)])
-def test_the_copy_computes_in_the_runs_precision_with_float32_variables(tmp_path, policy, dtype):
-    source = tiny_source(tmp_path, dropout=0.1)
+def test_the_copy_computes_in_the_runs_precision_with_float32_variables(tmp_path, sources, policy, dtype):
+    source = sources("tiny", 0.1)
     copy = encoder_copy.write_copy(source, tmp_path / "copy", policy)
     assert inner_dtypes(copy) == {dtype}  # a tensor inside the encoder, not only its outputs
     layer = hub.KerasLayer(str(copy), trainable=True)
@@ -116,9 +133,10 @@ def test_the_copy_computes_in_the_runs_precision_with_float32_variables(tmp_path
     assert encoder_copy.read_record(copy)["precision"] == policy
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_a_classifier_over_a_mixed_copy_has_a_float32_head_and_float16_scales_its_loss(tmp_path, policy):
-    copy = encoder_copy.write_copy(tiny_source(tmp_path, dropout=0.1), tmp_path / "copy", policy)
+def test_a_classifier_over_a_mixed_copy_has_a_float32_head_and_float16_scales_its_loss(tmp_path, sources, policy):
+    copy = encoder_copy.write_copy(sources("tiny", 0.1), tmp_path / "copy", policy)
     model.set_precision(policy)
     try:
         classifier = model.build_classifier(hub.KerasLayer(str(copy), trainable=True, name="encoder"), BINARY, dropout=0.1)
@@ -135,6 +153,7 @@ def test_a_classifier_over_a_mixed_copy_has_a_float32_head_and_float16_scales_it
                                                                 before))  # the encoder's own weights train
 
 
+@pytest.mark.slow
 def test_dropout_inside_the_copy_follows_the_seed(tmp_path):
     copy = encoder_copy.write_copy(tiny_source(tmp_path, dropout=0.3), tmp_path / "copy", "float32")
     layer = hub.KerasLayer(str(copy), trainable=True)
@@ -152,6 +171,7 @@ def test_dropout_inside_the_copy_follows_the_seed(tmp_path):
     assert inference.tobytes() == layer(batch, training=False)["sequence_output"].numpy().tobytes()
 
 
+@pytest.mark.slow
 def test_the_architecture_is_found_from_the_variables_and_the_outputs(tmp_path):
     write_hf_checkpoint(tmp_path / "hf")  # HF's exact GELU and a layer-norm epsilon of 1e-5
     exact = encoder_copy.write_copy(hf_bert.convert(tmp_path / "hf", tmp_path / "a"), tmp_path / "copy_a", "float32")
@@ -181,6 +201,7 @@ def encoder_with_an_adapter(folder: Path) -> Path:
     return hub_format.save_hub_encoder(wrapped, folder / "vocab.txt", True, folder / "adapter")
 
 
+@pytest.mark.slow
 def test_an_encoder_that_does_not_map_is_loaded_as_saved_with_one_line(tmp_path, capsys, monkeypatch):
     source = encoder_with_an_adapter(tmp_path)
     capsys.readouterr()
@@ -195,6 +216,7 @@ def test_an_encoder_that_does_not_map_is_loaded_as_saved_with_one_line(tmp_path,
     assert capsys.readouterr().err == warning
 
 
+@pytest.mark.slow
 def test_copies_are_cached_by_source_and_precision(tmp_path):
     source = tiny_source(tmp_path, dropout=0.1)
     first = encoders.trained_copy(source, "float32")
@@ -207,6 +229,7 @@ def test_copies_are_cached_by_source_and_precision(tmp_path):
     assert encoders.trained_copy(tmp_path / "seed1", "float32") != first
 
 
+@pytest.mark.slow
 def test_a_copy_that_fails_midway_leaves_nothing_in_the_cache(tmp_path, monkeypatch):
     source = tiny_source(tmp_path, dropout=0.1)
     monkeypatch.setenv("TFBERT_CACHE", str(tmp_path / "cache"))

@@ -51,16 +51,19 @@ def test_resolve_handle_rejects_a_folder_without_saved_model(tmp_path):
         encoders.resolve_handle(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_command_line_writes_an_encoder(tmp_path, capsys):
     assert encoders.main(["tiny", str(tmp_path / "cli"), "--seed", "1"]) == 0
     assert (tmp_path / "cli" / "saved_model.pb").is_file()
     assert str(tmp_path / "cli") in capsys.readouterr().out
 
 
-def test_resolve_hf_checkpoint_converts_once_into_the_cache(tmp_path, tfbert_cache, hf_checkpoint, capsys):
+@pytest.mark.slow
+def test_resolve_hf_checkpoint_converts_once_into_the_cache(tmp_path, hf_checkpoint, capsys, monkeypatch):
+    monkeypatch.setenv("TFBERT_CACHE", str(tmp_path / "cache"))  # its own: other tests convert the same checkpoint
     hf_checkpoint(tmp_path / "hf")
     path = Path(encoders.resolve_handle(f"hf:{tmp_path / 'hf'}"))
-    assert path.parent == tfbert_cache / "encoders" and path.name.startswith("hf-")
+    assert path.parent == tmp_path / "cache" / "encoders" and path.name.startswith("hf-")
     assert "converting" in capsys.readouterr().err
     stamp = (path / "saved_model.pb").stat().st_mtime_ns
     assert encoders.resolve_handle(f"hf:{tmp_path / 'hf'}") == str(path)
@@ -70,6 +73,7 @@ def test_resolve_hf_checkpoint_converts_once_into_the_cache(tmp_path, tfbert_cac
     assert encoders.tokenizer_assets(layer)[1] is False  # the checkpoint's tokenizer_config says cased
 
 
+@pytest.mark.slow
 def test_resolve_named_pretrained_encoder_fetches_then_converts(tmp_path, hf_checkpoint, monkeypatch):
     hf_checkpoint(tmp_path / "fetched")
     fetched = []

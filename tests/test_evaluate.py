@@ -18,7 +18,7 @@ from tfbert.evaluate import main as evaluate_main
 from tfbert.config import build_config
 from tfbert.errors import run_command
 
-from conftest import command_error, reviews
+from conftest import command_error, own_copy, reviews, shared
 
 
 # --------------------------------------------------------------------------- python -m tfbert.evaluate
@@ -35,7 +35,8 @@ def finished_run(tmp_path_factory, tiny_encoder):
                            "encoder": tiny_encoder, "max_seq_length": 16, "learning_rate": 1e-3, "dropout": 0.1,
                            "epochs": 4, "decision_threshold": "f1", "output_dir": str(root / "runs"),
                            "run_name": "run", "wandb_mode": "disabled"})
-    return root, training.train(config)
+    result = training.train(config)
+    return shared(root), result
 
 
 def _evaluate(argv, capsys):
@@ -44,11 +45,12 @@ def _evaluate(argv, capsys):
     return status, out, err
 
 
-def test_the_command_reproduces_the_runs_validation_report(finished_run, capsys):
+def test_the_command_reproduces_the_runs_validation_report(finished_run, tmp_path, capsys):
     root, result = finished_run
-    status, out, err = _evaluate(["--model", result.run_dir, "--data", root / "valid.csv"], capsys)
+    run_dir = own_copy(result.run_dir, tmp_path)  # the report goes into the run's evaluations/
+    status, out, err = _evaluate(["--model", run_dir, "--data", root / "valid.csv"], capsys)
     assert status == 0, err
-    folder = result.run_dir / "evaluations" / "valid"
+    folder = run_dir / "evaluations" / "valid"
     assert f"report: {folder}" in out.splitlines()
     assert {p.name for p in folder.iterdir()} == {"metrics.json", "classification_report.txt", "confusion_matrix.json",
                                                   "data_stats.json", "predictions.csv", "plots"}
@@ -64,7 +66,7 @@ def test_the_command_reproduces_the_runs_validation_report(finished_run, capsys)
     assert metrics["loss"] == pytest.approx(trained["loss"], abs=1e-4)
     assert metrics["precision_at_recall_0.5"] == pytest.approx(trained["precision_at_recall_0.5"], abs=1e-6)
     confusion = json.loads((folder / "confusion_matrix.json").read_text())
-    assert confusion["evaluation"] == json.loads((result.run_dir / "confusion_matrix.json").read_text())["validation"]
+    assert confusion["evaluation"] == json.loads((run_dir / "confusion_matrix.json").read_text())["validation"]
     assert "== evaluation ==" in (folder / "classification_report.txt").read_text()
     predictions = pd.read_csv(folder / "predictions.csv")
     assert list(predictions.columns) == ["text", "label", "predicted_label", "probability_neg", "probability_pos"]
@@ -115,6 +117,7 @@ def test_bad_input_is_one_line_and_writes_nothing(case, finished_run, tmp_path, 
         assert not output.exists()
 
 
+@pytest.mark.slow
 def test_the_command_runs_as_a_module(finished_run, tmp_path):
     root, result = finished_run
     proc = subprocess.run([sys.executable, "-m", "tfbert.evaluate", "--model", str(result.run_dir),
@@ -144,26 +147,28 @@ def test_the_command_evaluates_a_wandb_model_artifact_reference(finished_run, tm
 # --------------------------------------------------------------------------- tfbert.evaluate
 
 
+@pytest.mark.slow
 def test_the_python_api_evaluates_as_the_command_does(finished_run, tmp_path, capsys):
     """tfbert.evaluate on a DataFrame and the command on the same rows in a file agree."""
 
     root, result = finished_run
+    run_dir = own_copy(result.run_dir, tmp_path)  # tfbert.evaluate reports into the run's evaluations/
     frame = pd.read_csv(root / "valid.csv").rename(columns={"text": "review"})
     frame.to_csv(tmp_path / "renamed.csv", index=False)
-    status, _, err = _evaluate(["--model", result.run_dir, "--data", tmp_path / "renamed.csv", "--output",
+    status, _, err = _evaluate(["--model", run_dir, "--data", tmp_path / "renamed.csv", "--output",
                                 tmp_path / "by_command", "--text_column=review"], capsys)
     assert status == 0, err
-    evaluated = tfbert.evaluate(result.run_dir, frame, text_column="review")
-    assert evaluated.folder == result.run_dir / "evaluations" / "dataframe"
+    evaluated = tfbert.evaluate(run_dir, frame, text_column="review")
+    assert evaluated.folder == run_dir / "evaluations" / "dataframe"
     by_command = json.loads((tmp_path / "by_command" / "metrics.json").read_text())["evaluation"]
     assert evaluated.metrics == by_command
     assert json.loads(evaluated.report_paths["metrics.json"].read_text())["evaluation"] == by_command
     assert set(evaluated.report_paths) == {p.relative_to(tmp_path / "by_command").as_posix()
                                            for p in (tmp_path / "by_command").rglob("*") if p.is_file()}
     with pytest.raises(tfbert.TfbertError, match="already exists"):
-        tfbert.evaluate(result.run_dir, frame, text_column="review")
+        tfbert.evaluate(run_dir, frame, text_column="review")
     with pytest.raises(tfbert.TfbertError, match="learning_rate cannot change"):
-        tfbert.evaluate(result.run_dir, frame, output=tmp_path / "other", learning_rate=1e-3)
+        tfbert.evaluate(run_dir, frame, output=tmp_path / "other", learning_rate=1e-3)
 
 
 

@@ -17,7 +17,7 @@ from tfbert.data import LabelMap
 from tfbert.errors import TfbertError
 from tfbert.predictor import Predictor
 
-from conftest import raises_one_line
+from conftest import raises_one_line, shared
 
 
 # --------------------------------------------------------------------------- save / load
@@ -35,7 +35,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: str):
     classifier = model.build_classifier(encoders.load_encoder(tiny_encoder), label_map, dropout=0.3)
     directory = tmp_path_factory.mktemp("export") / "model"
     returned = export.save_model(classifier, directory, label_map)
-    return classifier, label_map, directory, returned
+    return classifier, label_map, shared(directory), returned
 
 
 def test_save_model_writes_a_saved_model_with_its_label_map(saved):
@@ -114,6 +114,7 @@ def test_a_pair_export_refuses_single_texts(pair_export):
         Predictor(serving, 2).serve(QUESTIONS, None)
 
 
+@pytest.mark.slow
 def test_an_export_of_a_clean_text_run_removes_break_tags_as_training_did(tmp_path, tiny_encoder):
     from tfbert import packers
     from tfbert.data import clean_text
@@ -133,6 +134,7 @@ def test_an_export_of_a_clean_text_run_removes_break_tags_as_training_did(tmp_pa
     assert np.abs(uncleaned[:2] - served[:2, 1]).max() > 1e-6  # the tags would have changed the prediction
 
 
+@pytest.mark.slow
 def test_the_export_holds_the_weights_once_without_the_optimizers_slots(tmp_path, tiny_encoder):
     """After training, Adam holds two slots per weight; serving never reads them, so the
     export's variables add up to the model's weights (plus its metrics' counters)."""
@@ -231,6 +233,7 @@ def test_find_export_refuses_an_unfinished_run(given, pair_export, tmp_path):
 
 # --------------------------------------------------------------------------- what the previous release wrote
 
+@pytest.mark.slow
 def test_a_run_directory_of_the_previous_release_still_loads_predicts_and_evaluates(release_0_2_0, tmp_path):
     import pandas as pd
 
@@ -259,6 +262,7 @@ LONG_TEXTS = ["a good movie " * 40, "bad", "the plot " * 90 + "was good", "", "a
 PAIRS = ["good", "the plot was bad " * 6, "a", "bad movie", "", "movie"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("with_pairs", [False, True])
 def test_a_windows_export_predicts_what_the_model_does_document_by_document(with_pairs, tmp_path, tiny_encoder):
     from tfbert import input_pipeline, packers

@@ -71,6 +71,7 @@ def _inputs(config: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ids, mask, types
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prefix, gamma_beta", [("", False), ("bert.", True)])
 def test_converted_encoder_matches_numpy_bert(tmp_path, hf_checkpoint, prefix, gamma_beta):
     tensors = hf_checkpoint(tmp_path / "hf", prefix=prefix, gamma_beta=gamma_beta)
@@ -86,6 +87,7 @@ def test_converted_encoder_matches_numpy_bert(tmp_path, hf_checkpoint, prefix, g
     assert vocab == (tmp_path / "hf" / "vocab.txt").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_tanh_gelu_would_be_measurably_wrong(tmp_path, hf_checkpoint):
     """Guards the explicit erf GELU: the approximation is off by more than the tolerance."""
     tensors = hf_checkpoint(tmp_path / "hf")

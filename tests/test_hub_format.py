@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tfbert  # noqa: F401
 import tensorflow as tf
@@ -37,6 +38,7 @@ def test_tiny_encoder_has_the_tf_hub_bert_interface(tiny_encoder):
     assert bool(loaded.do_lower_case.numpy()) is True
 
 
+@pytest.mark.slow
 def test_tiny_encoder_is_deterministic_per_seed(tmp_path):
     first = hub.load(str(hub_format.write_tiny_encoder(tmp_path / "a", seed=3)))
     second = hub.load(str(hub_format.write_tiny_encoder(tmp_path / "b", seed=3)))
@@ -47,6 +49,7 @@ def test_tiny_encoder_is_deterministic_per_seed(tmp_path):
     assert np.abs(a - c).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_save_leaves_no_staging_folders(tmp_path):
     hub_format.write_tiny_encoder(tmp_path / "enc")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["enc"]

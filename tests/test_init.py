@@ -56,6 +56,7 @@ PROBE = """
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", [None, "0"], ids=["unset", "set to 0"])
 def test_importing_tfbert_first_selects_legacy_keras(preset):
     found = last_json_line(run_python(PROBE.format(before=""), TF_USE_LEGACY_KERAS=preset))
@@ -63,11 +64,13 @@ def test_importing_tfbert_first_selects_legacy_keras(preset):
     assert found["tf_keras_behind_tf_keras"] is True and found["model_is_tf_keras"] is True
 
 
+@pytest.mark.slow
 def test_tensorflow_imported_first_with_legacy_keras_is_fine():
     found = last_json_line(run_python(PROBE.format(before="import tensorflow"), TF_USE_LEGACY_KERAS="1"))
     assert found["tf_keras_behind_tf_keras"] is True
 
 
+@pytest.mark.slow
 def test_tensorflow_imported_first_with_keras_3_is_a_one_line_error():
     done = run_python("""
         import json
@@ -109,6 +112,7 @@ def run_command_line(*args: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_a_training_run_says_tfbert_s_lines_and_keras_progress_and_nothing_else(tmp_path):
     done = run_command_line("tfbert.train", "--config", "configs/tiny.yaml", "--epochs=2", "--wandb_mode=disabled",
                             f"--output_dir={tmp_path}")
@@ -127,6 +131,7 @@ def test_a_training_run_says_tfbert_s_lines_and_keras_progress_and_nothing_else(
     assert " to go " in lines[estimate] and "Epoch 2/2" in done.stdout
 
 
+@pytest.mark.slow
 def test_verbose_brings_tensorflow_s_own_lines_back():
     """A command that loads TensorFlow and fails (the config is missing): with --verbose,
     TensorFlow's C++ lines as it loads are there again (test_bad_input checks the same

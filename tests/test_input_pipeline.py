@@ -141,6 +141,7 @@ def test_dataset_pairs_path(packer_for, tokenizer):
         np.testing.assert_array_equal(feats["input_type_ids"][3][:4], [0, 0, 1, 1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("padding", ["batch", "bucket"])
 def test_dataset_shuffle_is_seeded_and_keeps_rows_together(padding, packer_for, tokenizer, small_groups):
     texts, pairs = TEXTS[100:164], PAIRS[100:164]

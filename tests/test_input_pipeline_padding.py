@@ -106,6 +106,7 @@ def test_padding_mode_leaves_evaluation_unchanged(tiny_classifier, varied_split)
     np.testing.assert_allclose(predictions["batch"], predictions["max"], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_padding_mode_leaves_training_unchanged(tiny_classifier, varied_split):
     """One epoch on the same batches in the same order: padded to max_seq_length, to each
     batch's longest, and bucketed (against the same bucketed batches padded to max)."""

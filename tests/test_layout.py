@@ -145,3 +145,30 @@ def test_no_test_module_over_400_lines_and_no_function_over_50():
     """The tests keep to the same limits: every tests/*.py, helper modules and conftest.py included."""
     tests = sorted(Path(__file__).parent.glob("*.py"))
     assert len(tests) > 40 and [part for path in tests for part in oversized(path)] == []
+
+
+def quick_tests(path: Path) -> list[str]:
+    """The test functions of a test module that `-m "not slow"` runs: those neither marked slow
+    themselves nor in a module marked slow (pytestmark)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    if any(isinstance(node, ast.Assign) and "pytestmark" in map(ast.unparse, node.targets) and "slow" in ast.unparse(node.value)
+           for node in tree.body):
+        return []
+    return [node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+            and not any("mark.slow" in ast.unparse(decorator) for decorator in node.decorator_list)]
+
+
+def test_quick_tests_leaves_out_what_is_marked_slow(tmp_path):
+    marked = tmp_path / "test_marked.py"
+    marked.write_text("import pytest\n\n\n@pytest.mark.slow\n@pytest.mark.parametrize('x', [1])\ndef test_a(x):\n    pass\n\n\n"
+                      "def test_b():\n    pass\n\n\ndef helper():\n    pass\n")
+    assert quick_tests(marked) == ["test_b"]
+    whole = tmp_path / "test_whole.py"
+    whole.write_text("import pytest\n\npytestmark = pytest.mark.slow\n\n\ndef test_b():\n    pass\n")
+    assert quick_tests(whole) == []
+
+
+def test_the_quick_loop_reaches_every_test_module():
+    """`python -m pytest -q -m "not slow"` keeps at least one test of every test module."""
+    modules = sorted(Path(__file__).parent.glob("test_*.py"))
+    assert len(modules) > 40 and [path.name for path in modules if not quick_tests(path)] == []

@@ -54,6 +54,7 @@ def test_binary_metrics_are_accuracy_precision_at_recall_precision_and_recall():
     assert metrics[1].recall == 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", list(HEADS))
 def test_every_head_trains_a_step(task, tiny_encoder):
     label_map = HEADS[task][0]
@@ -131,6 +132,7 @@ def test_adamw_updates_the_weights_as_model_gardens_adamw_does(tmp_path):
         np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_mixed_precision_keeps_a_float32_head_and_scales_the_loss(tiny_encoder):
     label_map = HEADS["binary"][0]
     model.set_precision("mixed_float16")
@@ -148,6 +150,7 @@ def test_mixed_precision_keeps_a_float32_head_and_scales_the_loss(tiny_encoder):
     assert tf_keras.mixed_precision.global_policy().name == "float32"
 
 
+@pytest.mark.slow
 def test_jit_compile_is_passed_to_keras(tiny_encoder):
     label_map = HEADS["binary"][0]
     for jit in (True, False):
@@ -185,6 +188,7 @@ def _two_steps(accumulation_steps: int, policy: str = "float32",
         model.set_precision(None)
 
 
+@pytest.mark.slow
 def test_an_accumulated_step_equals_the_full_batch_step():
     initial, whole, whole_history = _two_steps(1)
     assert max(np.abs(w - i).max() for w, i in zip(whole, initial)) > 1e-2  # the steps did move the weights
@@ -197,6 +201,7 @@ def test_an_accumulated_step_equals_the_full_batch_step():
             np.testing.assert_allclose(history[name], whole_history[name], rtol=1e-5, err_msg=name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy, atol", [("mixed_float16", 1e-4), ("mixed_bfloat16", 1e-2)])
 def test_accumulation_under_mixed_precision_equals_the_full_batch_step(policy, atol):
     """mixed_float16: each micro-batch's loss scaled by the LossScaleOptimizer, the sum
@@ -249,6 +254,7 @@ def test_attention_pooling_weighs_each_documents_windows_by_a_softmax_of_a_learn
     assert layer.get_config()["mode"] == "attention" and len(layer.trainable_weights) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task, pooling", [("binary", "mean"), ("multiclass", "attention"), ("multilabel", "attention")])
 def test_a_windows_classifier_gives_one_row_a_document_and_trains(task, pooling, tiny_encoder):
     label_map = HEADS[task][0]
@@ -287,6 +293,7 @@ def _two_window_steps(accumulation_steps: int) -> tuple[list[np.ndarray], list[n
     return initial, [w.numpy() for w in classifier.trainable_weights]
 
 
+@pytest.mark.slow
 def test_an_accumulated_step_over_windows_splits_by_document_and_equals_the_full_batch_step():
     initial, whole = _two_window_steps(1)
     assert max(np.abs(w - i).max() for w, i in zip(whole, initial)) > 1e-2

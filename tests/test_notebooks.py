@@ -97,6 +97,7 @@ def test_no_cell_reimplements_the_package(path):
     assert "tfbert.train(" in code
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch):
     """Headless, as CI runs it: TFBERT_SMOKE=1, W&B disabled, no network, in a fresh kernel."""

@@ -215,6 +215,7 @@ def assert_not_vacuous(coverage: Coverage, vocab: str) -> None:
         assert coverage.unk < 0.05 * (coverage.continuation_pieces + coverage.whole_word_pieces)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("vocab", ["tiny", "rich"])
 @pytest.mark.parametrize("do_lower_case", [True, False])
 def test_ids_equal_classifier_data_lib(vocab, do_lower_case, request):
@@ -311,6 +312,7 @@ def _sweep_differences(packer: packers.TfTextPacker, context: str) -> set[int]:
     return differences
 
 
+@pytest.mark.slow
 def test_tf_text_normalisation_equals_full_tokenizer_on_every_code_point(tiny_vocab_file):
     """Every character, alone and where only final sigma could tell: the tf_text words
     are FullTokenizer's except for the documented Unicode-version differences."""
@@ -328,6 +330,7 @@ def test_tf_text_normalisation_equals_full_tokenizer_on_every_code_point(tiny_vo
     assert len(final_sigma) == {"14.0.0": 261, "15.1.0": 365}[unicodedata.unidata_version]  # Python 3.11, 3.13
 
 
+@pytest.mark.slow
 def test_tf_text_lower_casing_ignores_the_process_locale(tiny_vocab_file):
     """ICU lower-cases by the locale: in Turkish or Azeri, I would become a dotless ı."""
     texts = ["I İ Iİ I\u0307 IΣ ÌÍĨ JÌ", "INDIA Istanbul ΟΔΟΣ", "ﬁ Ｉ"]

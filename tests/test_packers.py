@@ -159,6 +159,7 @@ def test_make_packer_rejects_bad_arguments(tiny_vocab_file, tmp_path):
 # --------------------------------------------------------------------------- 4. encoder's tokenizer
 
 
+@pytest.mark.slow
 def test_tokenizer_from_encoder_assets_honours_do_lower_case(tiny_encoder, tmp_path):
     vocab_file, do_lower_case = encoders.tokenizer_assets(encoders.load_encoder(tiny_encoder, trainable=False))
     assert do_lower_case is True

@@ -15,7 +15,7 @@ from tfbert.predict import main as predict_main
 from tfbert.config import build_config
 from tfbert.errors import run_command
 
-from conftest import command_error, reviews
+from conftest import command_error, reviews, shared
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, tiny_encoder):
@@ -24,7 +24,7 @@ def run_dir(tmp_path_factory, tiny_encoder):
     config = build_config({"data_path": str(tmp_path / "train.csv"), "encoder": tiny_encoder, "max_seq_length": 16,
                            "learning_rate": 3e-3, "dropout": 0.1, "epochs": 8, "train_split": 0.75,
                            "output_dir": str(tmp_path / "runs"), "run_name": "run", "wandb_mode": "disabled"})
-    return training.train(config).run_dir
+    return shared(training.train(config).run_dir)
 
 
 def _run(argv, capsys, stdin: str | None = None, monkeypatch=None):
@@ -35,6 +35,7 @@ def _run(argv, capsys, stdin: str | None = None, monkeypatch=None):
     return status, out, err
 
 
+@pytest.mark.slow
 def test_predicts_a_csv_into_a_parquet_file(run_dir, tmp_path, capsys):
     texts = ["the film was great fun", "the film was awful", "bad worst dull"]
     pd.DataFrame({"id": [1, 2, 3], "review": texts}).to_csv(tmp_path / "in.csv", index=False)
@@ -50,6 +51,7 @@ def test_predicts_a_csv_into_a_parquet_file(run_dir, tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left
 
 
+@pytest.mark.slow
 def test_reads_lines_from_stdin_and_writes_csv_to_stdout(run_dir, capsys, monkeypatch):
     status, out, err = _run(["--model", str(run_dir / "export")], capsys, "great best fun\n\nawful worst\n", monkeypatch)
     assert status == 0, err
@@ -58,6 +60,7 @@ def test_reads_lines_from_stdin_and_writes_csv_to_stdout(run_dir, capsys, monkey
     assert frame["predicted_label"].tolist() == [1, 0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make_argv, fragment", [
     (lambda d, t: ["--model", str(d), "--input", str(t / "missing.csv")], "not found"),
     (lambda d, t: ["--model", str(t), "--input", str(t / "x.csv")], "neither a tfbert run directory"),
@@ -73,6 +76,7 @@ def test_bad_input_is_one_line_and_exit_2(run_dir, tmp_path, capsys, make_argv, 
     assert not (tmp_path / "out.xlsx").exists()
 
 
+@pytest.mark.slow
 def test_a_pair_model_reads_its_second_segment_from_pair_column(pair_export, tmp_path, capsys):
     classifier, packer, _, directory = pair_export
     questions, answers = ["is it good?", "is it long?", "who is in it?"], ["very good", "no", "nobody famous"]
@@ -93,6 +97,7 @@ def test_a_pair_model_reads_its_second_segment_from_pair_column(pair_export, tmp
 # --------------------------------------------------------------------------- tfbert.Predictor
 
 
+@pytest.mark.slow
 def test_the_predictor_gives_the_commands_numbers(run_dir, tmp_path, capsys, monkeypatch):
     """tfbert.Predictor in Python and python -m tfbert.predict agree on the same texts."""
     import tfbert
@@ -147,6 +152,7 @@ class FakeApi:
         return str(self.folder)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reference", ["my-team/tfbert/run-model:best", "tfbert/run-model:v3"])
 def test_the_predictor_loads_a_wandb_model_artifact_reference(reference, run_dir, monkeypatch, capsys):
     """An artifact downloads to a run directory holding export/ (tests/test_tracking.py loads a real one)."""
@@ -162,6 +168,7 @@ def test_the_predictor_loads_a_wandb_model_artifact_reference(reference, run_dir
     assert status == 0 and pd.read_csv(io.StringIO(out))["predicted_label"].tolist() == [0], err
 
 
+@pytest.mark.slow
 def test_a_local_path_that_exists_wins_over_the_artifact_reading(run_dir, tmp_path, monkeypatch):
     import tfbert
     import wandb
@@ -220,6 +227,7 @@ def test_the_writer_sees_a_temporary_name_with_the_real_suffix(tmp_path, monkeyp
     assert [p.name for p in tmp_path.iterdir()] == ["predictions.parquet"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("given", ["other", ".other.incomplete", ".other.incomplete/export"])
 def test_predict_refuses_an_unfinished_run(given, run_dir, tmp_path, capsys):
     staging = tmp_path / "runs" / ".other.incomplete"

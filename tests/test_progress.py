@@ -198,6 +198,7 @@ with progress.meter(10, "scoring") as advance:
 """
 
 
+@pytest.mark.slow
 def test_a_notebook_cell_shows_live_bars_for_fit_and_for_tfbert_loops(tmp_path):
     """Run headless in a real kernel, as Jupyter or Colab would run it: Keras' bar and the
     meter redraw one line (carriage returns, step counts) instead of printing once at the end."""

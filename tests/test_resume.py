@@ -15,7 +15,7 @@ import pytest
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tf_keras
 
-from conftest import ROOT, command_error, nan_weights_at, numbered_rows, saved_weights
+from conftest import ROOT, command_error, nan_weights_at, numbered_rows, saved_weights, shared
 from hooked_train import logged_batches, run_hooked_train
 from tfbert import callbacks, hub_format, resume
 from tfbert.config import load_config
@@ -24,6 +24,7 @@ from tfbert.train import main
 
 STEPS_PER_EPOCH, EPOCHS = 12, 3  # 240 rows, train_split 0.8, batches of 16
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_at_the_next_batch_and_ends_with_the_uninterrupted_weights(tmp_path):
     data = numbered_rows(tmp_path / "rows.csv")
     # Dropout inside the encoder: its generators' state is backed up with the weights, so the
@@ -71,6 +72,7 @@ def test_a_killed_run_resumes_at_the_next_batch_and_ends_with_the_uninterrupted_
     assert history["epoch"].tolist() == list(range(EPOCHS))  # no epoch twice, none missing
 
 
+@pytest.mark.slow
 def test_a_nan_loss_stops_at_once_and_keeps_the_run_resumable(tmp_path, capsys, monkeypatch):
     argv = ["--config", "configs/tiny.yaml", "--epochs=2", "--wandb_mode=disabled", f"--output_dir={tmp_path}",
             "--run_name=n", "--backup_every_steps=0"]
@@ -223,9 +225,11 @@ def small_run(tmp_path_factory, tiny_encoder):
                     tensorboard=True, save="metrics", wandb_mode="disabled", mixed_precision="float32", run_name="r")
     recorder = WhatCameBefore(folder / "whole" / ".r.incomplete")
     whole = tfbert.train("configs/tiny.yaml", output_dir=str(folder / "whole"), callbacks=[recorder], **settings)
+    shared(whole.run_dir)
     return types.SimpleNamespace(settings=settings, result=whole, seen=recorder.seen)
 
 
+@pytest.mark.slow
 def test_train_calls_its_callbacks_after_its_own_and_before_the_backup_and_logs_to_tensorboard(small_run):
     assert small_run.seen == [
         ("step 2", (0, 0), 0),  # the backup of step 2 comes after the user's callback
@@ -238,6 +242,7 @@ def test_train_calls_its_callbacks_after_its_own_and_before_the_backup_and_logs_
     assert all(path.stat().st_size > 0 for path in events)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["auto", "off", "one_device"])
 def test_every_one_machine_strategy_resumes_a_killed_run_to_the_uninterrupted_weights(small_run, tmp_path, capsys,
                                                                                         strategy):

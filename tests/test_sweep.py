@@ -35,6 +35,19 @@ def _agent_command(sweep: dict, args: list[str]) -> list[str]:
     return expanded
 
 
+def read_sweep() -> dict:
+    return yaml.safe_load((REPO / "configs" / "sweep.yaml").read_text())
+
+
+def test_the_sweep_searches_the_documented_keys_by_validation_loss_under_hyperband():
+    sweep = read_sweep()
+    assert set(sweep["parameters"]) == {"learning_rate", "train_batch_size", "dropout", "epochs", "max_seq_length",
+                                        "save"}
+    assert sweep["metric"]["name"] == "validation/loss" and sweep["early_terminate"]["type"] == "hyperband"
+    assert sweep["command"][:2] == ["${env}", "${interpreter}"]
+
+
+@pytest.mark.slow
 def test_the_sweep_agents_command_line_reaches_the_model(tmp_path, hf_checkpoint, capsys):
     """configs/sweep.yaml's command, run as an agent would, over small stand-ins of the demo's assets."""
     cache = tmp_path / "cache"
@@ -45,11 +58,7 @@ def test_the_sweep_agents_command_line_reaches_the_model(tmp_path, hf_checkpoint
     polarity.write_text("\ufeff" + "".join(f'"{1 if y else -1}","{t}"\n' for t, y in zip(frame.text, frame.label)))
     shutil.copytree(REPO / "configs", tmp_path / "configs")
 
-    sweep = yaml.safe_load((REPO / "configs" / "sweep.yaml").read_text())
-    assert set(sweep["parameters"]) == {"learning_rate", "train_batch_size", "dropout", "epochs", "max_seq_length",
-                                        "save"}
-    assert sweep["metric"]["name"] == "validation/loss" and sweep["early_terminate"]["type"] == "hyperband"
-    assert sweep["command"][:2] == ["${env}", "${interpreter}"]
+    sweep = read_sweep()  # its keys, metric and command: the test above
     args = ["--dropout=0.2", "--epochs=1", "--learning_rate=0.0003", "--max_seq_length=32", "--train_batch_size=8",
             f"--save={sweep['parameters']['save']['value']}"]
     env = {**os.environ, "TFBERT_CACHE": str(cache), "WANDB_MODE": "offline"}

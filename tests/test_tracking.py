@@ -25,7 +25,7 @@ from tfbert.errors import run_command
 from tfbert.predictor import Predictor
 from tfbert.wandb_callbacks import ResumedMetricsLogger, ValidationLogger
 
-from conftest import RUN_FILES, command_error, make_split, nan_weights_at, raises_one_line, write_yaml
+from conftest import RUN_FILES, command_error, make_split, nan_weights_at, own_copy, raises_one_line, shared, write_yaml
 from wandb_logs import LoggedRun, artifact_folder, sentiment_csv, tracked_config
 
 
@@ -33,10 +33,12 @@ from wandb_logs import LoggedRun, artifact_folder, sentiment_csv, tracked_config
 def tracked_run(tmp_path_factory, tiny_encoder):
     tmp_path = tmp_path_factory.mktemp("tracked")
     result = training.train(tracked_config(tmp_path, tiny_encoder))
-    (run_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
+    (run_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")  # W&B's service may still write its logs
+    shared(result.run_dir)
     return result, LoggedRun(run_dir)
 
 
+@pytest.mark.slow
 def test_the_resolved_config_is_the_runs_config(tracked_run):
     result, logged = tracked_run
     written = yaml.safe_load((result.run_dir / "config.yaml").read_text())
@@ -44,6 +46,7 @@ def test_the_resolved_config_is_the_runs_config(tracked_run):
         assert logged.config[key] == written[key], key
 
 
+@pytest.mark.slow
 def test_history_has_per_step_and_per_epoch_loss_and_learning_rate(tracked_run):
     _, logged = tracked_run
     steps = [row for row in logged.history if "batch/loss" in row]
@@ -54,6 +57,7 @@ def test_history_has_per_step_and_per_epoch_loss_and_learning_rate(tracked_run):
     assert all("epoch/val_loss" in row for row in epochs)
 
 
+@pytest.mark.slow
 def test_evaluation_metrics_tables_and_confusion_matrix_are_logged(tracked_run):
     result, logged = tracked_run
     for name, value in result.metrics["validation"].items():
@@ -65,6 +69,7 @@ def test_evaluation_metrics_tables_and_confusion_matrix_are_logged(tracked_run):
             "data/train/label_distribution_table", "data/train/words_per_text_table"} <= keys
 
 
+@pytest.mark.slow
 def test_model_and_dataset_artifacts_are_logged(tracked_run):
     result, logged = tracked_run
     by_type = {artifact.type: artifact for artifact in logged.artifacts}
@@ -81,6 +86,7 @@ def test_model_and_dataset_artifacts_are_logged(tracked_run):
     assert json.loads(by_type["dataset"].metadata)["rows"] == {"train": 90, "valid": 30}
 
 
+@pytest.mark.slow
 def test_the_model_artifact_is_what_predictor_predict_and_evaluate_load(tracked_run, tmp_path, capsys):
     result, logged = tracked_run
     (model,) = [artifact for artifact in logged.artifacts if artifact.type == "model"]
@@ -106,6 +112,7 @@ def test_the_model_artifact_is_what_predictor_predict_and_evaluate_load(tracked_
     assert evaluated["num_examples"] == 40 and 0 <= evaluated["accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_validation_metrics_are_logged_every_epoch_and_the_final_ones_in_the_summary(tracked_run):
     """configs/sweep.yaml's metric, validation/loss, is in the history once per epoch (fit's,
     for Hyperband) and in the summary as the final evaluation's (the best epoch, float32)."""
@@ -122,11 +129,13 @@ def test_validation_metrics_are_logged_every_epoch_and_the_final_ones_in_the_sum
     assert logged.summary["validation/f1"] == pytest.approx(final["f1"])
 
 
+@pytest.mark.slow
 def test_the_evaluate_command_logs_an_evaluate_job_in_the_trainings_group(tracked_run, tmp_path):
     result, logged = tracked_run
-    wandb_dir = result.run_dir.parent / "wandb"
+    run_dir = own_copy(result.run_dir.parent, tmp_path) / result.run_dir.name  # its runs/ and runs/wandb/
+    wandb_dir = run_dir.parent / "wandb"
     before = set(wandb_dir.glob("offline-run-*"))
-    evaluated = evaluation.evaluate(result.run_dir, str(sentiment_csv(tmp_path / "new.csv", rows=40)))
+    evaluated = evaluation.evaluate(run_dir, str(sentiment_csv(tmp_path / "new.csv", rows=40)))
     folder, metrics = evaluated.folder, evaluated.metrics
     (new_run,) = set(wandb_dir.glob("offline-run-*")) - before
     evaluated = LoggedRun(new_run)
@@ -137,9 +146,10 @@ def test_the_evaluate_command_logs_an_evaluate_job_in_the_trainings_group(tracke
     keys = set().union(*evaluated.history)
     assert {"evaluation/classification_report", "evaluation/predictions", "plots/evaluation/confusion_matrix",
             "plots/evaluation/precision_recall"} <= keys
-    assert folder == result.run_dir / "evaluations" / "new"
+    assert folder == run_dir / "evaluations" / "new"
 
 
+@pytest.mark.slow
 def test_a_dataframe_as_data_is_logged_as_a_dataset_artifact(tmp_path, tiny_encoder):
     """From the Python API, data_path may be a DataFrame: W&B's config says what it was and
     the dataset artifact holds its rows."""
@@ -156,6 +166,7 @@ def test_a_dataframe_as_data_is_logged_as_a_dataset_artifact(tmp_path, tiny_enco
     assert result.metrics["validation"]["num_examples"] == 20
 
 
+@pytest.mark.slow
 def test_wandb_failing_mid_training_warns_once_and_the_run_completes(tmp_path, tiny_encoder, monkeypatch, capsys):
     def broken_log(*args, **kwargs):
         raise ConnectionError("W&B is down")
@@ -167,6 +178,7 @@ def test_wandb_failing_mid_training_warns_once_and_the_run_completes(tmp_path, t
     assert len(warnings) == 1 and "W&B is down" in warnings[0]
 
 
+@pytest.mark.slow
 def test_wandb_init_failing_online_falls_back_to_offline(tmp_path, tiny_encoder, monkeypatch, capsys):
     real_init = wandb.init
     modes = []
@@ -206,6 +218,7 @@ def test_under_a_sweep_agent_a_failing_wandb_init_stops_the_trial_in_one_line(tm
     assert "sweep abc123" in command_error(status, err, out)
 
 
+@pytest.mark.slow
 def test_save_model_keeps_and_uploads_only_the_export(tmp_path, tiny_encoder):
     """(save: metrics is tested with configs/sweep.yaml's trials below.)"""
     result = training.train(tracked_config(tmp_path, tiny_encoder, epochs=1, save="model"))
@@ -218,6 +231,7 @@ def test_save_model_keeps_and_uploads_only_the_export(tmp_path, tiny_encoder):
     assert not [path for path in saved if path.startswith("model/")]
 
 
+@pytest.mark.slow
 def test_a_resumed_run_logs_to_the_same_wandb_run_and_continues_its_steps(tmp_path, tiny_encoder, monkeypatch):
     from tfbert import callbacks
     from tfbert.errors import TfbertError
@@ -318,6 +332,7 @@ def test_the_docstring_examples_run():
     assert result.attempted > 0 and result.failed == 0
 
 
+@pytest.mark.slow
 def test_disabled_writes_nothing_for_wandb(tmp_path, tiny_encoder, monkeypatch):
     monkeypatch.chdir(tmp_path)
     training.train(tracked_config(tmp_path, tiny_encoder, epochs=1, wandb_mode="disabled"))

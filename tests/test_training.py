@@ -27,6 +27,7 @@ from train_command import MACRO_METRICS, NEUTRAL, TOPICS, macro_row, run_main, s
 
 # --------------------------------------------------------------------------- interrupted run
 
+@pytest.mark.slow
 def test_an_interrupted_run_leaves_no_directory_that_looks_finished(tmp_path, tiny_encoder, monkeypatch):
     sentiment_frame(40, seed=3).to_csv(tmp_path / "reviews.csv", index=False)
     config = build_config({
@@ -52,6 +53,7 @@ def test_an_interrupted_run_leaves_no_directory_that_looks_finished(tmp_path, ti
 
 # --------------------------------------------------------------------------- reproducible runs
 
+@pytest.mark.slow
 def test_deterministic_runs_of_a_tfhub_encoder_predict_bit_identically_and_another_seed_differs(tmp_path,
                                                                                                 tfhub_encoder):
     """An encoder exported as TF Hub's BERTs are, its dropout ops unseeded: tfbert trains its
@@ -75,6 +77,7 @@ def test_deterministic_runs_of_a_tfhub_encoder_predict_bit_identically_and_anoth
 
 # --------------------------------------------------------------------------- other tasks
 
+@pytest.mark.slow
 def test_multiclass_run_with_overrides_and_balanced_weights(tmp_path, tiny_encoder):
     frame = topic_frame(60, seed=4)
     frame = frame[~((frame["topic"] == "nature") & (frame.index % 2 == 0))]  # unbalanced: 20/20/10
@@ -109,6 +112,7 @@ def test_multiclass_run_with_overrides_and_balanced_weights(tmp_path, tiny_encod
     assert matrix.sum(axis=1).tolist() == [8, 8, 4]
 
 
+@pytest.mark.slow
 def test_multilabel_run(tmp_path, tiny_encoder):
     rng = np.random.default_rng(5)
     names = list(TOPICS)
@@ -187,6 +191,7 @@ def test_class_weight_is_refused_for_multilabel_data():
 
 # --------------------------------------------------------------------------- long documents
 
+@pytest.mark.slow
 def test_a_windows_run_trains_scores_saves_and_serves_one_row_a_document(tmp_path, tiny_encoder):
     """long_texts: windows end to end: texts of 1 to ~6 windows, the topic word at the end, an empty
     text dropped by on_bad_rows, micro-batches by document; evaluation, the export and

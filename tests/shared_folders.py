@@ -1,0 +1,40 @@
+"""Folders that several tests read and none may write: `shared(folder)` registers one, and
+the autouse fixture `shared_folders_stay_as_built` (used by conftest) fails the test after
+which any of them changed. Root ignores permission bits, so a listing, not chmod, catches a
+test that writes into what another test reads; a test that must write (evaluate a run into
+its evaluations/, resume it) works on its own copy (conftest.own_copy).
+
+Usage: `return shared(hub_format.write_tiny_encoder(folder / "tiny"))` in a session or module fixture.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+Folder = TypeVar("Folder", str, Path)
+
+SHARED: dict[Path, list[tuple[str, int, int]]] = {}
+
+
+def listing(folder: Path) -> list[tuple[str, int, int]]:
+    """Every file under `folder`: its relative path, size and modification time."""
+    return sorted((str(path.relative_to(folder)), path.stat().st_size, path.stat().st_mtime_ns)
+                  for path in Path(folder).rglob("*") if path.is_file())
+
+
+def shared(folder: Folder) -> Folder:
+    """Register `folder` as read-only for the rest of the session; returns it."""
+    SHARED[Path(folder)] = listing(Path(folder))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def shared_folders_stay_as_built():
+    """After each test, every shared folder holds what it held when it was built."""
+    yield
+    changed = {folder: listing(folder) for folder, files in SHARED.items() if listing(folder) != files}
+    SHARED.update(changed)  # reported once, by the test that wrote
+    assert not changed, f"this test wrote into a shared fixture: {', '.join(map(str, changed))}"
