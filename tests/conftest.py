@@ -33,7 +33,7 @@ from tfbert import hub_format
 from tfbert.data.splits import Split
 from tfbert.errors import TfbertError
 
-from shared_folders import shared, shared_folders_stay_as_built  # noqa: F401  (an autouse session fixture)
+from shared_folders import shared, shared_folders_stay_as_built  # noqa: F401  (an autouse fixture)
 
 
 ROOT = Path(__file__).parents[1]

@@ -35,6 +35,7 @@ def shared(folder: Folder) -> Folder:
 def shared_folders_stay_as_built():
     """After each test, every shared folder holds what it held when it was built."""
     yield
-    changed = {folder: listing(folder) for folder, files in SHARED.items() if listing(folder) != files}
+    now = {folder: listing(folder) for folder in SHARED}
+    changed = {folder: files for folder, files in now.items() if files != SHARED[folder]}
     SHARED.update(changed)  # reported once, by the test that wrote
     assert not changed, f"this test wrote into a shared fixture: {', '.join(map(str, changed))}"
