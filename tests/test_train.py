@@ -10,7 +10,6 @@ import sys
 import textwrap
 import time
 import types
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,10 +18,8 @@ import yaml
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
-from tfbert import encoders, hub_format, packers, training
-from tfbert.train import main as train_main
-from tfbert.config import build_config, from_command_line, load_config
-from tfbert.errors import run_command
+from tfbert import encoders, hub_format, packers
+from tfbert.config import from_command_line, load_config
 
 from conftest import RUN_FILES, command_error, shared, write_yaml
 from train_command import MACRO_METRICS, NEUTRAL, TOPICS, run_main, sentiment_frame
@@ -309,90 +306,3 @@ def test_deterministic_refuses_an_encoder_trained_as_saved_with_unseeded_dropout
     message = command_error(run.status, run.stderr.splitlines()[-1] + "\n")
     assert message.startswith("deterministic: true cannot train encoder") and "set deterministic: false" in message
     assert "rebuild_encoder: true" in message
-
-
-# --------------------------------------------------------------------------- CLI errors
-
-@pytest.fixture
-def workdir(tmp_path: Path, tiny_encoder: str) -> types.SimpleNamespace:
-    """A valid data file and config, which each error case then breaks in one way."""
-    sentiment_frame(20, seed=6).to_csv(tmp_path / "reviews.csv", index=False)
-    values = {"data_path": str(tmp_path / "reviews.csv"), "text_column": "review", "label_column": "sentiment",
-              "encoder": tiny_encoder, "max_seq_length": 16, "epochs": 1, "output_dir": str(tmp_path / "runs")}
-    return types.SimpleNamespace(path=tmp_path, values=values, config=write_yaml(tmp_path / "ok.yaml", values))
-
-
-def write_data(workdir, name: str, text: str) -> list[str]:
-    """argv for a config whose data_path is a file holding `text`."""
-    (workdir.path / name).write_text(text, encoding="utf-8")
-    config = write_yaml(workdir.path / "bad.yaml", {**workdir.values, "data_path": str(workdir.path / name)})
-    return ["--config", str(config)]
-
-
-def bad_yaml(workdir, **changes) -> list[str]:
-    return ["--config", str(write_yaml(workdir.path / "bad.yaml", {**workdir.values, **changes}))]
-
-
-CLI_ERRORS = {
-    "missing config file": (lambda w: ["--config", str(w.path / "nope.yaml")], "config file not found"),
-    "no --config": (lambda w: [], "no data_path: pass --data_path="),  # every key from the command line
-    "unknown key in the file": (lambda w: bad_yaml(w, learnig_rate=1e-3), "did you mean 'learning_rate'"),
-    "unknown key on the command line": (lambda w: ["--config", str(w.config), "--epoch", "2"], "did you mean 'epochs'"),
-    "wrong type": (lambda w: ["--config", str(w.config), "--epochs=two"], "'epochs'"),
-    "out of range": (lambda w: ["--config", str(w.config), "--dropout", "1.5"], "'dropout'"),
-    "missing data file": (lambda w: bad_yaml(w, data_path=str(w.path / "missing.csv")), "data file not found"),
-    "missing column": (lambda w: write_data(w, "cols.csv", "sentence,sentiment\nhello,positive\nbye,negative\n"),
-                       "column 'review' not found"),
-    "empty file": (lambda w: write_data(w, "empty.csv", ""), "empty"),
-    "header only": (lambda w: write_data(w, "header.csv", "review,sentiment\n"), "no rows"),
-    "single class": (lambda w: write_data(w, "one.csv", "review,sentiment\n" + "good film,positive\n" * 10),
-                     "single label"),
-    "NaN text": (lambda w: write_data(w, "nan.csv", "review,sentiment\ngood,positive\n,negative\nbad,negative\n"),
-                 "missing values"),
-    "missing label": (lambda w: write_data(w, "nolabel.csv", "review,sentiment\ngood,positive\nbad,\nfine,negative\n"),
-                      "missing values"),
-    "bad encoder": (lambda w: bad_yaml(w, encoder=str(w.path / "no-encoder")), "encoder"),
-}
-
-
-@pytest.mark.parametrize("case", list(CLI_ERRORS))
-def test_cli_errors_are_one_line_and_exit_2(case, workdir):
-    make_argv, fragment = CLI_ERRORS[case]
-    run = run_main(make_argv(workdir))
-    assert fragment in command_error(run.status, run.stderr)
-    assert run.result is None
-    assert not (workdir.path / "runs").exists() or os.listdir(workdir.path / "runs") == []
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("case", ["unknown key on the command line", "NaN text"])
-def test_cli_errors_from_a_real_process(case, workdir):
-    make_argv, fragment = CLI_ERRORS[case]
-    done = subprocess.run([sys.executable, "-m", "tfbert.train", *make_argv(workdir)],
-                          capture_output=True, text=True, timeout=300, cwd=workdir.path)
-    assert fragment in command_error(done.returncode, done.stderr, done.stdout)
-
-
-def test_the_command_runs_without_a_config_file(tmp_path, monkeypatch, capsys):
-    """Every key from the command line over the defaults; the run is named after the data file.
-    (The training job itself is the one every other test here runs: replaced, to stay fast.)"""
-    trained = []
-
-    def fake_train(config, resume_run=None):
-        trained.append((config, resume_run))
-        return training.RunResult(Path("runs") / training.default_run_name(config), {}, None)
-
-    monkeypatch.setattr(training, "train", fake_train)
-    status = run_command(train_main, ["--data_path=data/reviews.csv", "--text_column=review", "--label_column=sentiment",
-                                      "--encoder=all-minilm-l6-v2", "--epochs", "1", "--max_train_examples=60"])
-    assert status == 0, capsys.readouterr().err
-    [(config, resume_run)] = trained
-    assert resume_run is None and config.name == "reviews"
-    assert (config.data_path, config.text_column, config.label_column, config.encoder, config.epochs,
-            config.max_train_examples) == ("data/reviews.csv", "review", "sentiment", "all-minilm-l6-v2", 1, 60)
-    given = {"data_path", "text_column", "label_column", "encoder", "epochs", "max_train_examples"}
-    defaults = build_config({}).to_dict()
-    assert {key: value for key, value in config.to_dict().items() if key not in given} == \
-        {key: value for key, value in defaults.items() if key not in given}  # the rest: the package's defaults
-    name = capsys.readouterr().out.removeprefix("run directory: runs/").strip()
-    assert name.startswith("reviews-") and time.strptime(name.removeprefix("reviews-"), "%Y%m%d-%H%M%S")

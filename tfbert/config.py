@@ -3,21 +3,21 @@
 Flat keys keep the command line and W&B sweeps simple: a sweep agent passes
 `--learning_rate=3e-5` (or `--learning_rate 3e-5`) and that is all it needs to know.
 Every key is declared once in KEYS, with its default, type and meaning; the README's
-config table is this list. Config files are read strictly by `tfbert.config_file`.
+config table is this list. Config files are read strictly by `tfbert.config_file`, and
+values converted to their key's type by `tfbert.config_values`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Union
 
-import pandas as pd
 import yaml
 
 from tfbert.config_file import read_config_file
+from tfbert.config_values import CONVERTERS, NULL, is_data_frame
 from tfbert.errors import TfbertError
 from tfbert.precision import POLICIES
 
@@ -142,11 +142,6 @@ KEYS_BY_NAME: dict[str, Key] = {key.name: key for key in KEYS}
 # What each key takes in a config file: one value, or a list or mapping (see config_file).
 _TAKES = {key.name: {"list": "list", "class_weight": "mapping"}.get(key.kind, "value") for key in KEYS}
 
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
-_NULL = {"null", "none", "~", ""}
-
-
 @dataclasses.dataclass(frozen=True)
 class Config:
     """A validated, resolved configuration; attribute access by key name."""
@@ -170,7 +165,7 @@ class Config:
 def as_recorded(value: Any) -> Any:
     """`value` as a config file can hold it: a DataFrame given to the Python API becomes
     `<DataFrame: N rows>`; anything else is itself."""
-    return f"<DataFrame: {len(value)} rows>" if isinstance(value, pd.DataFrame) else value
+    return f"<DataFrame: {len(value)} rows>" if is_data_frame(value) else value
 
 
 def unknown_key_error(name: str) -> TfbertError:
@@ -182,114 +177,19 @@ def unknown_key_error(name: str) -> TfbertError:
 
 def _coerce(key: Key, value: Any) -> Any:
     """`value` converted to `key`'s type, or a TfbertError naming the key."""
-    if isinstance(value, str) and value.strip().lower() in _NULL:
+    if isinstance(value, str) and value.strip().lower() in NULL:
         value = None  # "null" from the command line, "" from an empty YAML value
     if value is None:
         if key.optional:
             return None
         raise TfbertError(f"config key '{key.name}' must not be null")
     try:
-        converted = _CONVERTERS[key.kind](value)
+        converted = CONVERTERS[key.kind](value)
     except (TypeError, ValueError) as err:
         raise TfbertError(f"config key '{key.name}': {err}") from None
     if key.check is not None and not key.check(converted):
         raise TfbertError(f"config key '{key.name}' must be {key.rule}, got {value!r}")
     return converted
-
-
-def _to_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"expected a whole number, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    raise ValueError(f"expected a whole number, got {value!r}")
-
-
-def _to_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"expected a finite number, got {value!r}")
-    return number
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError(f"expected true or false, got {value!r}")
-
-
-def _to_str(value: Any) -> str:
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise ValueError(f"expected a string, got {value!r}")
-
-
-def _to_data(value: Any) -> str | pd.DataFrame:
-    """A data file's path or a named set; the Python API may pass a DataFrame instead."""
-    if isinstance(value, pd.DataFrame):
-        return value
-    if isinstance(value, Path):
-        return str(value)
-    return _to_str(value)
-
-
-def _to_list(value: Any) -> list:
-    if isinstance(value, str):
-        value = yaml.safe_load(value)
-    if isinstance(value, (list, tuple)) and value:
-        return list(value)
-    raise ValueError(f"expected a non-empty list such as [0, 1], got {value!r}")
-
-
-def _to_class_weight(value: Any) -> str | dict:
-    if isinstance(value, str):
-        if value.strip().lower() == "balanced":
-            return "balanced"
-        value = yaml.safe_load(value)
-    if isinstance(value, Mapping) and value:
-        weights = {}
-        for label, weight in value.items():
-            weight = _to_float(weight)
-            if weight <= 0:
-                raise ValueError(f"weights must be > 0, got {weight} for label {label!r}")
-            weights[label] = weight
-        return weights
-    raise ValueError(f"expected null, balanced or a mapping {{label: weight}}, got {value!r}")
-
-
-def _to_threshold(value: Any) -> float | str:
-    if isinstance(value, str) and value.strip().lower() == "f1":
-        return "f1"
-    number = _to_float(value)
-    if not 0 < number < 1:
-        raise ValueError(f"expected f1 or a number in (0, 1), got {value!r}")
-    return number
-
-
-_CONVERTERS: dict[str, Callable[[Any], Any]] = {
-    "threshold": _to_threshold,
-    "int": _to_int,
-    "float": _to_float,
-    "bool": _to_bool,
-    "str": _to_str,
-    "data": _to_data,
-    "list": _to_list,
-    "class_weight": _to_class_weight,
-}
 
 
 def build_config(values: Mapping[str, Any], name: str = "config", where: Mapping[str, str] | None = None) -> Config:

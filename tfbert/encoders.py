@@ -28,13 +28,10 @@ import tensorflow as tf
 import tensorflow_hub as hub
 
 from tfbert import assets, atomic, encoder_copy, hf_bert, hub_format
-from tfbert.assets import cache_dir
+from tfbert.assets import PRETRAINED, cache_dir
 from tfbert.errors import ArgumentParser, TfbertError, first_line, run_command, warn
 
 ONLINE_PREFIXES = ("https://", "http://", "gs://")
-
-PRETRAINED = ("all-minilm-l6-v2",)  # named assets holding Hugging Face BERT checkpoints
-
 
 # Converted encoders are cached under a name with this version: v3 takes its dropout
 # rates from config.json (v2 used BertEncoder's 0.1), so older conversions are made again.

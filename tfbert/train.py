@@ -6,19 +6,20 @@ Without --config every key comes from the command line, over the package's defau
 
     python -m tfbert.train --data_path=reviews.csv --text_column=review --label_column=sentiment --encoder=all-minilm-l6-v2
 
-A thin layer over `tfbert.training.train` (in Python: `tfbert.train`).
+A thin layer over `tfbert.training.train` (in Python: `tfbert.train`). The arguments and
+the config are read before TensorFlow loads, so `--help` and a mistyped key answer at once.
 """
 
 from __future__ import annotations
 
+import argparse
+import shutil
 import sys
-from typing import Sequence
+import textwrap
+from typing import Any, Sequence
 
-import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-
-from tfbert import scoring, training
-from tfbert.config import Config, from_command_line
-from tfbert.encoders import PRETRAINED
+from tfbert.assets import PRETRAINED
+from tfbert.config import KEYS, Config, from_command_line
 from tfbert.errors import ArgumentParser, TfbertError, run_command
 
 # What a run cannot do without, and how to give it on the command line.
@@ -36,17 +37,47 @@ def require_essentials(config: Config, config_file: str | None) -> None:
             raise TfbertError(f"no {key}: pass {how}{where}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def shown(value: Any) -> str:
+    """A default as a YAML config file writes it: null, true, false, 5e-05."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return str(value)
+
+
+def keys_help(width: int) -> str:
+    """Every config key as --help lists it: the option, its kind, its help text and its default (from KEYS)."""
+    column = 28
+    lines = ["config keys (--key=value or --key value; each overrides the --config file's value):"]
+    for key in KEYS:
+        option = f"  --{key.name} {key.kind.upper()}"
+        body = textwrap.wrap(f"{key.help} (default: {shown(key.default)})", max(width - column, 30),
+                             break_long_words=False, break_on_hyphens=False)
+        if len(option) >= column:
+            lines.append(option)
+            lines += [" " * column + line for line in body]
+        else:
+            lines.append(option.ljust(column) + body[0])
+            lines += [" " * column + line for line in body[1:]]
+    return "\n".join(lines)
+
+
+def make_parser() -> ArgumentParser:
+    width = min(shutil.get_terminal_size().columns, 120) - 2  # as argparse sizes its own help
     parser = ArgumentParser(prog="python -m tfbert.train", description=__doc__.split("\n")[0],
-                            epilog="Any config key can be given or overridden: --learning_rate=3e-5 or --learning_rate 3e-5; "
-                                   "without --config, every key comes from the command line.")
+                            formatter_class=argparse.RawDescriptionHelpFormatter, epilog=keys_help(width))
     parser.add_argument("--config", default=None, help="YAML config file (see configs/); optional")
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN_DIR",
                         help="resume a killed run: the latest unfinished run of this config (or data file) in "
                              "output_dir, or the one in RUN_DIR (a run with an explicit run_name resumes without this flag)")
-    args, overrides = parser.parse_known_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, overrides = make_parser().parse_known_args(argv)
     config = from_command_line(args.config, overrides)
     require_essentials(config, args.config)
+    from tfbert import scoring, training  # TensorFlow loads here, once the command line is known to be good
+
     result = training.train(config, resume_run=args.resume)
     if not result.chief:
         print(f"training done; the chief writes the run directory: {result.run_dir}")
