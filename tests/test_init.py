@@ -133,10 +133,10 @@ def test_a_training_run_says_tfbert_s_lines_and_keras_progress_and_nothing_else(
 
 @pytest.mark.slow
 def test_verbose_brings_tensorflow_s_own_lines_back():
-    """A command that loads TensorFlow and fails (the config is missing): with --verbose,
-    TensorFlow's C++ lines as it loads are there again (test_bad_input checks the same
-    failure without --verbose is one line)."""
-    done = run_command_line("tfbert.train", "--verbose", "--config", "no-such-config.yaml")
+    """A command that loads TensorFlow and fails (the data file is missing, found once the
+    job starts): with --verbose, TensorFlow's C++ lines as it loads are there again
+    (test_bad_input checks that a failing command without --verbose prints one line)."""
+    done = run_command_line("tfbert.train", "--verbose", "--data_path", "no-such-file.csv", "--encoder", "tiny")
     assert done.returncode == 2 and done.stderr.splitlines()[-1].startswith("tfbert: error: ")
     assert any(TENSORFLOW_LOG_LINE.search(line) for line in done.stderr.splitlines()), done.stderr[-3000:]
 
