@@ -179,13 +179,17 @@ def fetch(name: str, find_links: str | None = None) -> Path:
     return final
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def make_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m tfbert.assets", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="show the named assets and whether they are cached")
     fetch_parser = commands.add_parser("fetch", help="download, verify and cache an asset")
     fetch_parser.add_argument("name", choices=sorted(ASSETS))
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
     if args.command == "list":
         for asset in ASSETS.values():
             state = "cached" if asset_path(asset.name).exists() else "not fetched"

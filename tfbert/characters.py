@@ -3,7 +3,7 @@
 FullTokenizer decides what is a control character, whitespace, punctuation or an accent
 with Python's `unicodedata`; `character_classes` turns the same tests into RE2 classes
 that TensorFlow's string ops take. Where tensorflow_text's ICU and this Python's Unicode
-versions disagree is listed in UNICODE_VERSION_DIFFERENCES (docs/tokenization.md).
+versions disagree is listed in UNICODE_VERSION_DIFFERENCES (docs/design/tokenization.md).
 
 >>> from tfbert.characters import character_classes
 >>> sorted(character_classes())
@@ -21,7 +21,7 @@ def _code_points(*ranges: int | tuple[int, int]) -> frozenset[int]:
 
 
 # The only code points where TfTextPacker's words differ from FullTokenizer's (with do_lower_case).
-# Why: docs/tokenization.md#unicode-versions
+# Why: docs/design/tokenization.md#unicode-versions
 UNICODE_VERSION_DIFFERENCES = {
     "lower": _code_points(0x2C2F, 0xA7C0, 0xA7D0, 0xA7D6, 0xA7D8, (0x10570, 0x1057A), (0x1057C, 0x1058A),
                           (0x1058C, 0x10592), (0x10594, 0x10595)),

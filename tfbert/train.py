@@ -19,7 +19,7 @@ import textwrap
 from typing import Any, Sequence
 
 from tfbert.assets import PRETRAINED
-from tfbert.config import KEYS, Config, from_command_line
+from tfbert.config import KEY_GROUPS, KEYS, Config, from_command_line
 from tfbert.errors import ArgumentParser, TfbertError, run_command
 
 # What a run cannot do without, and how to give it on the command line.
@@ -49,6 +49,8 @@ def keys_help(width: int) -> str:
     column = 28
     lines = ["config keys (--key=value or --key value; each overrides the --config file's value):"]
     for key in KEYS:
+        if key.name in KEY_GROUPS:
+            lines += ["", f" {KEY_GROUPS[key.name]}:"]
         option = f"  --{key.name} {key.kind.upper()}"
         body = textwrap.wrap(f"{key.help} (default: {shown(key.default)})", max(width - column, 30),
                              break_long_words=False, break_on_hyphens=False)
