@@ -252,15 +252,15 @@ def load_config(path: ConfigSource = None, /, **overrides: Any) -> Config:
 
     In Python, data_path, valid_path and test_path may also be pandas DataFrames.
 
-    >>> import tfbert
-    >>> config = tfbert.load_config("configs/tiny.yaml", epochs=2)
-    >>> config.epochs, config.encoder, config.name
-    (2, 'tiny', 'tiny')
-    >>> tfbert.load_config({"data_path": "toy-sentiment"}, learning_rate=1e-3).learning_rate
-    0.001
-    >>> tfbert.load_config(epoch=3)
-    Traceback (most recent call last):
-    tfbert.errors.TfbertError: unknown config key 'epoch': did you mean 'epochs'?
+        >>> import tfbert
+        >>> config = tfbert.load_config("configs/tiny.yaml", epochs=2)
+        >>> config.epochs, config.encoder, config.name
+        (2, 'tiny', 'tiny')
+        >>> tfbert.load_config({"data_path": "toy-sentiment"}, learning_rate=1e-3).learning_rate
+        0.001
+        >>> tfbert.load_config(epoch=3)
+        Traceback (most recent call last):
+        tfbert.errors.TfbertError: unknown config key 'epoch': did you mean 'epochs'?
     """
     if isinstance(path, Config):
         return path.replace(**overrides)

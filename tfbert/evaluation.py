@@ -87,12 +87,12 @@ def evaluate(run_dir: str | Path, data_source: DataSource, /, output: str | Path
     "entity/project/name:latest", downloaded) on labelled data (a file or a DataFrame)
     through its serving export; `overrides` are reading and W&B keys such as text_column="review".
 
-    >>> import tfbert
-    >>> run = tfbert.train("configs/tiny.yaml", epochs=1, wandb_mode="disabled", output_dir=tmp)
-    15/15 - ... - loss: ... - val_loss: ...
-    >>> result = tfbert.evaluate(run.run_dir, "toy-sentiment", wandb_mode="disabled")
-    >>> result.folder.name, result.metrics["num_examples"], "predictions.csv" in result.report_paths
-    ('toy-sentiment', 600, True)
+        >>> import tfbert
+        >>> run = tfbert.train("configs/tiny.yaml", epochs=1, wandb_mode="disabled", output_dir=tmp)
+        15/15 - ... - loss: ... - val_loss: ...
+        >>> result = tfbert.evaluate(run.run_dir, "toy-sentiment", wandb_mode="disabled")
+        >>> result.folder.name, result.metrics["num_examples"], "predictions.csv" in result.report_paths
+        ('toy-sentiment', 600, True)
     """
     run_dir = export.local_or_artifact(run_dir)
     export.refuse_unfinished(run_dir)

@@ -339,11 +339,11 @@ def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = Non
     (last, so a backup follows everything else of its step or epoch, yours included). A
     resumed run calls them only for the steps it trains.
 
-    >>> import tfbert
-    >>> result = tfbert.train("configs/tiny.yaml", epochs=1, wandb_mode="disabled", output_dir=tmp)
-    15/15 - ... - loss: ... - val_loss: ...
-    >>> sorted(result.metrics), (result.run_dir / "export").is_dir()
-    (['validation'], True)
+        >>> import tfbert
+        >>> result = tfbert.train("configs/tiny.yaml", epochs=1, wandb_mode="disabled", output_dir=tmp)
+        15/15 - ... - loss: ... - val_loss: ...
+        >>> sorted(result.metrics), (result.run_dir / "export").is_dir()
+        (['validation'], True)
     """
     timings = Timings()
     config = load_config(config, **overrides)
