@@ -142,3 +142,33 @@ def test_the_blocks_that_run_here_run(tmp_path, tiny_encoder):
         done = subprocess.run(["bash", "-e", "-c", body], cwd=tmp_path, env=env, capture_output=True, text=True,
                               timeout=600)
         assert done.returncode == 0, f"{page.relative_to(ROOT)}:\n{body}\n{done.stderr[-3000:]}"
+
+
+# Names in inline code that look like config keys or flags but belong to someone else.
+FOREIGN = {
+    "key": "the placeholder of --key=value",
+    "max_train_samples": "Hugging Face run_glue.py's flag, compared with max_train_examples",
+    "job_type": "a W&B run's job type",
+    "min_iter": "W&B sweeps' hyperband setting",
+    "steps_per_execution": "Keras compile's argument",
+    "tfbert": "the prefix of tfbert's own messages (tfbert: error: ...)",
+}
+
+
+def test_every_key_and_flag_named_in_a_pages_text_exists():
+    """Inline `--name`, `--name=value` and `name: value` in the pages' text: config keys or
+    flags of tfbert's commands, unless FOREIGN says whose they are."""
+    flags = {option.lstrip("-") for module in COMMAND_MODULES
+             for parser in [importlib.import_module(f"tfbert.{module}").make_parser()]
+             for action in parser._actions for option in action.option_strings}
+    flags |= {option.lstrip("-") for module in COMMAND_MODULES
+              for action in importlib.import_module(f"tfbert.{module}").make_parser()._actions
+              for sub in (getattr(action, "choices", None) or {}).values() if hasattr(sub, "_actions")
+              for sub_action in sub._actions for option in sub_action.option_strings}
+    named = 0
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for name in re.findall(r"`--([\w-]+)(?:[= ][^`\n]*)?`", text) + re.findall(r"`(\w+): [^`\n]+`", text):
+            named += 1
+            assert name in KEYS_BY_NAME or name in flags or name in FOREIGN, f"{page.relative_to(ROOT)}: {name}"
+    assert named > 50
