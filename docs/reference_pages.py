@@ -42,14 +42,14 @@ defaults.
 This page is generated from `tfbert.config.KEYS` by `docs/reference_pages.py`.
 """
 
-# Where each group of keys is explained at length.
+# Where each group of keys is explained at length: the page's title and path.
 GUIDES = {
-    "Data": "../guides/your-data.md",
-    "Encoder and features": "../guides/encoders.md",
-    "Model and optimisation": "../guides/precision-and-speed.md",
-    "Distribution": "../guides/scaling-out.md",
-    "Output": "run-directory.md",
-    "Weights & Biases": "../guides/wandb-and-sweeps.md",
+    "Data": ("Your own data", "../guides/your-data.md"),
+    "Encoder and features": ("Encoders", "../guides/encoders.md"),
+    "Model and optimisation": ("Precision and speed", "../guides/precision-and-speed.md"),
+    "Distribution": ("Scaling out", "../guides/scaling-out.md"),
+    "Output": ("The run directory", "run-directory.md"),
+    "Weights & Biases": ("Weights & Biases and sweeps", "../guides/wandb-and-sweeps.md"),
 }
 
 COMMANDS = ("train", "evaluate", "predict", "runs", "encoders", "assets")
@@ -61,7 +61,8 @@ def config_page() -> str:
     for key in KEYS:
         if key.name in KEY_GROUPS:
             title = KEY_GROUPS[key.name]
-            lines += ["", f"## {title}", "", f"Explained in [{title}]({GUIDES[title]}).", "",
+            guide, link = GUIDES[title]
+            lines += ["", f"## {title}", "", f"See also [{guide}]({link}).", "",
                       "| key | default | meaning |", "|---|---|---|"]
         meaning = key.help + (f" Must be {key.rule}." if key.rule else "")
         lines.append(f"| `{key.name}` | `{shown(key.default)}` | {meaning.replace('|', '&#124;')} |")
