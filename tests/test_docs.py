@@ -4,6 +4,8 @@ or a GPU), and every config key, flag and repository file a page names exists.""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.util
 import os
 import re
@@ -20,13 +22,13 @@ from conftest import ROOT, RUN_FILES
 
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
-COMMAND_MODULES = ("train", "evaluate", "predict", "runs", "encoders", "assets")
 # What a command block may need that the suite does not give it: <!-- needs: KIND: why -->
 # right above the block. "ci" blocks are the test commands .ci/run itself runs.
 NEEDS = ("network", "gpu", "ci")
 NEEDS_MARK = re.compile(r"<!-- needs: (\w+): ([^>]{10,}) -->\s*$")
 
 
+@functools.cache
 def reference_pages():
     spec = importlib.util.spec_from_file_location("reference_pages", DOCS / "reference_pages.py")
     module = importlib.util.module_from_spec(spec)
@@ -34,14 +36,20 @@ def reference_pages():
     return module
 
 
+@functools.cache
+def command_parsers() -> dict:
+    """Each command's parser (tfbert.errors.ArgumentParser), by module: the commands the reference page lists."""
+    return {name: importlib.import_module(f"tfbert.{name}").make_parser() for name in reference_pages().COMMANDS}
+
+
 def fenced_blocks(page: Path) -> list[tuple[str, str, str | None]]:
-    """(language, body, the needs mark above it or None) of each fenced block of `page`."""
+    """(language, body, what the needs mark above it says it needs, or None) of each fenced block of `page`."""
     text = page.read_text(encoding="utf-8")
     blocks = []
     for match in re.finditer(r"^```(\w*)\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL):
         before = text[: match.start()].rstrip("\n").splitlines()
         mark = NEEDS_MARK.search(before[-1]) if before else None
-        blocks.append((match.group(1), match.group(2), mark.group(0) if mark else None))
+        blocks.append((match.group(1), match.group(2), mark.group(1) if mark else None))
     return blocks
 
 
@@ -52,7 +60,7 @@ def command_lines(body: str) -> list[str]:
 
 
 def shell_blocks() -> list[tuple[Path, str, str | None]]:
-    return [(page, body, mark) for page in PAGES for language, body, mark in fenced_blocks(page)
+    return [(page, body, needs) for page in PAGES for language, body, needs in fenced_blocks(page)
             if language in ("bash", "sh")]
 
 
@@ -63,12 +71,9 @@ def test_the_generated_reference_pages_are_current():
 
 
 def test_every_shell_block_runs_here_or_says_what_it_needs():
-    for page, body, mark in shell_blocks():
-        if mark is None:
-            continue
-        kind = NEEDS_MARK.search(mark).group(1)
-        assert kind in NEEDS, f"{page.relative_to(ROOT)}: needs {kind!r} is none of {NEEDS}"
-    runnable = [(page, body) for page, body, mark in shell_blocks() if mark is None]
+    for page, body, needs in shell_blocks():
+        assert needs is None or needs in NEEDS, f"{page.relative_to(ROOT)}: needs {needs!r} is none of {NEEDS}"
+    runnable = [(page, body) for page, body, needs in shell_blocks() if needs is None]
     assert runnable, "no block of the docs runs here"
     for page, body in runnable:
         assert any(line.startswith("python -m tfbert.") for line in command_lines(body)), \
@@ -91,17 +96,15 @@ def test_every_command_flag_and_config_key_a_page_shows_exists():
     commands = tfbert_commands()
     assert len(commands) > 10
     for page, module, arguments in commands:
-        assert module in COMMAND_MODULES, f"{page.relative_to(ROOT)}: python -m tfbert.{module}"
-        parser = importlib.import_module(f"tfbert.{module}").make_parser()
-        known = {option for action in parser._actions for option in action.option_strings}
-        subcommands = {name for action in parser._actions for name in (getattr(action, "choices", None) or {})}
+        assert module in command_parsers(), f"{page.relative_to(ROOT)}: python -m tfbert.{module}"
+        parser = command_parsers()[module]
+        known, subcommands = parser.options(), parser.subcommands()
         for word in arguments:
             if word.startswith("--"):
                 name = word[2:].split("=")[0]
                 assert f"--{name}" in known or name in KEYS_BY_NAME, f"{page.relative_to(ROOT)}: {module} {word}"
             elif word in subcommands:
-                known |= {option for action in parser._actions if getattr(action, "choices", None)
-                          for option in (action.choices[word]._option_string_actions)}
+                known |= subcommands[word].options()
 
 
 def test_every_config_key_in_a_yaml_block_exists():
@@ -136,8 +139,8 @@ def test_the_blocks_that_run_here_run(tmp_path, tiny_encoder):
     """Each block without a needs mark, run as a user would, from a folder holding the configs."""
     env = {**os.environ, "WANDB_MODE": "disabled"}
     (tmp_path / "configs").symlink_to(ROOT / "configs")
-    for page, body, mark in shell_blocks():
-        if mark is not None:
+    for page, body, needs in shell_blocks():
+        if needs is not None:
             continue
         done = subprocess.run(["bash", "-e", "-c", body], cwd=tmp_path, env=env, capture_output=True, text=True,
                               timeout=600)
@@ -158,13 +161,8 @@ FOREIGN = {
 def test_every_key_and_flag_named_in_a_pages_text_exists():
     """Inline `--name`, `--name=value` and `name: value` in the pages' text: config keys or
     flags of tfbert's commands, unless FOREIGN says whose they are."""
-    flags = {option.lstrip("-") for module in COMMAND_MODULES
-             for parser in [importlib.import_module(f"tfbert.{module}").make_parser()]
-             for action in parser._actions for option in action.option_strings}
-    flags |= {option.lstrip("-") for module in COMMAND_MODULES
-              for action in importlib.import_module(f"tfbert.{module}").make_parser()._actions
-              for sub in (getattr(action, "choices", None) or {}).values() if hasattr(sub, "_actions")
-              for sub_action in sub._actions for option in sub_action.option_strings}
+    parsers = [sub for parser in command_parsers().values() for sub in (parser, *parser.subcommands().values())]
+    flags = {option.lstrip("-") for parser in parsers for option in parser.options()}
     named = 0
     for page in PAGES:
         text = page.read_text(encoding="utf-8")

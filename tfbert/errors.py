@@ -74,6 +74,15 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise TfbertError(f"{message} (see {self.prog} --help)")
 
+    def options(self) -> set[str]:
+        """Every option this parser takes (--model, --quiet, ...); its subcommands' are theirs."""
+        return set(self._option_string_actions)
+
+    def subcommands(self) -> dict[str, "ArgumentParser"]:
+        """The subcommands' parsers by name (runs list and clean, ...); none for a plain command."""
+        return {name: parser for action in self._actions if isinstance(action, argparse._SubParsersAction)
+                for name, parser in action.choices.items()}
+
 
 def run_command(command: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
     """Run a command-line entry point, turning a TfbertError into 'tfbert: error: ...' and 2
