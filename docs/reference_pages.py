@@ -8,6 +8,7 @@ while a committed page differs from what this writes:
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -15,8 +16,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))  # the checkout's tfbert, when run as a script
 
-from tfbert.config import KEY_GROUPS, KEYS  # noqa: E402
-from tfbert.train import shown  # noqa: E402
+from tfbert.config import KEY_GROUPS, KEYS, shown  # noqa: E402
 
 CONFIG_INTRO = """\
 # Config keys
@@ -71,15 +71,8 @@ def config_page() -> str:
 
 def command_help(name: str) -> str:
     """`python -m tfbert.<name> --help`, and each subcommand's, as argparse prints them."""
-    import importlib
-
     parser = importlib.import_module(f"tfbert.{name}").make_parser()
-    texts = [parser.format_help()]
-    for action in parser._actions:  # subcommands (runs list/clean, encoders convert, ...)
-        for sub in getattr(action, "choices", None) or {}:
-            if hasattr(action.choices[sub], "format_help"):
-                texts.append(action.choices[sub].format_help())
-    return "\n".join(texts)
+    return "\n".join([parser.format_help(), *(sub.format_help() for sub in parser.subcommands().values())])
 
 
 def commands_page() -> str:

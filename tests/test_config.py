@@ -7,7 +7,7 @@ import pytest
 import yaml
 from conftest import raises_one_line, write_yaml
 
-from tfbert.config import KEYS, build_config, dump_config, from_command_line, load_config, parse_overrides
+from tfbert.config import KEYS, build_config, dump_config, from_command_line, load_config, parse_overrides, shown
 from tfbert.errors import TfbertError
 
 
@@ -35,6 +35,10 @@ def test_an_empty_config_takes_the_default_of_each_training_key(name, default):
 
 def test_every_key_has_its_default():
     assert build_config({}).to_dict() == {key.name: key.default for key in KEYS}
+
+
+def test_a_default_is_shown_as_a_config_file_writes_it():
+    assert shown(None) == "null" and shown(True) == "true" and shown(5e-5) == "5e-05"
 
 
 def test_empty_yaml_gives_defaults(tmp_path):

@@ -14,11 +14,11 @@ import pytest
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from tfbert import training
-from tfbert.config import KEYS, build_config
+from tfbert.config import KEYS, build_config, shown
 from tfbert.errors import run_command
-from tfbert.train import main as train_main, shown
+from tfbert.train import main as train_main
 
-from conftest import command_error, write_yaml
+from conftest import command_error, run_python, write_yaml
 from train_command import run_main, sentiment_frame
 
 @pytest.fixture
@@ -81,19 +81,18 @@ def test_cli_errors_from_a_real_process(case, workdir):
     assert fragment in command_error(done.returncode, done.stderr, done.stdout)
 
 
-# Runs the training command in a fresh interpreter and, at exit, names the heavy modules it loaded.
+# The training command in a fresh interpreter (argv: {argv}); at exit it names the heavy modules it loaded.
 COMMAND_AND_ITS_IMPORTS = """
 import atexit, runpy, sys
 heavy = ("tensorflow", "pandas", "sklearn", "matplotlib", "wandb", "official")
 atexit.register(lambda: print("loaded:", *[name for name in heavy if name in sys.modules], file=sys.stderr))
-sys.argv = ["tfbert.train", *sys.argv[1:]]
+sys.argv = ["tfbert.train", *{argv!r}]
 runpy.run_module("tfbert.train", run_name="__main__", alter_sys=True)
 """
 
 
 def run_command_process(*args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
-    done = subprocess.run([sys.executable, "-c", COMMAND_AND_ITS_IMPORTS, *args], capture_output=True, text=True,
-                          timeout=120)
+    done = run_python(COMMAND_AND_ITS_IMPORTS.format(argv=list(args)), timeout=120)
     *rest, loaded = done.stderr.rstrip().splitlines()
     done.stderr = "".join(line + "\n" for line in rest)
     return done, loaded.removeprefix("loaded:").split()
@@ -108,7 +107,6 @@ def test_help_lists_every_config_key_with_its_help_and_default_before_tensorflow
         assert option in text
     for key in KEYS:
         assert f"--{key.name} {key.kind.upper()} {key.help} (default: {shown(key.default)})" in text, key.name
-    assert shown(None) == "null" and shown(True) == "true" and shown(5e-5) == "5e-05"
 
 
 def test_a_mistyped_key_is_refused_before_tensorflow_loads():

@@ -166,6 +166,13 @@ def as_recorded(value: Any) -> Any:
     return f"<DataFrame: {len(value)} rows>" if is_data_frame(value) else value
 
 
+def shown(value: Any) -> str:
+    """A key's value as a config file writes it (null, true, false, 5e-05): --help and the docs' config page show defaults so."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return str(value)
+
+
 def unknown_key_error(name: str) -> TfbertError:
     """An error for a key tfbert does not know, naming the closest one it does."""
     close = difflib.get_close_matches(name, KEYS_BY_NAME, n=1, cutoff=0.5)

@@ -16,10 +16,10 @@ import argparse
 import shutil
 import sys
 import textwrap
-from typing import Any, Sequence
+from typing import Sequence
 
 from tfbert.assets import PRETRAINED
-from tfbert.config import KEY_GROUPS, KEYS, Config, from_command_line
+from tfbert.config import KEY_GROUPS, KEYS, Config, from_command_line, shown
 from tfbert.errors import ArgumentParser, TfbertError, run_command
 
 # What a run cannot do without, and how to give it on the command line.
@@ -37,13 +37,6 @@ def require_essentials(config: Config, config_file: str | None) -> None:
             raise TfbertError(f"no {key}: pass {how}{where}")
 
 
-def shown(value: Any) -> str:
-    """A default as a YAML config file writes it: null, true, false, 5e-05."""
-    if value is None or isinstance(value, bool):
-        return {None: "null", True: "true", False: "false"}[value]
-    return str(value)
-
-
 def keys_help(width: int) -> str:
     """Every config key as --help lists it: the option, its kind, its help text and its default (from KEYS)."""
     column = 28
@@ -54,17 +47,16 @@ def keys_help(width: int) -> str:
         option = f"  --{key.name} {key.kind.upper()}"
         body = textwrap.wrap(f"{key.help} (default: {shown(key.default)})", max(width - column, 30),
                              break_long_words=False, break_on_hyphens=False)
-        if len(option) >= column:
+        if len(option) >= column:  # a long option gets a line of its own, as argparse does
             lines.append(option)
-            lines += [" " * column + line for line in body]
         else:
-            lines.append(option.ljust(column) + body[0])
-            lines += [" " * column + line for line in body[1:]]
+            lines.append(option.ljust(column) + body.pop(0))
+        lines += [" " * column + line for line in body]
     return "\n".join(lines)
 
 
 def make_parser() -> ArgumentParser:
-    width = min(shutil.get_terminal_size().columns, 120) - 2  # as argparse sizes its own help
+    width = min(shutil.get_terminal_size().columns, 120) - 2  # argparse's width (the terminal's, less 2), capped
     parser = ArgumentParser(prog="python -m tfbert.train", description=__doc__.split("\n")[0],
                             formatter_class=argparse.RawDescriptionHelpFormatter, epilog=keys_help(width))
     parser.add_argument("--config", default=None, help="YAML config file (see configs/); optional")
