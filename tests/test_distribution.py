@@ -133,7 +133,7 @@ def setup(tmp_path_factory):
     """The labelled rows, a dropout-free tiny encoder, and a one-device run of them."""
     folder = tmp_path_factory.mktemp("distribution")
     data = numbered_rows(folder / "rows.csv")
-    encoder = hub_format.write_tiny_encoder(folder / "encoder", dropout_rate=0.0)
+    encoder = hub_format.write_tiny_encoder(folder / "encoder", num_layers=1, dropout_rate=0.0)
     args = _common(data, encoder)
     one = run_hooked_train(args + [f"--output_dir={folder / 'one'}"], folder / "one.log", TIMEOUT,
                            FIT_LOG=str(folder / "one.fit"))

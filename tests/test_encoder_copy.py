@@ -60,6 +60,22 @@ def sources(tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="module")
+def copies(tmp_path_factory, sources):
+    """copies(kind, dropout, precision): write_copy of sources(kind, dropout) in `precision`,
+    written once a module for each and only read by the tests."""
+    written: dict[tuple[str, float, str], Path] = {}
+
+    def get(kind: str, dropout: float, precision: str) -> Path:
+        if (kind, dropout, precision) not in written:
+            folder = tmp_path_factory.mktemp(f"copy-{kind}-{dropout}-{precision}")
+            written[kind, dropout, precision] = shared(encoder_copy.write_copy(sources(kind, dropout), folder / "copy",
+                                                                                precision))
+        return written[kind, dropout, precision]
+
+    return get
+
+
 def inputs(source: Path) -> dict[str, tf.Tensor]:
     variables = encoder_copy.source_variables(tf.saved_model.load(str(source)))
     return encoder_copy.probe_inputs(encoder_copy.read_shapes(variables, {}), batch=4, length=10)
@@ -67,9 +83,8 @@ def inputs(source: Path) -> dict[str, tf.Tensor]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", SOURCES)
-def test_in_float32_the_copy_computes_what_the_source_computes(tmp_path, sources, kind):
-    source = sources(kind, 0.1)
-    copy = encoder_copy.write_copy(source, tmp_path / "copy", "float32")
+def test_in_float32_the_copy_computes_what_the_source_computes(sources, copies, kind):
+    source, copy = sources(kind, 0.1), copies(kind, 0.1, "float32")
     original, rebuilt = tf.saved_model.load(str(source)), hub.KerasLayer(str(copy))
     batch = inputs(source)
     expected, got = original(batch, training=False), rebuilt(batch)
@@ -95,9 +110,8 @@ def loss_and_gradients(encoder: hub.KerasLayer, head: list[np.ndarray], batch: d
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["tiny", "hf", "tfhub"])
-def test_a_training_step_without_dropout_gives_the_sources_loss_and_gradients(tmp_path, sources, kind):
-    source = sources(kind, 0.0)
-    copy = encoder_copy.write_copy(source, tmp_path / "copy", "float32")
+def test_a_training_step_without_dropout_gives_the_sources_loss_and_gradients(sources, copies, kind):
+    source, copy = sources(kind, 0.0), copies(kind, 0.0, "float32")
     batch, labels = inputs(source), tf.constant([[0.0], [1.0], [1.0], [0.0]])
     rng = np.random.default_rng(1)
     width = int(tf.saved_model.load(str(source))(batch, training=False)["pooled_output"].shape[-1])
@@ -122,9 +136,8 @@ def inner_dtypes(copy: Path) -> set[tf.DType]:
 @pytest.mark.slow
 @pytest.mark.parametrize("policy, dtype", [("mixed_bfloat16", tf.bfloat16), ("mixed_float16", tf.float16),
                                            ("float32", tf.float32)])
-def test_the_copy_computes_in_the_runs_precision_with_float32_variables(tmp_path, sources, policy, dtype):
-    source = sources("tiny", 0.1)
-    copy = encoder_copy.write_copy(source, tmp_path / "copy", policy)
+def test_the_copy_computes_in_the_runs_precision_with_float32_variables(sources, copies, policy, dtype):
+    source, copy = sources("tiny", 0.1), copies("tiny", 0.1, policy)
     assert inner_dtypes(copy) == {dtype}  # a tensor inside the encoder, not only its outputs
     layer = hub.KerasLayer(str(copy), trainable=True)
     outputs = layer(inputs(source), training=True)
@@ -135,8 +148,8 @@ def test_the_copy_computes_in_the_runs_precision_with_float32_variables(tmp_path
 
 @pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_a_classifier_over_a_mixed_copy_has_a_float32_head_and_float16_scales_its_loss(tmp_path, sources, policy):
-    copy = encoder_copy.write_copy(sources("tiny", 0.1), tmp_path / "copy", policy)
+def test_a_classifier_over_a_mixed_copy_has_a_float32_head_and_float16_scales_its_loss(copies, policy):
+    copy = copies("tiny", 0.1, policy)
     model.set_precision(policy)
     try:
         classifier = model.build_classifier(hub.KerasLayer(str(copy), trainable=True, name="encoder"), BINARY, dropout=0.1)
@@ -154,8 +167,8 @@ def test_a_classifier_over_a_mixed_copy_has_a_float32_head_and_float16_scales_it
 
 
 @pytest.mark.slow
-def test_dropout_inside_the_copy_follows_the_seed(tmp_path):
-    copy = encoder_copy.write_copy(tiny_source(tmp_path, dropout=0.3), tmp_path / "copy", "float32")
+def test_dropout_inside_the_copy_follows_the_seed(copies):
+    copy = copies("tiny", 0.1, "float32")
     layer = hub.KerasLayer(str(copy), trainable=True)
     batch = inputs(copy)
 
@@ -217,21 +230,21 @@ def test_an_encoder_that_does_not_map_is_loaded_as_saved_with_one_line(tmp_path,
 
 
 @pytest.mark.slow
-def test_copies_are_cached_by_source_and_precision(tmp_path):
-    source = tiny_source(tmp_path, dropout=0.1)
+def test_copies_are_cached_by_source_and_precision(tmp_path, sources):
+    source = sources("tiny", 0.1)
     first = encoders.trained_copy(source, "float32")
     stamp = (first / "saved_model.pb").stat().st_mtime_ns
     assert encoders.trained_copy(source, "float32") == first
     assert (first / "saved_model.pb").stat().st_mtime_ns == stamp
     other = encoders.trained_copy(source, "mixed_bfloat16")
     assert other != first and other.parent == first.parent
-    hub_format.write_tiny_encoder(tmp_path / "seed1", seed=1)
+    hub_format.write_tiny_encoder(tmp_path / "seed1", seed=1, num_layers=1)
     assert encoders.trained_copy(tmp_path / "seed1", "float32") != first
 
 
 @pytest.mark.slow
-def test_a_copy_that_fails_midway_leaves_nothing_in_the_cache(tmp_path, monkeypatch):
-    source = tiny_source(tmp_path, dropout=0.1)
+def test_a_copy_that_fails_midway_leaves_nothing_in_the_cache(tmp_path, sources, monkeypatch):
+    source = sources("tiny", 0.1)
     monkeypatch.setenv("TFBERT_CACHE", str(tmp_path / "cache"))
 
     def fail(*args):

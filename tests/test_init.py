@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import re
+import json
 import os
+import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -113,10 +115,20 @@ def run_command_line(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_a_training_run_says_tfbert_s_lines_and_keras_progress_and_nothing_else(tmp_path):
+def test_a_training_run_says_tfbert_s_lines_and_keras_progress_and_records_its_start_up(tmp_path):
+    """python -m tfbert.train as users run it: tfbert's lines, Keras' progress and nothing
+    else; the run directory; timings.json with the process's start-up (interpreter and
+    imports) before the job's phases."""
+    started = time.time()
     done = run_command_line("tfbert.train", "--config", "configs/tiny.yaml", "--epochs=2", "--wandb_mode=disabled",
-                            f"--output_dir={tmp_path}")
+                            f"--output_dir={tmp_path}", "--run_name=cli")
+    wall = time.time() - started
     assert done.returncode == 0, done.stderr[-3000:]
+    assert f"run directory: {tmp_path / 'cli'}" in done.stdout.splitlines()
+    timings = json.loads((tmp_path / "cli" / "timings.json").read_text())
+    assert list(timings["seconds"])[0] == "start_up"
+    assert 0 < timings["seconds"]["start_up"] < wall
+    assert timings["seconds"]["start_up"] + timings["job_seconds"] < wall
     noise = [line for line in (done.stdout + done.stderr).splitlines() if TENSORFLOW_LOG_LINE.search(line)]
     assert noise == []
     # stderr: tfbert's own lines (notes, warnings) and its progress lines; stdout: Keras' epochs and the results.

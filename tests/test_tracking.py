@@ -150,11 +150,13 @@ def test_the_evaluate_command_logs_an_evaluate_job_in_the_trainings_group(tracke
 
 
 @pytest.mark.slow
-def test_a_dataframe_as_data_is_logged_as_a_dataset_artifact(tmp_path, tiny_encoder):
+def test_a_dataframe_as_data_is_logged_as_a_dataset_artifact_and_save_model_uploads_only_the_export(tmp_path,
+                                                                                                     tiny_encoder):
     """From the Python API, data_path may be a DataFrame: W&B's config says what it was and
-    the dataset artifact holds its rows."""
+    the dataset artifact holds its rows. With save: model the run keeps and uploads its
+    export/ and no model/. (save: metrics is tested with configs/sweep.yaml's trials below.)"""
     frame = pd.read_csv(sentiment_csv(tmp_path / "data.csv", rows=80))
-    result = training.train(tracked_config(tmp_path, tiny_encoder, epochs=1, data_path=frame))
+    result = training.train(tracked_config(tmp_path, tiny_encoder, epochs=1, data_path=frame, save="model"))
     (run_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
     logged = LoggedRun(run_dir)
     assert logged.config["data_path"] == "<DataFrame: 80 rows>"
@@ -165,21 +167,19 @@ def test_a_dataframe_as_data_is_logged_as_a_dataset_artifact(tmp_path, tiny_enco
     assert {entry.path for entry in dataset.manifest.contents} >= {"train.table.json", "valid.table.json"}
     assert result.metrics["validation"]["num_examples"] == 20
 
-
-@pytest.mark.slow
-def test_wandb_failing_mid_training_warns_once_and_the_run_completes(tmp_path, tiny_encoder, monkeypatch, capsys):
-    def broken_log(*args, **kwargs):
-        raise ConnectionError("W&B is down")
-
-    monkeypatch.setattr(wandb.sdk.wandb_run.Run, "log", broken_log)
-    result = training.train(tracked_config(tmp_path, tiny_encoder, epochs=1))
-    assert sorted(p.name for p in result.run_dir.iterdir()) == RUN_FILES
-    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tfbert: warning: W&B failed")]
-    assert len(warnings) == 1 and "W&B is down" in warnings[0]
+    assert sorted(p.name for p in result.run_dir.iterdir()) == sorted(set(RUN_FILES) - {"model"})
+    raises_one_line(export.load_model, result.run_dir / "model", match="saved with `save: model`.*its export/")
+    (model,) = [artifact for artifact in logged.artifacts if artifact.type == "model"]
+    saved = {entry.path for entry in model.manifest.contents}  # save: all's artifact, loaded in a test above
+    assert {"export/saved_model.pb", "export/label_map.json", "config.yaml", "metrics.json"} <= saved
+    assert not [path for path in saved if path.startswith("model/")]
 
 
 @pytest.mark.slow
-def test_wandb_init_failing_online_falls_back_to_offline(tmp_path, tiny_encoder, monkeypatch, capsys):
+def test_wandb_init_failing_online_falls_back_to_offline_and_failing_mid_training_warns_once(tmp_path, tiny_encoder,
+                                                                                              monkeypatch, capsys):
+    """Two faults of one run: W&B refuses the online run (the run goes on offline), then
+    every log call fails (one warning, and the run completes)."""
     real_init = wandb.init
     modes = []
 
@@ -189,12 +189,20 @@ def test_wandb_init_failing_online_falls_back_to_offline(tmp_path, tiny_encoder,
             raise wandb.errors.CommError("invalid API key")
         return real_init(**kwargs)
 
+    def broken_log(*args, **kwargs):
+        raise ConnectionError("W&B is down")
+
     monkeypatch.setattr(wandb, "init", init)
+    monkeypatch.setattr(wandb.sdk.wandb_run.Run, "log", broken_log)
     result = training.train(tracked_config(tmp_path, tiny_encoder, epochs=1, wandb_mode="online"))
     assert modes == ["online", "offline"]
-    assert "invalid API key" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "invalid API key" in err
     assert list((tmp_path / "runs" / "wandb").glob("offline-run-*"))
     assert (result.run_dir / "model" / "saved_model.pb").is_file()
+    assert sorted(p.name for p in result.run_dir.iterdir()) == RUN_FILES
+    warnings = [line for line in err.splitlines() if line.startswith("tfbert: warning: W&B failed")]
+    assert len(warnings) == 1 and "W&B is down" in warnings[0]
 
 
 def test_under_a_sweep_agent_a_failing_wandb_init_stops_the_trial_in_one_line(tmp_path, tiny_encoder, monkeypatch,
@@ -216,19 +224,6 @@ def test_under_a_sweep_agent_a_failing_wandb_init_stops_the_trial_in_one_line(tm
     status = run_command(train_main, ["--config", str(config_file)])
     out, err = capsys.readouterr()
     assert "sweep abc123" in command_error(status, err, out)
-
-
-@pytest.mark.slow
-def test_save_model_keeps_and_uploads_only_the_export(tmp_path, tiny_encoder):
-    """(save: metrics is tested with configs/sweep.yaml's trials below.)"""
-    result = training.train(tracked_config(tmp_path, tiny_encoder, epochs=1, save="model"))
-    assert sorted(p.name for p in result.run_dir.iterdir()) == sorted(set(RUN_FILES) - {"model"})
-    raises_one_line(export.load_model, result.run_dir / "model", match="saved with `save: model`.*its export/")
-    (run_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
-    (model,) = [artifact for artifact in LoggedRun(run_dir).artifacts if artifact.type == "model"]
-    saved = {entry.path for entry in model.manifest.contents}  # save: all's artifact, loaded in a test above
-    assert {"export/saved_model.pb", "export/label_map.json", "config.yaml", "metrics.json"} <= saved
-    assert not [path for path in saved if path.startswith("model/")]
 
 
 @pytest.mark.slow

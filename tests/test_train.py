@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 import types
 
 import numpy as np
@@ -105,27 +104,6 @@ def test_timings_record_where_the_time_went(e2e):
     assert phases["fit"] > phases["fit_first_step"] + phases["fit_validation"]
     top_level = sum(seconds for name, seconds in phases.items() if not name.startswith("fit_"))
     assert top_level <= timings["job_seconds"] < top_level + 5
-
-
-@pytest.mark.slow
-def test_the_command_in_its_own_process_records_its_start_up(tmp_path, tiny_encoder):
-    """python -m tfbert.train as users run it: the run directory, and timings.json with the
-    process's start-up (interpreter and imports) before the job's phases."""
-    sentiment_frame(60, seed=5).to_csv(tmp_path / "reviews.csv", index=False)
-    config = write_yaml(tmp_path / "run.yaml", {
-        "data_path": str(tmp_path / "reviews.csv"), "text_column": "review", "label_column": "sentiment",
-        "encoder": tiny_encoder, "max_seq_length": 16, "epochs": 1, "output_dir": str(tmp_path / "runs"),
-        "run_name": "cli", "wandb_mode": "disabled"})
-    started = time.time()
-    done = subprocess.run([sys.executable, "-m", "tfbert.train", "--config", str(config)], capture_output=True,
-                          text=True, timeout=600, cwd=tmp_path)
-    wall = time.time() - started
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert f"run directory: {tmp_path / 'runs' / 'cli'}" in done.stdout.splitlines()
-    timings = json.loads((tmp_path / "runs" / "cli" / "timings.json").read_text())
-    assert list(timings["seconds"])[0] == "start_up"
-    assert 0 < timings["seconds"]["start_up"] < wall
-    assert timings["seconds"]["start_up"] + timings["job_seconds"] < wall
 
 
 @pytest.mark.slow

@@ -65,8 +65,9 @@ def test_deterministic_runs_of_a_tfhub_encoder_predict_bit_identically_and_anoth
     def train_and_predict(seed: int, name: str) -> np.ndarray:
         done = subprocess.run(
             [sys.executable, "-m", "tfbert.train", "--config", "configs/tiny.yaml", f"--encoder={tfhub_encoder}",
-             "--deterministic=true", f"--seed={seed}", "--epochs=2", f"--output_dir={tmp_path}", f"--run_name={name}",
-             "--wandb_mode=disabled"], cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=600)
+             "--deterministic=true", f"--seed={seed}", "--epochs=2", "--max_train_examples=128", "--save=model",
+             f"--output_dir={tmp_path}", f"--run_name={name}", "--wandb_mode=disabled"],
+            cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         return Predictor.load(tmp_path / name).serve(texts)[1]
 
