@@ -48,12 +48,15 @@ def test_import_is_light_until_a_name_that_needs_tensorflow_is_used():
         config = tfbert.load_config({"data_path": "toy-sentiment"}, epochs=2)
         still_light = "tensorflow" not in sys.modules
         tfbert.Predictor  # the serving side needs TensorFlow
+        import tfbert.predict
         print(json.dumps({"light": light, "after_config": still_light, "epochs": config.epochs,
                           "tensorflow": "tensorflow" in sys.modules, "env": os.environ["TF_USE_LEGACY_KERAS"],
-                          "names": sorted(tfbert.__all__)}))
+                          "names": sorted(tfbert.__all__),
+                          "serving_loads": [name for name in ("sklearn", "matplotlib", "wandb") if name in sys.modules]}))
     """))
     assert found["light"] and found["after_config"] and found["epochs"] == 2
     assert found["tensorflow"] and found["env"] == "1"
+    assert found["serving_loads"] == []  # nor does the predict command: neither reports, plots nor W&B
     assert {"load_config", "train", "evaluate", "Predictor", "TfbertError", "explore_data"} <= set(found["names"])
 
 

@@ -17,14 +17,13 @@ import dataclasses
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
-import tf_keras
 
 from tfbert import atomic, tracking
 from tfbert.data.labels import LabelMap
@@ -32,6 +31,9 @@ from tfbert.data.splits import BREAK_TAG
 from tfbert.packers import TfTextPacker
 from tfbert.errors import TfbertError
 from tfbert.run_directory import final_path_of, is_staging_folder, is_unfinished, saved_config, staging_path
+
+if TYPE_CHECKING:
+    import tf_keras  # loaded by load_model only: serving a run's export needs no Keras
 
 LABEL_MAP_FILE = "label_map.json"
 # [entity/]project/name:alias, W&B's artifact reference (the alias may be a version, v3).
@@ -65,6 +67,8 @@ def load_model(directory: str | Path) -> tuple[tf_keras.Model, LabelMap]:
                               "train with save: all to keep it" + (" (its export/ serves predictions)"
                                                                     if save == "model" else ""))
         raise TfbertError(f"{directory} is not a tfbert model folder (saved_model.pb and {LABEL_MAP_FILE})")
+    import tf_keras
+
     model = tf_keras.models.load_model(str(directory), compile=False)
     label_map = LabelMap.from_json(json.loads((directory / LABEL_MAP_FILE).read_text(encoding="utf-8")))
     return model, label_map

@@ -38,15 +38,13 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-import tf_keras
-
 from tfbert.config import KEYS_BY_NAME, WANDB_MODES, Config
 from tfbert.data.statistics import text_lengths
 from tfbert.errors import TfbertError, first_line, warn
 
 if TYPE_CHECKING:
     import numpy as np
+    import tf_keras
 
     from tfbert.data.labels import LabelMap
     from tfbert.data.splits import Split

@@ -23,7 +23,6 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from tfbert import progress
 from tfbert.config import Config, as_recorded
@@ -240,6 +239,8 @@ def cut_rows(rows: LabelledRows, labels: np.ndarray | None, cut: StratifiedCut,
         raise TfbertError(f"{cut.key} {cut.fraction} of the {len(rows)} rows {cut.where} is no rows; {cut.fix}")
     if labels is not None:
         _require_stratifiable(labels, (num_taken, len(rows) - num_taken), cut)
+    from sklearn.model_selection import train_test_split  # here: predict and evaluate never split (a second of start-up)
+
     try:
         taken, rest = train_test_split(np.arange(len(rows)), train_size=cut.fraction, random_state=seed,
                                        stratify=labels)
@@ -262,6 +263,8 @@ def sample_rows(rows: LabelledRows, max_rows: int | None, labels: np.ndarray | N
     if max_rows is None or len(rows) <= max_rows:
         return rows
     if labels is not None:
+        from sklearn.model_selection import train_test_split
+
         try:
             taken, _ = train_test_split(np.arange(len(rows)), train_size=max_rows, random_state=seed, stratify=labels)
             return rows.take(taken)
