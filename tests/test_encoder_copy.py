@@ -185,9 +185,9 @@ def test_dropout_inside_the_copy_follows_the_seed(copies):
 
 
 @pytest.mark.slow
-def test_the_architecture_is_found_from_the_variables_and_the_outputs(tmp_path):
-    write_hf_checkpoint(tmp_path / "hf")  # HF's exact GELU and a layer-norm epsilon of 1e-5
-    exact = encoder_copy.write_copy(hf_bert.convert(tmp_path / "hf", tmp_path / "a"), tmp_path / "copy_a", "float32")
+def test_the_architecture_is_found_from_the_variables_and_the_outputs(tmp_path, copies):
+    exact = copies("hf", 0.1, "float32")  # write_hf_checkpoint's: HF's exact GELU and a layer-norm epsilon of 1e-5
+    write_hf_checkpoint(tmp_path / "hf")
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
     (tmp_path / "hf" / "config.json").write_text(json.dumps({**config, "hidden_act": "gelu_new", "layer_norm_eps": 1e-6}))
     tanh = encoder_copy.write_copy(hf_bert.convert(tmp_path / "hf", tmp_path / "b"), tmp_path / "copy_b", "float32")

@@ -14,7 +14,7 @@ def test_ci_finds_the_install_and_test_commands():
     """.ci/run reads these lines: the install, the whole suite (the first pytest line), the quick loop."""
     assert re.search(r"^pip install -e \"\.\[dev\]\"$", README, flags=re.MULTILINE)
     commands = re.findall(r"^python -m pytest.*$", README, flags=re.MULTILINE)
-    assert commands[:2] == ["python -m pytest -q -n 2 --dist loadscope", 'python -m pytest -q -m "not slow"']
+    assert commands[:2] == ["python -m pytest -q -n 3 --dist loadscope", 'python -m pytest -q -m "not slow"']
 
 
 def test_every_config_in_configs_is_named_and_valid():

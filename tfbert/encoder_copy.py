@@ -39,7 +39,6 @@ import numpy as np
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tf_keras
-from official.nlp.modeling import layers as nlp_layers
 
 from tfbert import hub_format
 from tfbert.hub_format import ACTIVATIONS, set_layer_norm_epsilon
@@ -260,6 +259,8 @@ def _candidates(hints: Mapping[str, Any]) -> Iterator[tuple[str, float]]:
 
 
 def _set_activation(network: tf_keras.Model, activation: str) -> None:
+    from official.nlp.modeling import layers as nlp_layers  # Model Garden's modelling code: only to write a copy
+
     for layer in network.submodules:
         if isinstance(layer, nlp_layers.TransformerEncoderBlock):
             layer._intermediate_activation_layer.activation = ACTIVATIONS[activation]  # Model Garden's name

@@ -16,7 +16,6 @@ from pathlib import Path
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tf_keras
-from official.nlp.modeling import networks
 
 from tfbert import atomic
 
@@ -67,6 +66,8 @@ def build_bert_network(vocab_size: int, hidden_size: int = 32, num_layers: int =
                        num_attention_heads: int = 2, inner_dim: int = 64,
                        max_sequence_length: int = 512, **kwargs) -> tf_keras.Model:
     """A BertEncoder with dict outputs, as TF Hub's BERT exports are built."""
+    from official.nlp.modeling import networks  # here: a run over a cached copy never builds one
+
     return networks.BertEncoder(
         vocab_size=vocab_size,
         hidden_size=hidden_size,

@@ -9,33 +9,43 @@ so notebooks show the figures.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-import matplotlib
+import numpy as np
 
-if "MPLBACKEND" not in os.environ:
-    matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import precision_recall_curve  # noqa: E402
+from tfbert.data import statistics
 
-from tfbert.data import statistics  # noqa: E402
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+
+@functools.cache
+def pyplot() -> Any:
+    """matplotlib.pyplot, loaded when the first figure is drawn (a command that draws none,
+    predict, never loads matplotlib), with Agg chosen unless MPLBACKEND says otherwise."""
+    import matplotlib
+
+    if "MPLBACKEND" not in os.environ:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def save(figure: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(figure)
+    pyplot().close(figure)
     return path
 
 
 def training_curves(history: pd.DataFrame, metric: str = "accuracy") -> Figure:
     """Loss and `metric` per epoch, training against validation (Keras' CSV history)."""
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    figure, axes = pyplot().subplots(1, 2, figsize=(10, 3.8))
     epochs = history["epoch"] + 1
     for axis, name in zip(axes, ("loss", metric)):
         for prefix, label, style in (("", "training", "o-"), ("val_", "validation", "s--")):
@@ -53,7 +63,7 @@ def confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]], title: str
     counts = np.asarray(matrix, dtype=float)
     normalised = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     size = max(4.0, 0.7 * len(labels) + 2.5)
-    figure, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5, size), layout="constrained")
+    figure, axes = pyplot().subplots(1, 2, figsize=(2 * size + 1.5, size), layout="constrained")
     for axis, values, kind, fmt in ((axes[0], counts, "counts", "{:.0f}"), (axes[1], normalised, "row-normalised", "{:.2f}")):
         image = axis.imshow(values, cmap="Blues", vmin=0)
         figure.colorbar(image, ax=axis, fraction=0.046)
@@ -70,8 +80,10 @@ def confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]], title: str
 
 def precision_recall(truth: np.ndarray, probabilities: np.ndarray, threshold: float, title: str) -> Figure:
     """The binary precision-recall curve, with the decision threshold's point marked."""
+    from sklearn.metrics import precision_recall_curve
+
     precision, recall, thresholds = precision_recall_curve(truth, probabilities)
-    figure, axis = plt.subplots(figsize=(5.5, 4.5))
+    figure, axis = pyplot().subplots(figsize=(5.5, 4.5))
     axis.plot(recall, precision, label="precision-recall curve")
     predicted = probabilities >= threshold
     tp = float(np.sum(predicted & (truth == 1)))
@@ -89,7 +101,7 @@ def label_distribution(stats: Mapping[str, Any]) -> Figure:
     """Examples per label in each split (data_stats.json's label_distribution)."""
     splits = [name for name, value in stats.items() if isinstance(value, dict) and "label_distribution" in value]
     labels = list(stats[splits[0]]["label_distribution"])
-    figure, axis = plt.subplots(figsize=(max(5.0, 0.9 * len(labels) * len(splits) + 2), 4))
+    figure, axis = pyplot().subplots(figsize=(max(5.0, 0.9 * len(labels) * len(splits) + 2), 4))
     width = 0.8 / len(splits)
     for i, name in enumerate(splits):
         counts = [stats[name]["label_distribution"].get(label, 0) for label in labels]
@@ -103,7 +115,7 @@ def label_distribution(stats: Mapping[str, Any]) -> Figure:
 
 def text_lengths(texts_by_split: Mapping[str, Sequence[str]]) -> Figure:
     """Histograms of words and characters per text, one colour per split, counts on a log scale."""
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    figure, axes = pyplot().subplots(1, 2, figsize=(10, 3.8))
     lengths = {name: statistics.text_lengths(texts) for name, texts in texts_by_split.items()}
     for axis, unit in zip(axes, ("words", "characters")):
         for name in texts_by_split:
