@@ -224,13 +224,18 @@ def tfhub_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pair_export(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: str):
-    """An untrained binary classifier over text pairs and its serving export (threshold 0.3)."""
+    """An untrained binary classifier over text pairs and its serving export (threshold 0.3).
+    Its head puts every probability near 0.4 (a small random kernel, the bias at 0.4's
+    logit): between the threshold and 0.5, so the labels show which one the export applies."""
     from tfbert import encoders, export, model, packers
     from tfbert.data.labels import LabelMap
 
     label_map = LabelMap(("different", "same"), "binary")
     encoder = encoders.load_encoder(tiny_encoder)
     classifier = model.build_classifier(encoder, label_map, dropout=0.1)
+    head = classifier.get_layer("output")
+    kernel = np.random.default_rng(0).normal(0, 0.3, head.kernel.shape).astype(np.float32)
+    head.set_weights([kernel, np.full(1, np.log(0.4 / 0.6), np.float32)])
     packer = packers.make_packer("tf_text", *encoders.tokenizer_assets(encoder), max_seq_length=24)
     directory = export.save_serving_model(classifier, packer, label_map, 0.3,
                                           tmp_path_factory.mktemp("pairs") / "export", with_pairs=True)

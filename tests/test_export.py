@@ -103,6 +103,7 @@ def test_a_pair_export_predicts_what_the_classifier_does_on_both_segments(pair_e
                           training=False).numpy()[:, 0]
     assert probabilities.shape == (5, 2)
     assert np.abs(probabilities[:, 1] - expected).max() <= 1e-5
+    assert ((probabilities[:, 1] > 0.3) & (probabilities[:, 1] < 0.5)).all()  # where 0.3 and 0.5 disagree
     assert labels == ["same" if p >= 0.3 else "different" for p in probabilities[:, 1]]
     _, swapped = Predictor(serving, 5).serve(QUESTIONS, ANSWERS[::-1])
     assert np.abs(swapped[:, 1] - probabilities[:, 1]).max() > 1e-6  # the second segment reaches the model
