@@ -94,11 +94,9 @@ def tfbert_cache(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A small random TF Hub-format BERT encoder, written once per test session. One layer,
-    not the two of `encoder: tiny`: every run over it traces, saves and exports a third
-    fewer ops (the copy tests and configs/tiny.yaml's runs keep two layers)."""
-    return str(shared(hub_format.write_tiny_encoder(tmp_path_factory.mktemp("encoders") / "tiny", seed=0,
-                                                    num_layers=1)))
+    """A small random TF Hub-format BERT encoder, written once per test session: one layer (`encoder: tiny`
+    and the copy tests keep two), so every run over it traces, saves and exports fewer ops."""
+    return str(shared(hub_format.write_tiny_encoder(tmp_path_factory.mktemp("encoders") / "tiny", num_layers=1)))
 
 
 @pytest.fixture
@@ -224,9 +222,8 @@ def tfhub_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pair_export(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: str):
-    """An untrained binary classifier over text pairs and its serving export (threshold 0.3).
-    Its head puts every probability near 0.4 (a small random kernel, the bias at 0.4's
-    logit): between the threshold and 0.5, so the labels show which one the export applies."""
+    """An untrained binary classifier over text pairs and its serving export (threshold 0.3); its head puts every
+    probability near 0.4, between 0.3 and 0.5, so the labels show which threshold the export applies."""
     from tfbert import encoders, export, model, packers
     from tfbert.data.labels import LabelMap
 
