@@ -239,7 +239,7 @@ def cut_rows(rows: LabelledRows, labels: np.ndarray | None, cut: StratifiedCut,
         raise TfbertError(f"{cut.key} {cut.fraction} of the {len(rows)} rows {cut.where} is no rows; {cut.fix}")
     if labels is not None:
         _require_stratifiable(labels, (num_taken, len(rows) - num_taken), cut)
-    from sklearn.model_selection import train_test_split  # here: predict and evaluate never split (a second of start-up)
+    from sklearn.model_selection import train_test_split  # here: predict and evaluate never split, so never load it
 
     try:
         taken, rest = train_test_split(np.arange(len(rows)), train_size=cut.fraction, random_state=seed,
