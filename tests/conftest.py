@@ -6,6 +6,7 @@ a test that must write works on own_copy(folder, tmp_path)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -34,7 +35,7 @@ from tfbert import hub_format
 from tfbert.data.splits import Split
 from tfbert.errors import TfbertError
 
-from shared_folders import shared, shared_folders_stay_as_built  # noqa: F401  (an autouse fixture)
+from shared_folders import built_once, session_root, shared, shared_folders_stay_as_built  # noqa: F401  (autouse)
 
 
 ROOT = Path(__file__).parents[1]
@@ -78,9 +79,9 @@ def command_error(status: int, stderr: str, stdout: str | None = None) -> str:
 
 @pytest.fixture(scope="session", autouse=True)
 def tfbert_cache(tmp_path_factory: pytest.TempPathFactory):
-    """Keep `encoder: tiny`, cached assets and W&B's files out of the user's home; W&B
-    is off unless a test turns it on (wandb_mode: offline)."""
-    cache = tmp_path_factory.mktemp("tfbert-cache")
+    """Keep `encoder: tiny`, cached assets and W&B's files out of the user's home (the workers share the
+    cache, as processes on one machine do); W&B is off unless a test turns it on (wandb_mode: offline)."""
+    (cache := session_root(tmp_path_factory) / "tfbert-cache").mkdir(exist_ok=True)
     wandb_home = tmp_path_factory.mktemp("wandb-home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TFBERT_CACHE", str(cache))
@@ -96,7 +97,7 @@ def tfbert_cache(tmp_path_factory: pytest.TempPathFactory):
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A small random TF Hub-format BERT encoder, written once per test session: one layer (`encoder: tiny`
     and the copy tests keep two), so every run over it traces, saves and exports fewer ops."""
-    return str(shared(hub_format.write_tiny_encoder(tmp_path_factory.mktemp("encoders") / "tiny", num_layers=1)))
+    return str(built_once(tmp_path_factory, "tiny-encoder", functools.partial(hub_format.write_tiny_encoder, num_layers=1)))
 
 
 @pytest.fixture
@@ -212,12 +213,11 @@ def release_0_2_0(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tfhub_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """write_tfhub_export's encoder (dropout 0.1 inside), written once per test session in
     a fresh process, so that no seed set by an earlier test reaches its dropout ops."""
-    folder = tmp_path_factory.mktemp("tfhub")
-    script = "import sys, pathlib, conftest; conftest.write_tfhub_export(pathlib.Path(sys.argv[1]))"
-    done = subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])})
-    assert done.returncode == 0, done.stderr[-3000:]
-    return shared(folder / "encoder")
+    def build(folder: Path) -> None:
+        done = run_python(f"from pathlib import Path; import conftest; conftest.write_tfhub_export(Path({str(folder)!r}))",
+                          timeout=300, PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]))
+        assert done.returncode == 0, done.stderr[-3000:]
+    return built_once(tmp_path_factory, "tfhub-encoder", build) / "encoder"
 
 
 @pytest.fixture(scope="session")

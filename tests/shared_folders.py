@@ -5,12 +5,17 @@ test that writes into what another test reads; a test that must write (evaluate 
 its evaluations/, resume it) works on its own copy (conftest.own_copy).
 
 Usage: `return shared(hub_format.write_tiny_encoder(folder / "tiny"))` in a session or module fixture.
+What every worker of a session reads (the tiny encoders, tfbert's cache) is built by the first worker
+that needs it: `built_once(tmp_path_factory, "name", build)`.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Callable, TypeVar
 
 import pytest
 
@@ -29,6 +34,28 @@ def shared(folder: Folder) -> Folder:
     """Register `folder` as read-only for the rest of the session; returns it."""
     SHARED[Path(folder)] = listing(Path(folder))
     return folder
+
+
+def session_root(factory: pytest.TempPathFactory) -> Path:
+    """The temporary folder of the whole session: under pytest-xdist the workers' folders' parent,
+    which all of them share; else the session's own."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Any]) -> Path:
+    """session_root/name, written by `build(folder)` by the first worker that asks (the others wait
+    on a lock, then read it): to a staging name, then renamed. Registered as shared."""
+    root = session_root(factory)
+    path = root / name
+    with open(root / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            staging = root / f".{name}.building"
+            shutil.rmtree(staging, ignore_errors=True)  # left by a killed session
+            build(staging)
+            staging.rename(path)
+    return shared(path)
 
 
 @pytest.fixture(autouse=True)
