@@ -119,7 +119,7 @@ def text_lengths(texts_by_split: Mapping[str, Sequence[str]]) -> Figure:
     lengths = {name: statistics.text_lengths(texts) for name, texts in texts_by_split.items()}
     for axis, unit in zip(axes, ("words", "characters")):
         for name in texts_by_split:
-            axis.hist(lengths[name][unit], bins=40, alpha=0.6, label=name)
+            axis.hist(lengths[name][unit], bins=40, histtype="stepfilled", alpha=0.6, label=name)
         axis.set(title=f"{unit.capitalize()} per text", xlabel=unit, ylabel="texts", yscale="log")
         axis.legend()
     return figure
