@@ -34,8 +34,9 @@ tfbert_mirrored_2cpu   distribution_strategy: mirrored, cpu_replicas: 2: the sam
                        on 2 cores it shows the strategy's overhead, not a speed-up).
 
 Each job: whole-process wall time (start-up, data, training, validation, held-out scoring
-and saving included), training time (fit without its validation), training examples/s,
-held-out accuracy and peak memory (the process's RSS, sampled every 0.1 s). The table
+and saving included), training time (fit without its validation), the time outside the
+training steps (the whole process less the steps; tfbert's first step, mostly tracing,
+counts as outside), training examples/s, held-out accuracy and peak memory (the process's RSS, sampled every 0.1 s). The table
 gives the median and the range over the seeds, and the accuracy's mean and standard
 deviation; then tfbert's phases. Absolute numbers depend on the machine: the ratios,
 measured side by side in one run, are the claim.
@@ -130,8 +131,9 @@ def tfbert_job(paths: dict[str, str], train_rows: int, seed: int, work: Path, en
     phases = json.loads((run_dir / "timings.json").read_text())["seconds"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     train_s = phases["fit"] - phases.get("fit_validation", 0.0)
+    steps_s = train_s - phases.get("fit_first_step", 0.0)  # the first step is mostly tracing: outside the steps
     return {"wall_s": wall, "peak_mib": peak, "train_s": train_s, "train_ex_per_s": train_rows / train_s,
-            "accuracy": metrics["test"]["accuracy"], "phases": phases}
+            "outside_s": wall - steps_s, "accuracy": metrics["test"]["accuracy"], "phases": phases}
 
 
 def hf_job(paths: dict[str, str], seed: int, work: Path, env: dict[str, str], timeout: float, job: str,
@@ -145,8 +147,8 @@ def hf_job(paths: dict[str, str], seed: int, work: Path, env: dict[str, str], ti
         return {"error": (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]}
     result = json.loads(out.read_text())
     return {"wall_s": wall, "peak_mib": peak, "train_s": result["train_s"],
-            "train_ex_per_s": result["train_examples"] / result["train_s"], "accuracy": result["test_accuracy"],
-            "phases": result["phases"]}
+            "train_ex_per_s": result["train_examples"] / result["train_s"], "outside_s": wall - result["train_s"],
+            "accuracy": result["test_accuracy"], "phases": result["phases"]}
 
 
 def cpu_model() -> str:
@@ -165,7 +167,7 @@ def spread(values: list[float], fmt: str = ".1f") -> str:
 
 
 def summary(results: dict[str, list[dict]]) -> None:
-    print(f"\n{'job':40} {'whole process s':>22} {'training s':>22} {'train ex/s':>20} "
+    print(f"\n{'job':40} {'whole process s':>22} {'training s':>22} {'outside the steps s':>22} {'train ex/s':>20} "
           f"{'held-out accuracy':>18} {'peak RSS MiB':>20}")
     medians = {}
     for job, runs in results.items():
@@ -175,14 +177,19 @@ def summary(results: dict[str, list[dict]]) -> None:
                 print(f"{TITLES[job]:40} failed: {run['error']}")
         if not ok:
             continue
-        column = {key: [run[key] for run in ok] for key in ("wall_s", "train_s", "train_ex_per_s", "accuracy", "peak_mib")}
+        column = {key: [run[key] for run in ok]
+                  for key in ("wall_s", "train_s", "outside_s", "train_ex_per_s", "accuracy", "peak_mib")}
         accuracy = column["accuracy"]
         accuracy_text = (f"{statistics.mean(accuracy):.4f} ± {statistics.stdev(accuracy):.4f}" if len(accuracy) > 1
                          else f"{accuracy[0]:.4f}")
         print(f"{TITLES[job]:40} {spread(column['wall_s']):>22} {spread(column['train_s']):>22} "
-              f"{spread(column['train_ex_per_s']):>20} {accuracy_text:>18} {spread(column['peak_mib'], '.0f'):>20}")
+              f"{spread(column['outside_s']):>22} {spread(column['train_ex_per_s']):>20} {accuracy_text:>18} "
+              f"{spread(column['peak_mib'], '.0f'):>20}")
         medians[job] = {key: statistics.median(values) for key, values in column.items()}
         medians[job]["accuracy_mean"] = statistics.mean(accuracy)
+    if "tfbert" in medians:
+        print(f"\ntfbert outside the training steps (the whole process less the steps after the first): "
+              f"{medians['tfbert']['outside_s']:.1f} s  (target <= 12 s)")
     for peer_job, target in (("hf_grouped", 1.2), ("hf_grouped_bf16", 1.0)):
         if "tfbert" not in medians or peer_job not in medians:
             continue
