@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import pytest
+
+from tfbert import atomic
 
 Folder = TypeVar("Folder", str, Path)
 
@@ -51,10 +52,8 @@ def built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path
     with open(root / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not path.exists():
-            staging = root / f".{name}.building"
-            shutil.rmtree(staging, ignore_errors=True)  # left by a killed session
-            build(staging)
-            staging.rename(path)
+            with atomic.staged(path) as staging:
+                build(staging)
     return shared(path)
 
 
