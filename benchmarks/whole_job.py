@@ -36,10 +36,10 @@ tfbert_mirrored_2cpu   distribution_strategy: mirrored, cpu_replicas: 2: the sam
 Each job: whole-process wall time (start-up, data, training, validation, held-out scoring
 and saving included), training time (fit without its validation), the time outside the
 training steps (the whole process less the steps; tfbert's first step, mostly tracing,
-counts as outside), training examples/s, held-out accuracy and peak memory (the process's RSS, sampled every 0.1 s). The table
-gives the median and the range over the seeds, and the accuracy's mean and standard
-deviation; then tfbert's phases. Absolute numbers depend on the machine: the ratios,
-measured side by side in one run, are the claim.
+counts as outside), training examples/s, held-out accuracy and peak memory (the process's
+RSS, sampled every 0.1 s). The table gives the median and the range over the seeds, and
+the accuracy's mean and standard deviation; then tfbert's phases. Absolute numbers depend
+on the machine: the ratios, measured side by side in one run, are the claim.
 """
 
 from __future__ import annotations
