@@ -172,13 +172,14 @@ TRAINS = """
         return sum(isinstance(o, tf.Variable) for o in gc.get_objects())
 
     found = []
-    for name in {names!r}:
-        result = tfbert.train({values!r}, run_name=name)
+    for changes in {runs!r}:
+        result = tfbert.train({values!r}, **changes)
         weights = result.model.get_weights()
+        served = tfbert.Predictor.load(result.run_dir).serve({texts!r})[1]
         found.append({{"metrics": result.metrics, "layers": [layer.name for layer in result.model.layers],
                       "weights": [float(np.abs(w).sum()) for w in weights], "head": weights[-2].tolist(),
-                      "run_dir": str(result.run_dir)}})
-        del result, weights
+                      "served": served.tolist(), "run_dir": str(result.run_dir)}})
+        del result, weights, served
         found[-1]["live_variables"] = variables()
     if {evaluate!r}:
         evaluated = tfbert.evaluate(found[-1]["run_dir"], {evaluate!r})
@@ -187,33 +188,39 @@ TRAINS = """
 """
 
 
-def trains(values: dict, names: list[str], imports: str = "", evaluate: str | None = None) -> list[dict]:
-    """TRAINS in a fresh process: `imports` first, then tfbert.train once for each name, then
-    (given a data file) tfbert.evaluate of the last run; what each call gave."""
-    return last_json_line(run_python(TRAINS.format(imports=imports, names=names, values=values, evaluate=evaluate)))
+def trains(values: dict, runs: list[dict], texts: list[str], imports: str = "", evaluate: str | None = None) -> list[dict]:
+    """TRAINS in a fresh process: `imports` first, then tfbert.train once for each of `runs`
+    (overrides), its export serving `texts`, then (given a data file) tfbert.evaluate of the
+    last run; what each call gave (float32 values as JSON floats, so exactly)."""
+    return last_json_line(run_python(TRAINS.format(imports=imports, runs=runs, values=values, texts=texts,
+                                                   evaluate=evaluate)))
 
 
 @pytest.mark.slow
-def test_training_twice_in_one_process_trains_as_a_fresh_process_does(tmp_path, tiny_encoder):
+def test_training_twice_in_one_process_trains_bit_for_bit_as_a_fresh_process_does_and_another_seed_differs(
+        tmp_path, tfhub_encoder):
     """A notebook or a sweep function calls train again and again: Keras state is cleared
-    and the seed reset each time, so each call equals a fresh process's one call, and
-    nothing piles up from call to call. The fresh process imports the command modules
-    first, then calls the functions train and evaluate."""
+    and the seed reset each time, so with deterministic: true each call equals a fresh
+    process's one call bit for bit, and nothing piles up from call to call. The encoder is
+    exported as TF Hub's BERTs are, its dropout ops unseeded: tfbert trains its rebuilt copy,
+    whose dropout follows the run's seed, so another seed differs. The fresh process imports
+    the command modules first, then calls the functions train and evaluate."""
     sentiment_frame(80, seed=0).to_csv(tmp_path / "reviews.csv", index=False)
     new = sentiment_frame(30, seed=1)
     new.to_csv(tmp_path / "new.csv", index=False)
-    values = tiny_values(tiny_encoder, tmp_path / "runs", data_path=str(tmp_path / "reviews.csv"), learning_rate=3e-3,
-                         train_batch_size=4)  # 2 epochs of 15 steps: enough to learn the words
-    first, second, third = trains(values, ["a", "b", "c"])
-    (fresh,) = trains(values, ["first"], imports="import tfbert.train, tfbert.evaluate, tfbert.predict",
+    values = tiny_values(str(tfhub_encoder), tmp_path / "runs", data_path=str(tmp_path / "reviews.csv"),
+                         learning_rate=3e-3, train_batch_size=4, epochs=4, deterministic=True, seed=7)  # 4 x 15 steps
+    texts = list(sentiment_frame(50, seed=9)["review"])
+    first, second, other = trains(values, [{"run_name": "a"}, {"run_name": "b"}, {"run_name": "c", "seed": 8}], texts)
+    (fresh,) = trains(values, [{"run_name": "first"}], texts, imports="import tfbert.train, tfbert.evaluate, tfbert.predict",
                       evaluate=str(tmp_path / "new.csv"))
-    for later in (second, third):
-        assert later["layers"] == first["layers"] == fresh["layers"]  # the same names: Keras' state was cleared
-        assert later["metrics"] == fresh["metrics"]
-        np.testing.assert_allclose(later["weights"], fresh["weights"], rtol=1e-6)
-        np.testing.assert_allclose(later["head"], fresh["head"], rtol=1e-6, atol=1e-7)
-    assert first["metrics"] == fresh["metrics"]
-    assert third["live_variables"] == second["live_variables"]  # no variables left behind per call
+    for run in (first, second):  # the first call of another process, and a second call
+        assert run["layers"] == fresh["layers"]  # the same names: Keras' state was cleared
+        for key in ("metrics", "weights", "head", "served"):
+            assert run[key] == fresh[key], key
+    assert other["layers"] == fresh["layers"]
+    assert np.abs(np.array(other["served"]) - fresh["served"]).max() > 1e-4  # the seed reaches the encoder's dropout
+    assert other["live_variables"] == second["live_variables"]  # no variables left behind per call
 
     assert Path(fresh["run_dir"]) == tmp_path / "runs" / "first"
     assert Path(fresh["folder"]) == tmp_path / "runs" / "first" / "evaluations" / "new"

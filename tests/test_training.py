@@ -1,13 +1,10 @@
-"""The library's training (tfbert.training): an interrupted run, reproducible runs, other tasks, class weights
-(the `python -m tfbert.train` command: test_train.py)."""
+"""The library's training (tfbert.training): an interrupted run, other tasks, class weights
+(the `python -m tfbert.train` command: test_train.py; reproducible runs: test_api.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,31 +46,6 @@ def test_an_interrupted_run_leaves_no_directory_that_looks_finished(tmp_path, ti
     staged = sorted(os.listdir(runs / ".crash.incomplete"))
     assert "model" not in staged and staged != RUN_FILES
     assert "metrics.json" in staged  # it really got as far as saving
-
-
-# --------------------------------------------------------------------------- reproducible runs
-
-@pytest.mark.slow
-def test_deterministic_runs_of_a_tfhub_encoder_predict_bit_identically_and_another_seed_differs(tmp_path,
-                                                                                                tfhub_encoder):
-    """An encoder exported as TF Hub's BERTs are, its dropout ops unseeded: tfbert trains its
-    rebuilt copy, whose dropout follows the run's seed."""
-    from tfbert.predictor import Predictor
-
-    texts = list(sentiment_frame(50, seed=9)["review"])
-
-    def train_and_predict(seed: int, name: str) -> np.ndarray:
-        done = subprocess.run(
-            [sys.executable, "-m", "tfbert.train", "--config", "configs/tiny.yaml", f"--encoder={tfhub_encoder}",
-             "--deterministic=true", f"--seed={seed}", "--epochs=2", "--max_train_examples=128", "--save=model",
-             f"--output_dir={tmp_path}", f"--run_name={name}", "--wandb_mode=disabled"],
-            cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-3000:]
-        return Predictor.load(tmp_path / name).serve(texts)[1]
-
-    first, again, other = train_and_predict(7, "a"), train_and_predict(7, "b"), train_and_predict(8, "c")
-    assert first.tobytes() == again.tobytes()  # bit for bit
-    assert np.abs(first - other).max() > 1e-4
 
 
 # --------------------------------------------------------------------------- other tasks
