@@ -7,7 +7,11 @@ multilabel  Dense(n, sigmoid), binary cross-entropy over each label
 With `accumulation_steps` N > 1 the classifier is an `AccumulatingClassifier`: each
 training step runs its batch as N micro-batches, one after another, and applies their
 gradients once, so a step takes about 1/N of the activation memory and trains as the
-whole batch would (tf_keras has no gradient accumulation of its own).
+whole batch would (tf_keras has no gradient accumulation of its own). Built under a
+distribution strategy with more than one replica it is one too (with N = 1 if not set): its
+step weighs each example of a global batch as one device does, however the batch splits
+over the replicas (tf_keras averages the replicas' own means, so a short last batch cut
+8 + 1 would count its one row eight times over).
 
 >>> import numpy as np, tf_keras
 >>> from tfbert.model import AccumulatingClassifier
@@ -91,7 +95,8 @@ class DocumentPooling(tf_keras.layers.Layer):
 def build_classifier(encoder: hub.KerasLayer, label_map: LabelMap, dropout: float,
                      accumulation_steps: int = 1, window_pooling: str | None = None) -> tf_keras.Model:
     """The report's model: pooled_output of the encoder, dropout, then the task's head;
-    an `AccumulatingClassifier` when `accumulation_steps` > 1. With `window_pooling`
+    an `AccumulatingClassifier` when `accumulation_steps` > 1 or when it is built in the scope
+    of a strategy with more than one replica. With `window_pooling`
     (long_texts windows) the encoder runs over every window and `DocumentPooling` makes
     one vector a document before the dropout: one output row a document."""
     inputs = bert_inputs()
@@ -101,7 +106,7 @@ def build_classifier(encoder: hub.KerasLayer, label_map: LabelMap, dropout: floa
         pooled = DocumentPooling(window_pooling, name="document_pooling")([pooled, inputs[WINDOW_COUNTS]])
     dropped = tf_keras.layers.Dropout(dropout, name="dropout")(pooled)
     outputs = classification_head(label_map)(dropped)
-    if accumulation_steps > 1:
+    if accumulation_steps > 1 or tf.distribute.get_strategy().num_replicas_in_sync > 1:
         return AccumulatingClassifier(inputs, outputs, name="bert_classifier", accumulation_steps=accumulation_steps)
     return tf_keras.Model(inputs=inputs, outputs=outputs, name="bert_classifier")
 
@@ -111,9 +116,11 @@ class AccumulatingClassifier(tf_keras.Model):
     `accumulation_steps` micro-batches of ceil(batch / N) rows, runs them one after
     another (a while loop, so only one micro-batch's activations are alive), and applies
     the sum of their gradients once. Each micro-batch's loss is weighted by its share of
-    the batch's rows, so the sum is the whole batch's mean-loss gradient, sample weights
-    (class_weight) and a shorter last batch included. Under mixed_float16 each micro-batch's
-    loss is scaled by the LossScaleOptimizer and the sum unscaled once, before it is applied.
+    the global batch's rows (all replicas'), so the sum over micro-batches and replicas is
+    the global batch's mean-loss gradient, as on one device: sample weights (class_weight)
+    and a shorter last batch, however it splits over the replicas, included. Under
+    mixed_float16 each micro-batch's loss is scaled by the LossScaleOptimizer and the sum
+    unscaled once, before it is applied.
 
     Only training differs: evaluation and prediction are the functional model's, and
     `functional_view` gives the plain model over the same layers, for saving."""
@@ -128,27 +135,37 @@ class AccumulatingClassifier(tf_keras.Model):
         x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
         counts = x.get(WINDOW_COUNTS) if isinstance(x, dict) else None  # long_texts windows: rows are documents
         rows = tf.shape(tf.nest.flatten(x)[0] if counts is None else counts)[0]
-        micro = tf.maximum((rows + self.accumulation_steps - 1) // self.accumulation_steps, 1)
+        # tf_keras divides each replica's mean loss by the replicas in sync; a micro-batch's
+        # weight undoes that and counts its rows among the global batch's.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        global_rows = tf.distribute.get_replica_context().all_reduce("sum", tf.cast(rows, tf.float32))
         variables = self.trainable_variables
 
-        def step(index, sums):
-            x_k, y_k, weight_k = _micro_batch((x, y, sample_weight), counts, index * micro,
-                                              tf.minimum((index + 1) * micro, rows))
+        def gradients(x_k, y_k, weight_k):
             with tf.GradientTape() as tape:
                 y_pred = self(x_k, training=True)
                 loss = self.compute_loss(x_k, y_k, y_pred, weight_k)
-                share = tf.math.divide_no_nan(tf.cast(tf.shape(y_pred)[0], loss.dtype), tf.cast(rows, loss.dtype))
-                loss = self._scaled(loss * share)
-            grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+                share = tf.math.divide_no_nan(tf.cast(tf.shape(y_pred)[0] * replicas, tf.float32), global_rows)
+                loss = self._scaled(loss * tf.cast(share, loss.dtype))
             # compute_metrics' update without its result(), which a replica may not call inside a loop:
             # the metrics sum over the micro-batches as over their batch.
             self.compiled_metrics.update_state(y_k, y_pred, weight_k)
-            return index + 1, [total + tf.convert_to_tensor(grad) for total, grad in zip(sums, grads)]
+            return tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
-        steps = (rows + micro - 1) // micro
-        sums = [tf.zeros(variable.shape, variable.dtype) for variable in variables]
-        _, sums = tf.while_loop(lambda index, _: index < steps, step, (tf.constant(0), sums),
-                                parallel_iterations=1)  # one micro-batch at a time: the memory saved
+        if self.accumulation_steps == 1:
+            sums = gradients(x, y, sample_weight)
+        else:
+            micro = tf.maximum((rows + self.accumulation_steps - 1) // self.accumulation_steps, 1)
+
+            def step(index, sums):
+                grads = gradients(*_micro_batch((x, y, sample_weight), counts, index * micro,
+                                                tf.minimum((index + 1) * micro, rows)))
+                return index + 1, [total + tf.convert_to_tensor(grad) for total, grad in zip(sums, grads)]
+
+            steps = (rows + micro - 1) // micro
+            sums = [tf.zeros(variable.shape, variable.dtype) for variable in variables]
+            _, sums = tf.while_loop(lambda index, _: index < steps, step, (tf.constant(0), sums),
+                                    parallel_iterations=1)  # one micro-batch at a time: the memory saved
         if isinstance(self.optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
             sums = self.optimizer.get_unscaled_gradients(sums)
         self.optimizer.apply_gradients(zip(sums, variables))
