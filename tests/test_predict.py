@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import io
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tfbert import predict, training
+from tfbert import training
+from tfbert.chunked_output import parts_folder
 from tfbert.predict import main as predict_main
 from tfbert.config import build_config
 from tfbert.errors import run_command
 
-from conftest import command_error, reviews, shared
+from conftest import ROOT, command_error, reviews, run_python, shared
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
@@ -194,39 +196,87 @@ def test_an_artifact_that_cannot_be_downloaded_is_one_line(monkeypatch, capsys, 
     assert "wandb login" in message
 
 
-# --------------------------------------------------------------------------- atomic output, unfinished runs
+# --------------------------------------------------------------------------- files of any size, resuming
 
-FRAME = pd.DataFrame({"text": ["a", "b"], "predicted_label": ["0", "1"]})
+KILL_AT_CHUNK = """
+    import os, signal, sys
+    from tfbert import chunked_output
+    from tfbert.errors import run_command
+    from tfbert.predict import main
 
+    write = chunked_output.ChunkedOutput.write
 
-def _write_half_then_fail(frame, path):
-    with open(path, "w") as stream:
-        stream.write("text,predicted_label\na,")
-    raise OSError("no space left on device")
+    def write_then_die(self, index, frame):
+        if index == {kill_at}:
+            os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or a preempted machine would
+        write(self, index, frame)
 
-
-@pytest.mark.parametrize("earlier", [None, "text,predicted_label\nold,1\n"], ids=["new", "existing"])
-def test_a_write_failing_midway_leaves_no_output_and_no_temporary(earlier, tmp_path, monkeypatch):
-    output = tmp_path / "out" / "predictions.csv"
-    if earlier is not None:
-        output.parent.mkdir()
-        output.write_text(earlier)
-    monkeypatch.setitem(predict.WRITERS, ".csv", _write_half_then_fail)
-    with pytest.raises(OSError, match="no space"):
-        predict.write_atomically(FRAME, output)
-    assert sorted(p.name for p in output.parent.iterdir()) == ([] if earlier is None else ["predictions.csv"])
-    if earlier is not None:
-        assert output.read_text() == earlier  # untouched
+    chunked_output.ChunkedOutput.write = write_then_die
+    sys.exit(run_command(main, {argv!r}))
+"""
 
 
-def test_the_writer_sees_a_temporary_name_with_the_real_suffix(tmp_path, monkeypatch):
-    seen = []
-    monkeypatch.setitem(predict.WRITERS, ".parquet",
-                        lambda frame, path: seen.append(path) or frame.to_parquet(path, index=False))
-    predict.write_atomically(FRAME, tmp_path / "predictions.parquet")
-    assert seen[0].endswith(".parquet") and Path(seen[0]).name.startswith(".predictions.parquet.")
-    assert pd.read_parquet(tmp_path / "predictions.parquet").equals(FRAME)
-    assert [p.name for p in tmp_path.iterdir()] == ["predictions.parquet"]
+def _scored_rows(monkeypatch) -> list[int]:
+    """The sizes of the chunks Predictor.annotate scores from now on."""
+    from tfbert.predictor import Predictor
+
+    sizes, annotate = [], Predictor.annotate
+    monkeypatch.setattr(Predictor, "annotate", lambda self, frame, *a, **k: sizes.append(len(frame)) or annotate(
+        self, frame, *a, **k))
+    return sizes
+
+
+@pytest.mark.slow
+def test_a_file_is_scored_chunk_by_chunk_in_its_order(run_dir, tmp_path, capsys, monkeypatch):
+    texts = [f"{word} film" for word in ("great", "awful", "fun", "dull", "best", "worst", "bad")] * 2
+    pd.DataFrame({"id": range(len(texts)), "review": texts}).to_parquet(tmp_path / "in.parquet", row_group_size=4)
+    sizes = _scored_rows(monkeypatch)
+    status, _, err = _run(["--model", str(run_dir), "--input", str(tmp_path / "in.parquet"), "--text-column", "review",
+                           "--output", str(tmp_path / "out.jsonl"), "--chunk-rows", "3"], capsys)
+    assert status == 0, err
+    assert sizes == [3, 3, 3, 3, 2]
+    out = pd.read_json(tmp_path / "out.jsonl", lines=True, dtype={"predicted_label": str})
+    assert out["id"].tolist() == list(range(len(texts))) and out["review"].tolist() == texts
+    import tfbert
+
+    expected = tfbert.Predictor.load(run_dir).predict(texts)
+    assert out["predicted_label"].tolist() == expected["predicted_label"].tolist()
+    np.testing.assert_allclose(out[["probability_0", "probability_1"]], expected[["probability_0", "probability_1"]],
+                               atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "out.jsonl"]  # no parts, no staging
+    assert "predicting: 14/14 rows (100%)" in err  # one meter for the file, Parquet's row count its total
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_after_its_last_finished_chunk_and_a_new_run_starts_over(run_dir, tmp_path, capsys,
+                                                                                       monkeypatch):
+    texts = [f"{word} film {i}" for i in range(5) for word in ("great", "awful")]
+    pd.DataFrame({"review": texts}).to_csv(tmp_path / "in.csv", index=False)
+    argv = ["--model", str(run_dir), "--input", str(tmp_path / "in.csv"), "--text-column", "review",
+            "--output", str(tmp_path / "out.csv"), "--chunk-rows", "3"]
+    for attempt in range(2):
+        (tmp_path / "out.csv").unlink(missing_ok=True)  # the first attempt's finished output
+        killed = run_python(KILL_AT_CHUNK.format(kill_at=2, argv=argv), cwd=ROOT)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+        assert not (tmp_path / "out.csv").exists()  # nothing that looks finished
+        assert sorted(p.name for p in parts_folder(tmp_path / "out.csv").iterdir()) == [
+            "manifest.json", "part-000000.csv", "part-000001.csv"]
+
+        sizes = _scored_rows(monkeypatch)
+        status, _, err = _run(argv + (["--resume"] if attempt == 0 else []), capsys)
+        assert status == 0, err
+        assert sizes == ([3, 1] if attempt == 0 else [3, 3, 3, 1])  # resumed at chunk 2; started over
+        monkeypatch.undo()
+        out = pd.read_csv(tmp_path / "out.csv", dtype={"predicted_label": str})
+        assert out["review"].tolist() == texts
+        assert out["predicted_label"].tolist() == ["1", "0"] * 5
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
+
+    (tmp_path / "in.csv").write_text("review\nother\n")  # resuming from another input is refused
+    run_python(KILL_AT_CHUNK.format(kill_at=0, argv=argv), cwd=ROOT)
+    pd.DataFrame({"review": texts[:4]}).to_csv(tmp_path / "in.csv", index=False)
+    status, out, err = _run(argv + ["--resume"], capsys)
+    assert "was started from other settings (input_bytes" in command_error(status, err, out)
 
 
 @pytest.mark.slow

@@ -41,7 +41,8 @@ def test_a_file_gets_a_plain_line_at_every_tenth():
     lines = metered(io.StringIO(), 200, [1] * 200).splitlines(keepends=True)
     assert [line.split(" (")[0] for line in lines] == [f"scoring: {n}/200 examples" for n in range(20, 201, 20)]
     assert lines[-1].startswith("scoring: 200/200 examples (100%) in ")
-    assert all(line.endswith("s\n") and "\r" not in line for line in lines)
+    assert all(line.endswith("s\n") and "\r" not in line for line in lines[-1:])
+    assert all(", about " in line and line.endswith(" to go\n") and "\r" not in line for line in lines[:-1])  # the ETA
 
 
 def test_a_file_gets_a_line_when_the_interval_passes_within_a_tenth():

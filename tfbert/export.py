@@ -189,6 +189,7 @@ class LoadedExport:
     label_map: LabelMap
     threshold: float
     takes_pairs: bool
+    directory: Path | None = None  # the export/ folder it was loaded from
 
 
 def load_serving_model(path: str | Path) -> LoadedExport:
@@ -200,7 +201,7 @@ def load_serving_model(path: str | Path) -> LoadedExport:
     payload = json.loads((directory / LABEL_MAP_FILE).read_text(encoding="utf-8"))
     signature = tf.saved_model.load(str(directory)).signatures[SERVING_SIGNATURE]
     return LoadedExport(signature, LabelMap.from_json(payload), float(payload["threshold"]),
-                        "text_pair" in signature.structured_input_signature[1])
+                        "text_pair" in signature.structured_input_signature[1], Path(directory).resolve())
 
 
 def with_predictions(frame: pd.DataFrame, labels: Sequence[str], probabilities: np.ndarray,

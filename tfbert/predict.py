@@ -1,67 +1,32 @@
 """Predict labels for a file of texts with a run's serving export.
 
-    python -m tfbert.predict --model RUN --input FILE [--text-column text] [--pair-column C] [--output FILE] [--batch-size N]
+    python -m tfbert.predict --model RUN --input FILE [--text-column text] [--pair-column C] [--output FILE]
+                             [--batch-size N] [--chunk-rows N] [--resume]
 
 --model is a run directory, its export/ folder, the folder of a downloaded W&B model
 artifact, or a W&B model artifact reference (entity/project/name:alias), downloaded first.
-Reads CSV, TSV, JSON Lines or Parquet (or one text per line from stdin with --input -),
-runs the export's serving signature (tokenization inside, the run's decision threshold)
-through `tfbert.Predictor` in batches with a progress bar, and writes the input rows plus
-`predicted_label` and one `probability_<label>` column per label, in --output's format
-(CSV to stdout without it), staged and renamed: a failed run leaves no half-written output.
+Reads CSV, TSV, JSON Lines or Parquet (or one text per line from stdin with --input -)
+--chunk-rows rows at a time, runs the export's serving signature (tokenization inside, the
+run's decision threshold) through `tfbert.Predictor` in batches, and writes each chunk's
+rows plus `predicted_label` and one `probability_<label>` column per label, in --output's
+format (CSV to stdout without it), so memory does not grow with the file. The output file
+appears only once complete; a run that was killed continues after its last finished chunk
+with --resume (see `tfbert.file_predictions`).
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
-
-import pandas as pd
+from typing import Sequence
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
-from tfbert import atomic, export
-from tfbert.data.tables import read_table, require_columns
+from tfbert import export, file_predictions
+from tfbert.chunked_output import writer_for
+from tfbert.data.chunks import TableChunks
 from tfbert.predictor import DEFAULT_BATCH_SIZE, Predictor
 from tfbert.errors import ArgumentParser, TfbertError, run_command
-
-WRITERS = {
-    ".csv": lambda frame, path: frame.to_csv(path, index=False),
-    ".tsv": lambda frame, path: frame.to_csv(path, sep="\t", index=False),
-    ".jsonl": lambda frame, path: frame.to_json(path, orient="records", lines=True, force_ascii=False),
-    ".json": lambda frame, path: frame.to_json(path, orient="records", lines=True, force_ascii=False),
-    ".parquet": lambda frame, path: frame.to_parquet(path, index=False),
-}
-
-
-def read_inputs(source: str, text_column: str, pair_column: str | None) -> pd.DataFrame:
-    """The rows to predict: a data file, or stdin's non-empty lines as a `text_column` column."""
-    if source == "-":
-        lines = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-        if not lines:
-            raise TfbertError("no texts on standard input")
-        return pd.DataFrame({text_column: lines})
-    frame = read_table(source)
-    require_columns(frame, {"--text-column": text_column, "--pair-column": pair_column}, source,
-                    "{source} has no column '{column}'; its columns are {listed}; use --text-column")
-    return frame
-
-
-def writer_for(path: Path) -> Callable[[pd.DataFrame, str], None]:
-    """The writer of `path`'s format, chosen by its extension."""
-    writer = WRITERS.get(path.suffix.lower())
-    if writer is None:
-        raise TfbertError(f"cannot write {path}: use one of {', '.join(WRITERS)}")
-    return writer
-
-
-def write_atomically(frame: pd.DataFrame, path: Path) -> None:
-    """`frame` written to `path` in the format of its extension, under a temporary name
-    then renamed, so a failed write leaves any earlier file at `path` as it was."""
-    writer = writer_for(path)
-    with atomic.staged(path, keep_suffix=True) as staging:  # the writer reads the format from the suffix
-        writer(frame, str(staging))
 
 
 def make_parser() -> ArgumentParser:
@@ -73,6 +38,10 @@ def make_parser() -> ArgumentParser:
     parser.add_argument("--pair-column", default=None, help="second segment, for models trained on text pairs")
     parser.add_argument("--output", default=None, help="output file (.csv, .tsv, .jsonl, .parquet); default: CSV on stdout")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--chunk-rows", type=int, default=file_predictions.DEFAULT_CHUNK_ROWS,
+                        help="rows read, scored and written at a time: memory holds one chunk")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an --output a killed run left unfinished, after its last finished chunk")
     return parser
 
 
@@ -80,19 +49,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     if args.batch_size < 1:
         raise TfbertError("--batch-size must be at least 1")
+    if args.resume and not args.output:
+        raise TfbertError("--resume continues an --output file; standard output cannot be resumed")
 
-    directory = export.find_export(args.model)  # a wrong --model or --output fails before the input is read
+    directory = export.find_export(args.model)  # a wrong --model, --output or --input fails before the model loads
     if args.output:
         writer_for(Path(args.output))
-    frame = read_inputs(args.input, args.text_column, args.pair_column)
+    TableChunks(args.input, args.chunk_rows)
     predictor = Predictor.load(directory, args.batch_size)
-    if predictor.takes_pairs and args.pair_column is None:
-        raise TfbertError("this model was trained on text pairs; give the second segment with --pair-column")
-    result = predictor.annotate(frame, args.text_column, args.pair_column)
     if args.output:
-        write_atomically(result, Path(args.output))
+        file_predictions.predict_file(predictor, args.input, args.output, args.text_column, args.pair_column,
+                                      args.chunk_rows, args.resume)
     else:
-        result.to_csv(sys.stdout, index=False)
+        file_predictions.predict_to_stream(predictor, args.input, sys.stdout, args.text_column, args.pair_column,
+                                           args.chunk_rows)
     return 0
 
 

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Sequence
 
@@ -26,7 +27,7 @@ import pandas as pd
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 
-from tfbert import export, progress
+from tfbert import export, file_predictions, progress
 from tfbert.input_pipeline import as_strings, run_in_length_order
 from tfbert.errors import TfbertError
 
@@ -60,6 +61,11 @@ class Predictor:
         return self.serving.label_map.names
 
     @property
+    def source(self) -> str | None:
+        """The export/ folder the predictor was loaded from (None when built otherwise)."""
+        return None if self.serving.directory is None else str(self.serving.directory)
+
+    @property
     def takes_pairs(self) -> bool:
         """Whether the model was trained on text pairs (predict then needs `pairs`)."""
         return self.serving.takes_pairs
@@ -72,14 +78,30 @@ class Predictor:
             inputs["text_pair"] = [pairs] if isinstance(pairs, str) else list(pairs)
         return self.annotate(inputs, "text", "text_pair" if pairs is not None else None)
 
-    def annotate(self, frame: pd.DataFrame, text_column: str, pair_column: str | None = None) -> pd.DataFrame:
-        """`frame` plus predicted_label and probability_<label> columns for its `text_column`."""
+    def annotate(self, frame: pd.DataFrame, text_column: str, pair_column: str | None = None,
+                 quiet: bool = False) -> pd.DataFrame:
+        """`frame` plus predicted_label and probability_<label> columns for its `text_column`
+        (`quiet`: without a progress bar of its own)."""
         texts = frame[text_column].fillna("").astype(str).to_numpy()
         pairs = frame[pair_column].fillna("").astype(str).to_numpy() if pair_column else None
-        labels, probabilities = self.serve(texts, pairs)
+        labels, probabilities = self.serve(texts, pairs, quiet=quiet)
         return export.with_predictions(frame, labels, probabilities, self.serving.label_map)
 
-    def serve(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
+    def predict_file(self, source: str | Path, output: str | Path, text_column: str = "text",
+                     pair_column: str | None = None, chunk_rows: int | None = None, resume: bool = False) -> Path:
+        """Predictions for every row of the file `source` (CSV, TSV, JSON Lines or Parquet)
+        written to `output` (its format by extension) a chunk of `chunk_rows` rows at a time,
+        so memory does not grow with the file: the input's columns, in its order, plus
+        predicted_label and probability_<label>. `output` appears only once complete; after
+        a kill, `resume=True` continues from the last finished chunk. Returns `output`.
+
+            >>> path = predictor.predict_file("data/new.csv", "new-predictions.parquet")  # doctest: +SKIP
+        """
+        rows = file_predictions.DEFAULT_CHUNK_ROWS if chunk_rows is None else chunk_rows
+        return file_predictions.predict_file(self, source, output, text_column, pair_column, rows, resume)
+
+    def serve(self, texts: Sequence[str], pairs: Sequence[str] | None = None,
+              quiet: bool = False) -> tuple[list[str], np.ndarray]:
         """(predicted label names, probabilities [n, num_labels]) from the export, in the order given.
 
         Texts run shortest first, so that each batch, padded to its longest text, carries
@@ -90,14 +112,17 @@ class Predictor:
             raise TfbertError("this model was trained on text pairs; give the second segment too")
         texts = as_strings(texts)
         pairs = as_strings(pairs) if self.takes_pairs else None
-        labels, probabilities = run_in_length_order(lambda order: self._serve_rows(texts, pairs, order), texts, pairs)
+        labels, probabilities = run_in_length_order(lambda order: self._serve_rows(texts, pairs, order, quiet),
+                                                    texts, pairs)
         return labels.tolist(), probabilities
 
-    def _serve_rows(self, texts: np.ndarray, pairs: np.ndarray | None, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _serve_rows(self, texts: np.ndarray, pairs: np.ndarray | None, order: np.ndarray,
+                    quiet: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(label names, probabilities) of the rows `order` names, in that order, batch by batch."""
         labels = np.empty(len(order), dtype=object)
         probabilities = np.zeros((len(order), self.serving.label_map.num_labels), dtype=np.float32)
-        with progress.meter(len(order), "predicting", unit="text") as advance:
+        meter = contextlib.nullcontext(lambda count: None) if quiet else progress.meter(len(order), "predicting", unit="text")
+        with meter as advance:
             for start in range(0, len(order), self.batch_size):
                 rows = order[start:start + self.batch_size]
                 inputs = {"text": tf.constant(texts[rows])}

@@ -13,7 +13,7 @@ so do `note`'s one-line `tfbert: ...` notes on what a run does (its devices, its
 >>> with progress.meter(4, "predicting", unit="text", stream=sys.stdout) as advance:
 ...     for _ in range(2):
 ...         advance(2)
-predicting: 2/4 texts (50%) in ...s
+predicting: 2/4 texts (50%) in ...s, about ... to go
 predicting: 4/4 texts (100%) in ...s
 >>> progress.keras_verbose()  # what model.fit should print here: one line per epoch
 2
@@ -111,30 +111,43 @@ class PeriodicLines:
         self.done = self.tenths = 0
         self.start = self.last_line = time.monotonic()
 
-    def __call__(self, count: int) -> None:
+    def __call__(self, count: int, total: int | None = None) -> None:
+        """`count` more done; `total`, when given, the work's new (estimated) size."""
         self.done += count
+        self.total = self.total if total is None else total
         tenths = self.done * 10 // max(self.total, 1)
         now = time.monotonic()
         if tenths > self.tenths or now - self.last_line >= self.interval:
             self.tenths, self.last_line = tenths, now
             percent = self.done * 100 // max(self.total, 1)
-            print(f"{self.description}: {self.done:,}/{self.total:,} {self.unit}s ({percent}%) in {now - self.start:.0f}s",
+            elapsed = now - self.start
+            to_go = ""
+            if 0 < self.done < self.total:
+                to_go = f", about {duration(elapsed * (self.total - self.done) / self.done)} to go"
+            print(f"{self.description}: {self.done:,}/{self.total:,} {self.unit}s ({percent}%) in {elapsed:.0f}s{to_go}",
                   file=self.stream, flush=True)
 
 
 @contextlib.contextmanager
 def meter(total: int, description: str, unit: str = "example", stream: TextIO | None = None,
           interval: float = LINE_INTERVAL) -> Iterator[Callable[[int], None]]:
-    """advance(count), to call as each batch of `total` items is done: a bar when `stream`
+    """advance(count, total=None), to call as each batch of `total` items is done (`total`
+    given again when an estimate of it changes): a bar with its time to go when `stream`
     (default stderr) is a terminal or a notebook's output, PeriodicLines when it is a file
     or a pipe, nothing when quiet."""
     stream = sys.stderr if stream is None else stream
     if _level == QUIET:
-        yield lambda count: None
+        yield lambda count, total=None: None
     elif _shows_live(stream):
         with _bar_class(stream)(total=total, desc=description, unit=unit, file=stream, disable=False,
                                 dynamic_ncols=True) as bar:
-            yield bar.update
+
+            def advance(count: int, total: int | None = None) -> None:
+                if total is not None and total != bar.total:
+                    bar.total = total
+                bar.update(count)
+
+            yield advance
     else:
         yield PeriodicLines(total, description, unit, stream, interval)
 

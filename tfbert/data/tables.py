@@ -34,11 +34,11 @@ from tfbert.errors import TfbertError, first_line, warn
 
 DataSource = Union[str, Path, pd.DataFrame]
 
-_DELIMITED = {".csv": {}, ".tsv": {"sep": "\t", "quoting": csv.QUOTE_NONE}}  # TSV: no quotes, as GLUE's
+DELIMITED = {".csv": {}, ".tsv": {"sep": "\t", "quoting": csv.QUOTE_NONE}}  # TSV: no quotes, as GLUE's
 
 
 def _read_delimited(path: Path, encoding_errors: str, **options: Any) -> pd.DataFrame:
-    return pd.read_csv(path, encoding_errors=encoding_errors, **_DELIMITED[file_format(path)], **options)
+    return pd.read_csv(path, encoding_errors=encoding_errors, **DELIMITED[file_format(path)], **options)
 
 
 def _head_bytes(path: Path, size: int = 64) -> bytes:
@@ -51,11 +51,15 @@ def _head_bytes(path: Path, size: int = 64) -> bytes:
         return handle.read(size)
 
 
+def is_json_array(path: Path) -> bool:
+    """Whether a JSON file holds an array of records (it starts with '[') rather than JSON Lines."""
+    return _head_bytes(path).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
+
+
 def _read_json(path: Path, encoding_errors: str) -> pd.DataFrame:
     """JSON Lines, or a JSON array of records (a file that starts with '[')."""
-    is_array = _head_bytes(path).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
     # dtype=False: the values as the file spells them (pandas would make "1" the number 1)
-    return pd.read_json(path, lines=not is_array, dtype=False, encoding_errors=encoding_errors)
+    return pd.read_json(path, lines=not is_json_array(path), dtype=False, encoding_errors=encoding_errors)
 
 
 def _read_parquet(path: Path, encoding_errors: str) -> pd.DataFrame:
@@ -111,7 +115,7 @@ def _read_decoded(reader: Callable[[Path, str], pd.DataFrame], path: Path) -> pd
 _UNCLOSED_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 
 
-def _parser_error(path: Path, err: pd.errors.ParserError) -> TfbertError:
+def parser_error(path: Path, err: pd.errors.ParserError) -> TfbertError:
     unclosed = _UNCLOSED_QUOTE.search(str(err))
     if unclosed:  # pandas counts the header as row 0
         return TfbertError(f"cannot read {path}: the quote opened on line {int(unclosed.group(1)) + 1} is never "
@@ -119,7 +123,7 @@ def _parser_error(path: Path, err: pd.errors.ParserError) -> TfbertError:
     return TfbertError(f"cannot read {path}: {first_line(err)}; check its quoting and separators")
 
 
-def _require_unique_columns(names: Sequence[Any], source: str) -> None:
+def require_unique_columns(names: Sequence[Any], source: str) -> None:
     """pandas would rename a repeated column x to x.1; refuse instead, naming it."""
     repeated = [name for name, count in Counter(map(str, names)).items() if count > 1]
     if repeated:
@@ -127,15 +131,15 @@ def _require_unique_columns(names: Sequence[Any], source: str) -> None:
                           "give every column its own name")
 
 
-def _header(path: Path, frame: pd.DataFrame) -> list:
+def spelled_header(path: Path, frame: pd.DataFrame) -> list:
     """The column names as the file spells them (pandas renames repeats)."""
-    if file_format(path) not in _DELIMITED:
+    if file_format(path) not in DELIMITED:
         return list(frame.columns)
     header = _read_delimited(path, "replace", header=None, nrows=1).iloc[0]
     return [name for name in header.tolist() if isinstance(name, str)]
 
 
-def _reader_for(path: Path) -> Callable[[Path, str], pd.DataFrame]:
+def reader_for(path: Path) -> Callable[[Path, str], pd.DataFrame]:
     """The reader of `path`'s format, once `path` is known to be a readable file of one."""
     if not path.exists():
         raise TfbertError(f"data file not found: {path}")
@@ -152,19 +156,19 @@ def _reader_for(path: Path) -> Callable[[Path, str], pd.DataFrame]:
 
 def read_file(path: Path) -> pd.DataFrame:
     """The rows of a data file, chosen by its extension, with errors that say what to do."""
-    reader = _reader_for(path)
+    reader = reader_for(path)
     try:
         frame = _read_decoded(reader, path)
     except pd.errors.EmptyDataError:
         raise TfbertError(f"data file {path} is empty; it needs a header row and one row per example") from None
     except pd.errors.ParserError as err:
-        raise _parser_error(path, err) from None
+        raise parser_error(path, err) from None
     except (ValueError, OSError, zipfile.BadZipFile) as err:
         raise TfbertError(f"cannot read {path} as {file_format(path)}: {first_line(err)}; "
                           "is it really that kind of file?") from None
     if frame.empty:
         raise TfbertError(f"data file {path} has no rows; it needs one row per example")
-    _require_unique_columns(_header(path, frame), str(path))
+    require_unique_columns(spelled_header(path, frame), str(path))
     return frame
 
 
@@ -175,7 +179,7 @@ def read_table(path: DataSource) -> pd.DataFrame:
     if isinstance(path, pd.DataFrame):
         if path.empty:
             raise TfbertError("the DataFrame given as data has no rows")
-        _require_unique_columns(list(path.columns), "the DataFrame given as data")
+        require_unique_columns(list(path.columns), "the DataFrame given as data")
         return path.reset_index(drop=True)
     if str(path) in CORPORA:
         return CORPORA[str(path)]()
