@@ -9,8 +9,8 @@ words, seeded), written to a temporary folder and deleted afterwards. Each row o
 table is one whole `python -m tfbert.predict --model RUN --input FILE --output out.parquet
 --chunk-rows N` process: wall time, texts/s (rows / wall time, start-up and the model's
 load included) and peak RSS (whole_job's measure: the process and its children, sampled
-every 0.1 s). The last row is the 100k file with --chunk-rows 100000: the whole file in
-one chunk, as the command read it before it read in chunks. The CPU, its bfloat16 flags,
+every 0.1 s). The last row is the largest file in one chunk (--chunk-rows its size): the
+whole file in memory, as the command read it before it read in chunks. The CPU, its bfloat16 flags,
 Python, TensorFlow and the date are printed with the table.
 """
 
@@ -83,7 +83,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         model = Path(args.model) if args.model else trained_model(folder / "runs", env)
-        rows = [(size, args.chunk_rows) for size in sizes] + [(min(sizes), min(sizes))]
+        rows = [(size, args.chunk_rows) for size in sizes] + [(max(sizes), max(sizes))]
         print(f"{'rows':>10} {'chunk rows':>11} {'wall s':>9} {'texts/s':>9} {'peak RSS MiB':>13}", flush=True)
         for size, chunk_rows in rows:
             data = write_texts(folder / f"texts-{size}.csv", size)
