@@ -110,7 +110,8 @@ class TableChunks:
         if form == ".parquet":
             yield from self._parquet()
             return
-        with self._text() as text:
+        text = self._text()
+        with self._raw, text:  # the raw file too: a compressed stream leaves it open
             try:
                 if form in DELIMITED:
                     reader = pd.read_csv(text, chunksize=self.rows, **DELIMITED[form])
