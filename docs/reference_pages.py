@@ -47,12 +47,12 @@ GUIDES = {
     "Data": ("Your own data", "../guides/your-data.md"),
     "Encoder and features": ("Encoders", "../guides/encoders.md"),
     "Model and optimisation": ("Precision and speed", "../guides/precision-and-speed.md"),
-    "Distribution": ("Scaling out", "../guides/scaling-out.md"),
+    "Distribution": ("Going past one machine", "../guides/scaling-out.md"),
     "Output": ("The run directory", "run-directory.md"),
     "Weights & Biases": ("Weights & Biases and sweeps", "../guides/wandb-and-sweeps.md"),
 }
 
-COMMANDS = ("train", "evaluate", "predict", "runs", "encoders", "assets")
+COMMANDS = ("train", "evaluate", "predict", "beam_predict", "runs", "encoders", "assets")
 
 
 def config_page() -> str:

@@ -42,6 +42,14 @@ def command_parsers() -> dict:
     return {name: importlib.import_module(f"tfbert.{name}").make_parser() for name in reference_pages().COMMANDS}
 
 
+@functools.cache
+def beam_pipeline_flags() -> set[str]:
+    """Beam's pipeline options (--runner, --project, ...), which python -m tfbert.beam_predict passes on to Beam."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    return {f"--{name}" for name in PipelineOptions([]).get_all_options()}
+
+
 def fenced_blocks(page: Path) -> list[tuple[str, str, str | None]]:
     """(language, body, what the needs mark above it says it needs, or None) of each fenced block of `page`."""
     text = page.read_text(encoding="utf-8")
@@ -99,6 +107,8 @@ def test_every_command_flag_and_config_key_a_page_shows_exists():
         assert module in command_parsers(), f"{page.relative_to(ROOT)}: python -m tfbert.{module}"
         parser = command_parsers()[module]
         known, subcommands = parser.options(), parser.subcommands()
+        if module == "beam_predict":
+            known |= beam_pipeline_flags()
         for word in arguments:
             if word.startswith("--"):
                 name = word[2:].split("=")[0]
@@ -162,7 +172,7 @@ def test_every_key_and_flag_named_in_a_pages_text_exists():
     """Inline `--name`, `--name=value` and `name: value` in the pages' text: config keys or
     flags of tfbert's commands, unless FOREIGN says whose they are."""
     parsers = [sub for parser in command_parsers().values() for sub in (parser, *parser.subcommands().values())]
-    flags = {option.lstrip("-") for parser in parsers for option in parser.options()}
+    flags = {option.lstrip("-") for parser in parsers for option in parser.options() | beam_pipeline_flags()}
     named = 0
     for page in PAGES:
         text = page.read_text(encoding="utf-8")
