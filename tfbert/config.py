@@ -107,7 +107,7 @@ KEYS: tuple[Key, ...] = (
     Key("class_weight", None, "class_weight", "null, balanced, or a mapping {label: weight}; weights the loss per class.", optional=True),
     Key("epochs", 5, "int", "Passes over the training data.", check=_positive, rule=">= 1"),
     Key("train_batch_size", 32, "int", "Examples per training step: the global batch, split over the replicas of a distribution strategy.", check=_positive, rule=">= 1"),
-    Key("gradient_accumulation_steps", 1, "int", "Run each training step's batch as this many micro-batches of train_batch_size / N (per replica's share under mirrored), applying their summed gradients once: less memory, the same step (see the docs' Scaling out).", check=_positive, rule=">= 1"),
+    Key("gradient_accumulation_steps", 1, "int", "Run each training step's batch as this many micro-batches of train_batch_size / N (per replica's share under mirrored), applying their summed gradients once: less memory, the same step (see the docs' Going past one machine).", check=_positive, rule=">= 1"),
     Key("eval_batch_size", 64, "int", "Examples per step when evaluating and predicting.", check=_positive, rule=">= 1"),
     Key("early_stopping_patience", 2, "int", "Epochs without a better validation loss before stopping; 0 turns early stopping off.", check=_non_negative, rule=">= 0"),
     Key("seed", 42, "int", "Seed for the split, shuffling and weight initialisation."),

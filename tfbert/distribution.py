@@ -109,7 +109,7 @@ def _check_tf_config() -> None:
     if not raw:
         raise TfbertError("multi_worker_mirrored needs TF_CONFIG, the cluster and this worker's place in it, e.g. "
                           """TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]}, """
-                          """"task": {"type": "worker", "index": 0}}' (see the docs' "Scaling out")""")
+                          """"task": {"type": "worker", "index": 0}}' (see the docs' "Going past one machine")""")
     try:
         spec = json.loads(raw)
         workers, task = spec["cluster"]["worker"], spec["task"]
