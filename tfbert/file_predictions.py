@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, Iterator, Protocol, TextIO
 
 import pandas as pd
 
@@ -62,6 +62,16 @@ def estimated_rows(chunks: TableChunks) -> int | None:
     return None if not share else max(chunks.rows_read, round(chunks.rows_read / share))
 
 
+def checked_chunks(predictor: Predictor, chunks: TableChunks, text_column: str,
+                   pair_column: str | None) -> Iterator[tuple[int, pd.DataFrame]]:
+    """(index, rows) of each chunk once it has the columns the model needs, under one progress
+    meter for the file that advances as each is done."""
+    with progress.meter(chunks.total_rows or 0, "predicting", unit="row") as advance:
+        for index, frame in enumerate(chunks):
+            yield index, checked_chunk(frame, chunks.source, text_column, pair_column, predictor)
+            advance(len(frame), estimated_rows(chunks))
+
+
 def predict_file(predictor: Predictor, source: str | Path, output: str | Path, text_column: str = "text",
                  pair_column: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS, resume: bool = False) -> Path:
     """Score every row of `source` (CSV, TSV, JSON Lines or Parquet) into `output` (its format
@@ -73,13 +83,10 @@ def predict_file(predictor: Predictor, source: str | Path, output: str | Path, t
     chunks = TableChunks(source, chunk_rows)
     out = ChunkedOutput(output, identity(source, predictor, text_column, pair_column, chunk_rows), resume)
     count = 0
-    with progress.meter(chunks.total_rows or 0, "predicting", unit="row") as advance:
-        for index, frame in enumerate(chunks):
-            checked_chunk(frame, source, text_column, pair_column, predictor)
-            if not out.done(index):
-                out.write(index, predictor.annotate(frame, text_column, pair_column, quiet=True))
-            count = index + 1
-            advance(len(frame), estimated_rows(chunks))
+    for index, frame in checked_chunks(predictor, chunks, text_column, pair_column):
+        if not out.done(index):
+            out.write(index, predictor.annotate(frame, text_column, pair_column, quiet=True))
+        count = index + 1
     return out.finish(count)
 
 
@@ -89,8 +96,5 @@ def predict_to_stream(predictor: Predictor, source: str | Path, stream: TextIO |
     (default stdout), chunk by chunk."""
     stream = sys.stdout if stream is None else stream
     chunks = TableChunks(source, chunk_rows, stdin_column=text_column)
-    with progress.meter(chunks.total_rows or 0, "predicting", unit="row") as advance:
-        for index, frame in enumerate(chunks):
-            checked_chunk(frame, str(source), text_column, pair_column, predictor)
-            predictor.annotate(frame, text_column, pair_column, quiet=True).to_csv(stream, index=False, header=index == 0)
-            advance(len(frame), estimated_rows(chunks))
+    for index, frame in checked_chunks(predictor, chunks, text_column, pair_column):
+        predictor.annotate(frame, text_column, pair_column, quiet=True).to_csv(stream, index=False, header=index == 0)

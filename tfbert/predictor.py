@@ -88,7 +88,8 @@ class Predictor:
         return export.with_predictions(frame, labels, probabilities, self.serving.label_map)
 
     def predict_file(self, source: str | Path, output: str | Path, text_column: str = "text",
-                     pair_column: str | None = None, chunk_rows: int | None = None, resume: bool = False) -> Path:
+                     pair_column: str | None = None, chunk_rows: int = file_predictions.DEFAULT_CHUNK_ROWS,
+                     resume: bool = False) -> Path:
         """Predictions for every row of the file `source` (CSV, TSV, JSON Lines or Parquet)
         written to `output` (its format by extension) a chunk of `chunk_rows` rows at a time,
         so memory does not grow with the file: the input's columns, in its order, plus
@@ -97,8 +98,7 @@ class Predictor:
 
             >>> path = predictor.predict_file("data/new.csv", "new-predictions.parquet")  # doctest: +SKIP
         """
-        rows = file_predictions.DEFAULT_CHUNK_ROWS if chunk_rows is None else chunk_rows
-        return file_predictions.predict_file(self, source, output, text_column, pair_column, rows, resume)
+        return file_predictions.predict_file(self, source, output, text_column, pair_column, chunk_rows, resume)
 
     def serve(self, texts: Sequence[str], pairs: Sequence[str] | None = None,
               quiet: bool = False) -> tuple[list[str], np.ndarray]:

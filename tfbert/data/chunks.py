@@ -14,20 +14,15 @@ reading has got: rows out of Parquet's row count, or bytes out of the file's siz
 
 from __future__ import annotations
 
-import bz2
 import codecs
-import gzip
 import io
-import lzma
 import sys
-import zipfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
 import pandas as pd
 
-from tfbert.config import COMPRESSIONS
-from tfbert.data.tables import (DELIMITED, file_format, is_json_array, parser_error, reader_for,
+from tfbert.data.tables import (DELIMITED, decompressed, file_format, is_json_array, parser_error, reader_for,
                                  require_unique_columns, spelled_header)
 from tfbert.errors import TfbertError, first_line, warn
 
@@ -141,12 +136,5 @@ class TableChunks:
         """The file as UTF-8 text (decompressed), keeping the raw file to measure progress by."""
         assert self.path is not None
         self._raw = open(self.path, "rb")
-        suffix = self.path.suffix.lower()
-        if suffix == ".zip":
-            archive = zipfile.ZipFile(self._raw)
-            binary: IO[bytes] = archive.open(archive.namelist()[0])
-        elif suffix in COMPRESSIONS:
-            binary = {".gz": gzip.GzipFile, ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}[suffix](fileobj=self._raw)
-        else:
-            binary = self._raw
-        return io.TextIOWrapper(binary, encoding="utf-8-sig", errors=REPLACED, newline="")  # -sig: a BOM is dropped
+        return io.TextIOWrapper(decompressed(self._raw, self.path.suffix), encoding="utf-8-sig", errors=REPLACED,
+                                newline="")  # -sig: a BOM is dropped

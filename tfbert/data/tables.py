@@ -23,7 +23,7 @@ import re
 import zipfile
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import IO, Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -41,14 +41,22 @@ def _read_delimited(path: Path, encoding_errors: str, **options: Any) -> pd.Data
     return pd.read_csv(path, encoding_errors=encoding_errors, **DELIMITED[file_format(path)], **options)
 
 
+def decompressed(raw: IO[bytes], suffix: str) -> IO[bytes]:
+    """The content of the open binary file `raw`, decompressed by its `suffix` (.zip: its first
+    member; .gz, .bz2, .xz; anything else: `raw` itself). Closing it leaves `raw` open."""
+    suffix = suffix.lower()
+    if suffix == ".zip":
+        archive = zipfile.ZipFile(raw)
+        return archive.open(archive.namelist()[0])
+    if suffix in COMPRESSIONS:
+        return {".gz": gzip.GzipFile, ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}[suffix](fileobj=raw)
+    return raw
+
+
 def _head_bytes(path: Path, size: int = 64) -> bytes:
     """The first `size` bytes of `path`'s content, decompressed."""
-    if path.suffix.lower() == ".zip":
-        with zipfile.ZipFile(path) as archive, archive.open(archive.namelist()[0]) as member:
-            return member.read(size)
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix.lower(), open)
-    with opener(path, "rb") as handle:
-        return handle.read(size)
+    with open(path, "rb") as raw:
+        return decompressed(raw, path.suffix).read(size)
 
 
 def is_json_array(path: Path) -> bool:
