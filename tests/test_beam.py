@@ -15,7 +15,7 @@ from apache_beam.io.localfilesystem import LocalFileSystem
 from tfbert import beam, beam_predict
 from tfbert.data.chunks import TableChunks
 from tfbert.errors import TfbertError, run_command
-from tfbert.predictor import Predictor
+from tfbert.predictor import DEFAULT_BATCH_SIZE, Predictor
 
 from conftest import command_error
 
@@ -62,6 +62,8 @@ def test_the_handler_adds_the_predictors_predictions_and_leaves_the_other_column
     assert [row["predicted_label"] for row in scored] == want["predicted_label"].tolist()
     np.testing.assert_allclose([[row[name] for name in PROBABILITIES] for row in scored], want[PROBABILITIES], atol=1e-6)
     assert handler.batch_elements_kwargs() == {"max_batch_size": 3}
+    # the command's defaults, spelled out so that --help loads neither TensorFlow nor Beam
+    assert (beam_predict.BATCH_SIZE, beam_predict.CHUNK_ROWS) == (DEFAULT_BATCH_SIZE, beam.DEFAULT_CHUNK_ROWS)
 
 
 def test_a_pair_model_without_the_pair_column_is_refused_when_it_loads(pair_export):

@@ -48,9 +48,8 @@ finally:
     _root.setLevel(_level)
 
 from tfbert.data.chunks import TableChunks  # noqa: E402
-from tfbert.data.tables import require_columns  # noqa: E402
-from tfbert.file_predictions import MISSING_COLUMN, checked_chunk  # noqa: E402
-from tfbert.predictor import DEFAULT_BATCH_SIZE, Predictor  # noqa: E402
+from tfbert.file_predictions import PAIRS_NEEDED, checked_chunk, require_text_columns  # noqa: E402
+from tfbert.predictor import DEFAULT_BATCH_SIZE, Predictor, text_values  # noqa: E402
 
 DEFAULT_CHUNK_ROWS = 10_000  # rows a shard's reader hands on at a time
 FORMATS = {"parquet": ".parquet", "csv": ".csv"}
@@ -113,12 +112,12 @@ def shard_rows(path: str, text_column: str = "text", pair_column: str | None = N
     time; a shard without the text (or pair) column is refused."""
     with tempfile.TemporaryDirectory(prefix="tfbert-shard-") as folder:
         for frame in TableChunks(local_copy(path, folder), chunk_rows):
-            require_columns(frame, {"--text-column": text_column, "--pair-column": pair_column}, path, MISSING_COLUMN)
+            require_text_columns(frame, path, text_column, pair_column)
             yield from records(frame)
 
 
 def _texts(batch: Sequence[dict[str, Any]], column: str) -> Any:
-    return pd.Series([row.get(column) for row in batch], dtype=object).fillna("").astype(str).to_numpy()
+    return text_values(pd.Series([row.get(column) for row in batch], dtype=object))
 
 
 class ExportModelHandler(ModelHandler[dict, dict, Predictor]):
@@ -134,7 +133,7 @@ class ExportModelHandler(ModelHandler[dict, dict, Predictor]):
     def load_model(self) -> Predictor:
         predictor = Predictor.load(local_copy(self.model), self.batch_size)
         if predictor.takes_pairs and self.pair_column is None:
-            raise TfbertError("this model was trained on text pairs; give the second segment with --pair-column")
+            raise TfbertError(PAIRS_NEEDED)
         return predictor
 
     def run_inference(self, batch: Sequence[dict], model: Predictor, inference_args: dict | None = None) -> list[dict]:
@@ -227,8 +226,9 @@ def score_files(model: str, input_pattern: str, output_prefix: str, text_column:
     if batch_size < 1 or chunk_rows < 1:
         raise TfbertError("--batch-size and --chunk-rows must be at least 1")
     shards = matched_shards(input_pattern)
-    if written_shards(output_prefix, output_format):
-        raise TfbertError(f"{output_prefix} already has shards ({written_shards(output_prefix, output_format)[0]}, ...); "
+    earlier = written_shards(output_prefix, output_format)
+    if earlier:
+        raise TfbertError(f"{output_prefix} already has shards ({earlier[0]}, ...); "
                           "choose another --output or delete them")
     handler = ExportModelHandler(model, text_column, pair_column, batch_size)
     predictor = handler.load_model()

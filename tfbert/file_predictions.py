@@ -35,12 +35,20 @@ class Predictor(Protocol):
 MISSING_COLUMN = "{source} has no column '{column}'; its columns are {listed}; use {key}"
 
 
+PAIRS_NEEDED = "this model was trained on text pairs; give the second segment with --pair-column"
+
+
+def require_text_columns(frame: pd.DataFrame, source: str, text_column: str, pair_column: str | None) -> None:
+    """Refuse `frame` (read from `source`) without its text column, or its pair column when one is named."""
+    require_columns(frame, {"--text-column": text_column, "--pair-column": pair_column}, source, MISSING_COLUMN)
+
+
 def checked_chunk(frame: pd.DataFrame, source: str, text_column: str, pair_column: str | None,
                   predictor: Predictor) -> pd.DataFrame:
     """`frame`, once it has the columns the model needs."""
-    require_columns(frame, {"--text-column": text_column, "--pair-column": pair_column}, source, MISSING_COLUMN)
+    require_text_columns(frame, source, text_column, pair_column)
     if predictor.takes_pairs and pair_column is None:
-        raise TfbertError("this model was trained on text pairs; give the second segment with --pair-column")
+        raise TfbertError(PAIRS_NEEDED)
     return frame
 
 

@@ -34,6 +34,11 @@ from tfbert.errors import TfbertError
 DEFAULT_BATCH_SIZE = 256
 
 
+def text_values(column: pd.Series) -> np.ndarray:
+    """A column's texts as the export takes them: a missing one as "", anything else as its string."""
+    return column.fillna("").astype(str).to_numpy()
+
+
 class Predictor:
     """The serving export of a run (tokenization, classifier, label names and decision
     threshold), called on texts in batches, shortest first, the order kept.
@@ -82,8 +87,8 @@ class Predictor:
                  quiet: bool = False) -> pd.DataFrame:
         """`frame` plus predicted_label and probability_<label> columns for its `text_column`
         (`quiet`: without a progress bar of its own)."""
-        texts = frame[text_column].fillna("").astype(str).to_numpy()
-        pairs = frame[pair_column].fillna("").astype(str).to_numpy() if pair_column else None
+        texts = text_values(frame[text_column])
+        pairs = text_values(frame[pair_column]) if pair_column else None
         labels, probabilities = self.serve(texts, pairs, quiet=quiet)
         return export.with_predictions(frame, labels, probabilities, self.serving.label_map)
 
