@@ -100,6 +100,14 @@ def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(built_once(tmp_path_factory, "tiny-encoder", functools.partial(hub_format.write_tiny_encoder, num_layers=1)))
 
 
+@pytest.fixture(scope="session")
+def tiny_encoder_without_dropout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny_encoder with no dropout inside, written once per test session: for runs and steps compared number
+    for number (strategies against one device, the encoder copy's gradients against its source's)."""
+    return built_once(tmp_path_factory, "tiny-encoder-without-dropout",
+                      functools.partial(hub_format.write_tiny_encoder, num_layers=1, dropout_rate=0.0))
+
+
 @pytest.fixture
 def disabled_wandb_run():
     """A disabled W&B run: what W&B's Keras callbacks need to exist (wandb.run), logging nothing."""

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from conftest import command_error, make_split, numbered_rows, raises_one_line, saved_weights, shared
 from hooked_train import logged_batches, run_hooked_train, start_hooked_train, wait_all
-from tfbert import input_pipeline, distribution, hub_format, packers
+from tfbert import input_pipeline, distribution, packers
 from tfbert.errors import run_command
 from tfbert.train import main
 
@@ -130,12 +130,11 @@ def _common(data: Path, encoder: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    """The labelled rows, a dropout-free tiny encoder, and a one-device run of them."""
+def setup(tmp_path_factory, tiny_encoder_without_dropout):
+    """The labelled rows, the dropout-free tiny encoder, and a one-device run of them."""
     folder = tmp_path_factory.mktemp("distribution")
     data = numbered_rows(folder / "rows.csv", rows=ROWS)
-    encoder = hub_format.write_tiny_encoder(folder / "encoder", num_layers=1, dropout_rate=0.0)
-    args = _common(data, encoder)
+    args = _common(data, tiny_encoder_without_dropout)
     one = run_hooked_train(args + [f"--output_dir={folder / 'one'}"], folder / "one.log", TIMEOUT,
                            FIT_LOG=str(folder / "one.fit"))
     assert one.returncode == 0, one.stderr[-3000:]

@@ -17,7 +17,7 @@ import tf_keras
 
 from conftest import ROOT, command_error, nan_weights_at, numbered_rows, saved_weights, shared
 from hooked_train import logged_batches, run_hooked_train
-from tfbert import callbacks, hub_format, resume
+from tfbert import callbacks, resume
 from tfbert.config import load_config
 from tfbert.errors import TfbertError, run_command
 from tfbert.train import main
@@ -25,13 +25,12 @@ from tfbert.train import main
 STEPS_PER_EPOCH, EPOCHS = 12, 3  # 240 rows, train_split 0.8, batches of 16
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_at_the_next_batch_and_ends_with_the_uninterrupted_weights(tmp_path):
+def test_a_killed_run_resumes_at_the_next_batch_and_ends_with_the_uninterrupted_weights(tmp_path, tiny_encoder):
     data = numbered_rows(tmp_path / "rows.csv")
-    # Dropout inside the encoder: its generators' state is backed up with the weights, so the
-    # resumed run draws the masks the uninterrupted one drew. (The head's dropout is 0: its
+    # Dropout inside the encoder (tiny_encoder's 0.1): its generators' state is backed up with the weights, so
+    # the resumed run draws the masks the uninterrupted one drew. (The head's dropout is 0: its
     # stateful random op starts afresh in a new process.)
-    encoder = hub_format.write_tiny_encoder(tmp_path / "encoder", num_layers=1, dropout_rate=0.2)
-    common = ["--config", "configs/tiny.yaml", f"--data_path={data}", f"--encoder={encoder}", "--epochs", str(EPOCHS),
+    common = ["--config", "configs/tiny.yaml", f"--data_path={data}", f"--encoder={tiny_encoder}", "--epochs", str(EPOCHS),
               "--dropout=0",
               "--train_batch_size=16", "--backup_every_steps=4", "--wandb_mode=disabled"]
 
