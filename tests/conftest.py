@@ -1,8 +1,9 @@
 """Shared fixtures and helpers: an offline tiny encoder, a cache that lives in the test's temp
 dir, synthetic data, and subprocess helpers. The tricky texts live in texts.py, the hooked
-training process in hooked_train.py. What several tests read is built once a session (or a
-module) and registered with shared_folders.shared, which fails a test that writes into it;
-a test that must write works on own_copy(folder, tmp_path)."""
+training process in hooked_train.py, encoders as Hugging Face and TF Hub write them in
+encoder_sources.py. What several tests read is built once a session (or a module) and
+registered with shared_folders.shared, which fails a test that writes into it; a test that
+must write works on own_copy(folder, tmp_path)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 import numpy as np
 import pandas as pd
 import yaml
-from safetensors.numpy import save_file
 
 import pytest
 
@@ -35,6 +35,7 @@ from tfbert import hub_format
 from tfbert.data.splits import Split
 from tfbert.errors import TfbertError
 
+from encoder_sources import write_hf_checkpoint, write_tfhub_export  # noqa: F401  (for the tests)
 from shared_folders import built_once, session_root, shared, shared_folders_stay_as_built  # noqa: F401  (autouse)
 
 
@@ -96,16 +97,15 @@ def tfbert_cache(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A small random TF Hub-format BERT encoder, written once per test session: one layer (`encoder: tiny`
-    and the copy tests keep two), so every run over it traces, saves and exports fewer ops."""
+    keeps two), so every run over it traces, saves and exports fewer ops. Its dropout is 0.1."""
     return str(built_once(tmp_path_factory, "tiny-encoder", functools.partial(hub_format.write_tiny_encoder, num_layers=1)))
 
 
 @pytest.fixture(scope="session")
 def tiny_encoder_without_dropout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tiny_encoder with no dropout inside, written once per test session: for runs and steps compared number
-    for number (strategies against one device, the encoder copy's gradients against its source's)."""
-    return built_once(tmp_path_factory, "tiny-encoder-without-dropout",
-                      functools.partial(hub_format.write_tiny_encoder, num_layers=1, dropout_rate=0.0))
+    """tiny_encoder without dropout: for numbers compared exactly (strategies, the copy's gradients)."""
+    return built_once(tmp_path_factory, "tiny-no-dropout", functools.partial(hub_format.write_tiny_encoder, num_layers=1,
+                                                                              dropout_rate=0.0))
 
 
 @pytest.fixture
@@ -118,92 +118,10 @@ def disabled_wandb_run():
     run.finish()
 
 
-HF_SHAPE = dict(hidden_size=24, num_hidden_layers=2, num_attention_heads=3, intermediate_size=40,
-             max_position_embeddings=64, type_vocab_size=3, layer_norm_eps=1e-5)
-
-
-def write_hf_checkpoint(directory: Path, seed: int = 0, prefix: str = "", gamma_beta: bool = False,
-                        dropout: float = 0.1) -> dict:
-    """A random BERT checkpoint in Hugging Face layout (`dropout`: its hidden and attention
-    dropout rates); returns its tensors by plain HF name."""
-    rng = np.random.default_rng(seed)
-    vocab = hub_format.tiny_vocabulary()
-    h, inner = HF_SHAPE["hidden_size"], HF_SHAPE["intermediate_size"]
-
-    def normal(*shape):
-        return rng.normal(0, 0.2, size=shape).astype(np.float32)
-
-    tensors = {
-        "embeddings.word_embeddings.weight": normal(len(vocab), h),
-        "embeddings.position_embeddings.weight": normal(HF_SHAPE["max_position_embeddings"], h),
-        "embeddings.token_type_embeddings.weight": normal(HF_SHAPE["type_vocab_size"], h),
-        "embeddings.LayerNorm.weight": 1 + normal(h), "embeddings.LayerNorm.bias": normal(h),
-        "pooler.dense.weight": normal(h, h), "pooler.dense.bias": normal(h),
-    }
-    for i in range(HF_SHAPE["num_hidden_layers"]):
-        p = f"encoder.layer.{i}"
-        for name in ("query", "key", "value"):
-            tensors[f"{p}.attention.self.{name}.weight"] = normal(h, h)
-            tensors[f"{p}.attention.self.{name}.bias"] = normal(h)
-        tensors |= {
-            f"{p}.attention.output.dense.weight": normal(h, h), f"{p}.attention.output.dense.bias": normal(h),
-            f"{p}.attention.output.LayerNorm.weight": 1 + normal(h), f"{p}.attention.output.LayerNorm.bias": normal(h),
-            f"{p}.intermediate.dense.weight": normal(inner, h), f"{p}.intermediate.dense.bias": normal(inner),
-            f"{p}.output.dense.weight": normal(h, inner), f"{p}.output.dense.bias": normal(h),
-            f"{p}.output.LayerNorm.weight": 1 + normal(h), f"{p}.output.LayerNorm.bias": normal(h),
-        }
-    stored = {}
-    for name, value in tensors.items():
-        if gamma_beta:
-            name = name.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta")
-        stored[prefix + name] = value
-    stored[prefix + "embeddings.position_ids"] = np.arange(HF_SHAPE["max_position_embeddings"])[None]
-    directory.mkdir(parents=True, exist_ok=True)
-    save_file(stored, str(directory / "model.safetensors"))
-    config = {"model_type": "bert", "hidden_act": "gelu", "vocab_size": len(vocab), **HF_SHAPE,
-              "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
-    (directory / "config.json").write_text(json.dumps(config))
-    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    (directory / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False}))
-    return tensors
-
-
 @pytest.fixture
 def hf_checkpoint():
     """write_hf_checkpoint(directory, seed=0, prefix="", gamma_beta=False, dropout=0.1) -> tensors by HF name."""
     return write_hf_checkpoint
-
-
-def write_tfhub_export(directory: Path, dropout: float = 0.1, with_mlm: bool = False, bert_v2: bool = False) -> Path:
-    """A BERT encoder SavedModel written exactly as TF Hub's BERTs were: Model Garden's
-    export_tfhub_lib.export_model from a checkpoint (a random one, of a small BertConfig;
-    with_mlm as the encoders published beside a preprocessing model), vocab_file and
-    do_lower_case attached, dropout ops unseeded. `bert_v2`: from Model Garden's newer
-    encoder config instead (BertEncoderV2, its variables under bert_encoder_v2/, with
-    16-wide word embeddings projected to the hidden size). Returns the SavedModel's folder."""
-    import tensorflow as tf
-    from official.legacy.bert import configs
-    from official.nlp.configs import encoders as encoder_configs
-    from official.nlp.tools import export_tfhub_lib
-
-    vocab = hub_format.tiny_vocabulary()
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    bert_config = configs.BertConfig(vocab_size=len(vocab), hidden_size=24, num_hidden_layers=2, num_attention_heads=3,
-                                     intermediate_size=40, max_position_embeddings=64, type_vocab_size=2,
-                                     hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
-    configured = {"bert_config": bert_config}
-    if bert_v2:
-        configured = {"encoder_config": encoder_configs.EncoderConfig(type="bert_v2", bert_v2=encoder_configs.BertEncoderConfig(
-            vocab_size=len(vocab), hidden_size=24, num_layers=2, num_attention_heads=3, intermediate_size=40,
-            max_position_embeddings=64, type_vocab_size=2, dropout_rate=dropout, attention_dropout_rate=dropout,
-            embedding_size=16))}
-    _, restored = export_tfhub_lib._create_model(with_mlm=with_mlm, **configured)  # what export_model restores
-    items = restored.checkpoint_items if with_mlm else {"encoder": restored}
-    checkpoint = tf.train.Checkpoint(**items).save(str(directory / "checkpoint" / "ckpt"))
-    export_tfhub_lib.export_model(str(directory / "encoder"), model_checkpoint_path=checkpoint, with_mlm=with_mlm,
-                                  vocab_file=str(directory / "vocab.txt"), do_lower_case=True, **configured)
-    return directory / "encoder"
 
 
 @pytest.fixture(scope="session")
@@ -222,8 +140,8 @@ def tfhub_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """write_tfhub_export's encoder (dropout 0.1 inside), written once per test session in
     a fresh process, so that no seed set by an earlier test reaches its dropout ops."""
     def build(folder: Path) -> None:
-        done = run_python(f"from pathlib import Path; import conftest; conftest.write_tfhub_export(Path({str(folder)!r}))",
-                          timeout=300, PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]))
+        code = f"from pathlib import Path; import encoder_sources; encoder_sources.write_tfhub_export(Path({str(folder)!r}))"
+        done = run_python(code, timeout=300, PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]))
         assert done.returncode == 0, done.stderr[-3000:]
     return built_once(tmp_path_factory, "tfhub-encoder", build) / "encoder"
 

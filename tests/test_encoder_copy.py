@@ -14,7 +14,8 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from conftest import shared, write_hf_checkpoint, write_tfhub_export
+from conftest import shared
+from encoder_sources import write_hf_checkpoint, write_tfhub_export
 from tfbert import encoder_copy, encoders, hf_bert, hub_format, model
 from tfbert.data import LabelMap
 

@@ -14,9 +14,9 @@ for) raises `NotRebuildable`, naming the first variable with no home; it is then
 as it was saved.
 
 >>> import tempfile, tensorflow as tf, tensorflow_hub as hub
->>> from tfbert import encoder_copy, hub_format
+>>> from tfbert import encoder_copy, encoders
 >>> folder = tempfile.mkdtemp()
->>> source = hub_format.write_tiny_encoder(f"{folder}/tiny")
+>>> source = encoders.tiny_encoder()  # the tiny random encoder, written to tfbert's cache on first use
 >>> copy = encoder_copy.write_copy(source, f"{folder}/copy", "mixed_bfloat16")
 >>> layer = hub.KerasLayer(str(copy), trainable=True)
 >>> encoder_copy.is_copy(layer), encoder_copy.read_record(copy)["precision"]
