@@ -53,7 +53,7 @@ def test_resolve_handle_rejects_a_folder_without_saved_model(tmp_path):
 
 @pytest.mark.slow
 def test_command_line_writes_an_encoder(tmp_path, capsys):
-    assert encoders.main(["tiny", str(tmp_path / "cli"), "--seed", "1"]) == 0
+    assert encoders.main(["tiny", str(tmp_path / "cli"), "--seed", "1", "--num-layers", "1"]) == 0
     assert (tmp_path / "cli" / "saved_model.pb").is_file()
     assert str(tmp_path / "cli") in capsys.readouterr().out
 
