@@ -189,6 +189,17 @@ def own_copy(folder: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(folder, tmp_path / Path(folder).name))
 
 
+def product_dtypes(directory: Path) -> set[str]:
+    """The dtypes of the matrix products a SavedModel's serving signature runs (an export's, model/'s),
+    nested functions included: what it computes in."""
+    import tensorflow as tf
+
+    graph = tf.saved_model.load(str(directory)).signatures["serving_default"].graph.as_graph_def()
+    nodes = [*graph.node, *(node for function in graph.library.function for node in function.node_def)]
+    return {tf.dtypes.as_dtype(node.attr["T"].type).name for node in nodes
+            if node.op in ("MatMul", "BatchMatMulV2", "Einsum")}
+
+
 def make_split(texts, pairs=None, labels=None, name="test") -> Split:
     texts = np.array(texts, dtype=object)
     pairs = None if pairs is None else np.array(pairs, dtype=object)

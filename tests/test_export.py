@@ -17,7 +17,7 @@ from tfbert.data import LabelMap
 from tfbert.errors import TfbertError
 from tfbert.predictor import Predictor
 
-from conftest import raises_one_line, shared
+from conftest import product_dtypes, raises_one_line, shared
 
 
 # --------------------------------------------------------------------------- save / load
@@ -91,7 +91,7 @@ def test_a_pair_models_signature_takes_text_and_text_pair(pair_export):
     assert all(spec.dtype == tf.string and spec.shape.as_list() == [None] for spec in inputs.values())
     assert set(signature.structured_outputs) == {"probabilities", "label"}
     assert json.loads((directory / "label_map.json").read_text()) == {
-        "task": "binary", "labels": ["different", "same"], "threshold": 0.3}
+        "task": "binary", "labels": ["different", "same"], "threshold": 0.3, "precision": "float32"}
 
 
 def test_a_pair_export_predicts_what_the_classifier_does_on_both_segments(pair_export):
@@ -113,6 +113,29 @@ def test_a_pair_export_refuses_single_texts(pair_export):
     serving = export.load_serving_model(pair_export[3])
     with pytest.raises(TfbertError, match="trained on text pairs"):
         Predictor(serving, 2).serve(QUESTIONS, None)
+
+
+@pytest.mark.slow
+def test_an_export_in_bfloat16_computes_in_it_records_it_and_serves_float32_probabilities(pair_export, tiny_encoder,
+                                                                                           tmp_path):
+    classifier, packer, label_map, float32_export = pair_export
+    model.set_precision("mixed_bfloat16")
+    try:
+        mixed = model.build_classifier(encoders.load_encoder(tiny_encoder, precision="mixed_bfloat16"), label_map, 0.1)
+    finally:
+        model.set_precision(None)
+    mixed.get_layer("output").set_weights(classifier.get_layer("output").get_weights())  # the encoder: the same source's
+    directory = export.save_serving_model(mixed, packer, label_map, 0.3, tmp_path / "export", with_pairs=True,
+                                          precision="mixed_bfloat16")
+    served, reference = Predictor.load(directory), Predictor.load(float32_export)
+    assert (served.precision, reference.precision) == ("mixed_bfloat16", "float32")
+    assert product_dtypes(float32_export) == {"float32"}
+    assert product_dtypes(directory) == {"bfloat16", "float32"}  # the encoder in bfloat16, the float32 head
+    outputs = served.serving.signature(text=tf.constant(QUESTIONS), text_pair=tf.constant(ANSWERS))
+    assert outputs["probabilities"].dtype == tf.float32
+    labels, probabilities = served.serve(QUESTIONS, ANSWERS)
+    want_labels, want = reference.serve(QUESTIONS, ANSWERS)
+    assert 0 < np.abs(probabilities - want).max() <= 0.02 and labels == want_labels
 
 
 @pytest.mark.slow
@@ -243,6 +266,7 @@ def test_a_run_directory_of_the_previous_release_still_loads_predicts_and_evalua
     classifier, label_map = export.load_model(run_dir / "model")
     assert label_map.names == ["0", "1"]  # toy-sentiment's labels
     predictor = Predictor.load(run_dir)
+    assert predictor.precision == "float32"  # no precision in its label_map.json: exports were float32 then
     labels, probabilities = predictor.serve(texts)
     assert probabilities.shape == (4, 2) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-6)
     assert set(labels) <= {"0", "1"}

@@ -17,10 +17,11 @@ import yaml
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
-from tfbert import encoders, hub_format, packers
+from tfbert import encoders, hub_format, packers, predict
 from tfbert.config import from_command_line, load_config
+from tfbert.errors import run_command
 
-from conftest import RUN_FILES, command_error, shared, write_yaml
+from conftest import RUN_FILES, command_error, product_dtypes, shared, write_yaml
 from train_command import MACRO_METRICS, NEUTRAL, TOPICS, run_main, sentiment_frame
 
 BINARY_METRICS = MACRO_METRICS | {"precision_at_recall_0.5", "decision_threshold", "at_0.5"}
@@ -264,6 +265,29 @@ def test_a_run_trained_in_bfloat16_scores_saves_and_serves_in_float32(e2e):
     weights = sum(int(np.prod(w.shape)) for w in classifier.weights)
     counters = sum(int(np.prod(v.shape)) for metric in classifier.metrics for v in metric.variables)
     assert weights <= values <= weights + counters
+
+
+@pytest.mark.slow
+def test_export_precision_auto_serves_in_the_runs_precision_and_predict_says_so(e2e, tmp_path, tiny_encoder, capsys):
+    config = {**yaml.safe_load(e2e.config_file.read_text()), "encoder": tiny_encoder, "epochs": 1, "save": "model",
+              "export_precision": "auto", "output_dir": str(tmp_path / "runs"), "run_name": "auto"}
+    result = tfbert.train(config)  # mixed_precision: mixed_bfloat16, so auto is bfloat16 on any CPU
+    assert sorted(os.listdir(result.run_dir)) == sorted(set(RUN_FILES) - {"model"})
+    predictor = tfbert.Predictor.load(result.run_dir)
+    assert predictor.precision == "mixed_bfloat16"
+    assert product_dtypes(result.run_dir / "export") == {"bfloat16", "float32"}  # the encoder in bfloat16, the head not
+    texts = list(e2e.test["review"])
+    labels, probabilities = predictor.serve(texts)
+    assert probabilities.dtype == np.float32
+    packed = packers.make_packer("tf_text", *encoders.tokenizer_assets(encoders.load_encoder(tiny_encoder)), 32)
+    scored = result.model.predict(packed(tf.constant(texts)), verbose=0)[:, 0]  # the float32 model metrics.json scored
+    assert 0 < np.abs(probabilities[:, 1] - scored).max() <= 0.02
+    assert np.mean(np.array(labels) == np.where(scored >= 0.5, "positive", "negative")) >= 0.9
+    pd.DataFrame({"review": texts}).to_csv(tmp_path / "texts.csv", index=False)
+    capsys.readouterr()
+    assert run_command(predict.main, ["--model", str(result.run_dir), "--input", str(tmp_path / "texts.csv"),
+                                      "--text-column", "review", "--output", str(tmp_path / "out.csv")]) == 0
+    assert "tfbert: the export computes in mixed_bfloat16\n" in capsys.readouterr().err
 
 
 @pytest.mark.slow

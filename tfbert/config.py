@@ -56,6 +56,7 @@ WANDB_MODES = ("online", "offline", "disabled")
 TOKENIZERS = ("tf_text", "py_function")  # the packers (tfbert.packers.make_packer)
 PADDINGS = ("bucket", "batch", "max")  # tfbert.input_pipeline.make_dataset's padding modes
 PRECISIONS = ("auto", *POLICIES)  # tfbert.precision: auto picks one of the policies for the machine
+EXPORT_PRECISIONS = ("float32", "auto")  # what export/ computes in: float32, or the run's policy
 BAD_ROW_POLICIES = ("error", "drop")
 LONG_TEXTS = ("truncate", "head_tail", "windows")  # tfbert.long_texts: what the packers keep of a long text
 WINDOW_SELECTIONS, WINDOW_POOLINGS = ("even", "ends"), ("mean", "attention")  # long_texts windows
@@ -103,6 +104,8 @@ KEYS: tuple[Key, ...] = (
     Key("jit_compile", False, "bool", "Compile training steps with XLA (see the docs' Benchmarks for when it helps)."),
     Key("mixed_precision", "auto", "str", "auto (mixed_bfloat16 on CPUs with avx512_bf16 or amx_bf16 and on GPUs of compute capability 8.0+, mixed_float16 on older GPUs, else float32), float32, mixed_float16 or mixed_bfloat16; variables, the head and the export stay float32 (see the docs' Precision and speed)",
         optional=True, check=lambda v: v in PRECISIONS, rule="one of " + ", ".join(PRECISIONS)),
+    Key("export_precision", "float32", "str", "What export/ (what Predictor and python -m tfbert.predict load) computes in: float32, or auto, the run's precision (bfloat16 inside the encoder after a mixed_bfloat16 run: faster to serve on a CPU with bfloat16 units). Its probabilities stay float32; model/ and the run's metrics are float32 either way (see the docs' Precision and speed).",
+        check=lambda v: v in EXPORT_PRECISIONS, rule="one of " + ", ".join(EXPORT_PRECISIONS)),
     Key("decision_threshold", 0.5, "threshold", "Binary tasks: the probability at which the positive label is predicted, or f1 for the threshold that maximises validation F1."),
     Key("class_weight", None, "class_weight", "null, balanced, or a mapping {label: weight}; weights the loss per class.", optional=True),
     Key("epochs", 5, "int", "Passes over the training data.", check=_positive, rule=">= 1"),

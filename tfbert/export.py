@@ -116,9 +116,11 @@ class ServingModel(tf.Module):
 
 
 def save_serving_model(classifier: tf_keras.Model, packer: TfTextPacker, label_map: LabelMap, threshold: float,
-                       directory: str | Path, with_pairs: bool, clean_text: bool = False) -> Path:
+                       directory: str | Path, with_pairs: bool, clean_text: bool = False,
+                       precision: str = "float32") -> Path:
     """A SavedModel whose serving_default signature takes `text` (and `text_pair`) strings,
-    cleaned as training's were when `clean_text`."""
+    cleaned as training's were when `clean_text`. `precision` is the Keras policy `classifier`
+    was built in, recorded in label_map.json (what `LoadedExport.precision` reads)."""
     serving = ServingModel(classifier, packer, label_map, threshold, clean_text)
     text = tf.TensorSpec([None], tf.string, name="text")
     # Plain graph code, traced without autograph (as the input pipeline's maps are): converting
@@ -131,7 +133,7 @@ def save_serving_model(classifier: tf_keras.Model, packer: TfTextPacker, label_m
         signature = tf.function(lambda text: serving.predict(text), input_signature=[text], autograph=False)
     with atomic.staged(directory) as staging:
         tf.saved_model.save(serving, str(staging), signatures={SERVING_SIGNATURE: signature})
-        _write_label_map(staging, {**label_map.to_json(), "threshold": threshold})
+        _write_label_map(staging, {**label_map.to_json(), "threshold": threshold, "precision": precision})
     return Path(directory)
 
 
@@ -190,6 +192,7 @@ class LoadedExport:
     threshold: float
     takes_pairs: bool
     directory: Path | None = None  # the export/ folder it was loaded from
+    precision: str = "float32"  # the Keras policy it computes in (export_precision); float32 in exports older than it
 
 
 def load_serving_model(path: str | Path) -> LoadedExport:
@@ -201,7 +204,8 @@ def load_serving_model(path: str | Path) -> LoadedExport:
     payload = json.loads((directory / LABEL_MAP_FILE).read_text(encoding="utf-8"))
     signature = tf.saved_model.load(str(directory)).signatures[SERVING_SIGNATURE]
     return LoadedExport(signature, LabelMap.from_json(payload), float(payload["threshold"]),
-                        "text_pair" in signature.structured_input_signature[1], Path(directory).resolve())
+                        "text_pair" in signature.structured_input_signature[1], Path(directory).resolve(),
+                        payload.get("precision", "float32"))
 
 
 def with_predictions(frame: pd.DataFrame, labels: Sequence[str], probabilities: np.ndarray,

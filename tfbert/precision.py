@@ -100,3 +100,14 @@ def for_encoder(setting: str | None, resolved: tuple[str, str], encoder_rebuilt:
     if setting == "auto" and not encoder_rebuilt:
         return "float32", AS_SAVED
     return resolved
+
+
+def for_export(setting: str, run_precision: str) -> str:
+    """The policy the serving export computes in: float32, or with export_precision: auto the
+    run's (its probabilities stay float32: the head's output layer is float32 under every policy).
+
+    >>> from tfbert.precision import for_export
+    >>> for_export("auto", "mixed_bfloat16"), for_export("float32", "mixed_bfloat16"), for_export("auto", "float32")
+    ('mixed_bfloat16', 'float32', 'float32')
+    """
+    return run_precision if setting == "auto" else "float32"

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
-from tfbert import export, file_predictions
+from tfbert import export, file_predictions, progress
 from tfbert.chunked_output import writer_for
 from tfbert.data.chunks import TableChunks
 from tfbert.predictor import DEFAULT_BATCH_SIZE, Predictor
@@ -57,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         writer_for(Path(args.output))
     TableChunks(args.input, args.chunk_rows)
     predictor = Predictor.load(directory, args.batch_size)
+    progress.note(f"the export computes in {predictor.precision}")
     if args.output:
         file_predictions.predict_file(predictor, args.input, args.output, args.text_column, args.pair_column,
                                       args.chunk_rows, args.resume)

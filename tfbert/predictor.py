@@ -71,6 +71,12 @@ class Predictor:
         return None if self.serving.directory is None else str(self.serving.directory)
 
     @property
+    def precision(self) -> str:
+        """What the export computes in: float32, or the run's mixed_bfloat16 or mixed_float16
+        (trained with export_precision: auto); its probabilities are float32 either way."""
+        return self.serving.precision
+
+    @property
     def takes_pairs(self) -> bool:
         """Whether the model was trained on text pairs (predict then needs `pairs`)."""
         return self.serving.takes_pairs

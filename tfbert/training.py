@@ -179,8 +179,13 @@ def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()) -
                           "check the validation data and lower learning_rate")
     if distribution.is_distributed(job.strategy) or job.precision != "float32":
         with job.timings.phase("model_build"):
-            classifier = _float32_one_device_copy(job)
-    classifier.load_weights(str(checkpoint)).expect_partial()  # the best epoch on validation loss
+            classifier = _one_device_copy(job, "float32")
+    return _best_epoch(classifier, checkpoint)
+
+
+def _best_epoch(classifier: tf_keras.Model, checkpoint: Path) -> tf_keras.Model:
+    """`classifier` with the best epoch's weights (on validation loss), as a plain functional model."""
+    classifier.load_weights(str(checkpoint)).expect_partial()
     return model.functional_view(classifier)
 
 
@@ -205,15 +210,19 @@ def _compiled_classifier(job: Job, encoder: hub.KerasLayer) -> tf_keras.Model:
     return classifier
 
 
-def _float32_one_device_copy(job: Job) -> tf_keras.Model:
-    """The classifier built again on one device in float32, for the chief's evaluation,
-    model/ and the export: a distributed model's predict and save would wait on the other
-    workers, and what is scored and served computes in float32 whatever fit's precision."""
-    model.set_precision("float32")
-    rebuilt = encoder_copy.is_copy(job.encoder)
-    encoder = encoders.load_encoder(job.config.encoder, trainable=job.config.trainable,
-                                    precision="float32" if rebuilt else None)
-    return _compiled_classifier(job, encoder)
+def _one_device_copy(job: Job, precision: str) -> tf_keras.Model:
+    """The classifier built again on one device in `precision`: in float32 for the chief's
+    evaluation, model/ and the export (a distributed model's predict and save would wait on
+    the other workers, and what is scored computes in float32 whatever fit's precision); in
+    the run's precision for an export_precision: auto export. Keras' policy is float32 after."""
+    model.set_precision(precision)
+    try:
+        rebuilt = encoder_copy.is_copy(job.encoder)
+        encoder = encoders.load_encoder(job.config.encoder, trainable=job.config.trainable,
+                                        precision=precision if rebuilt else None)
+        return _compiled_classifier(job, encoder)
+    finally:
+        model.set_precision("float32")
 
 
 @contextlib.contextmanager
@@ -304,9 +313,13 @@ def save(job: Job, classifier: tf_keras.Model, threshold: float) -> Path:
             export.save_model(classifier, job.run.path / "model", job.label_map)
     if config.save in ("all", "model"):
         with job.timings.phase("export"):
+            served, served_precision = classifier, precision.for_export(config.export_precision, job.precision)
+            if served_precision != "float32":
+                served = _best_epoch(_one_device_copy(job, served_precision), job.run.path / "checkpoints" / "best.weights")
             serving_packer = packers.make_packer("tf_text", *job.tokenizer_assets, config.max_seq_length, job.packer.long_texts)
-            export.save_serving_model(classifier, serving_packer, job.label_map, threshold, job.run.path / "export",
-                                      with_pairs=job.splits["train"].pairs is not None, clean_text=config.clean_text)
+            export.save_serving_model(served, serving_packer, job.label_map, threshold, job.run.path / "export",
+                                      with_pairs=job.splits["train"].pairs is not None, clean_text=config.clean_text,
+                                      precision=served_precision)
     job.run.write_json("timings.json", job.timings.to_json())
     shutil.rmtree(job.run.path / "checkpoints", ignore_errors=True)
     shutil.rmtree(job.backup_dir)
