@@ -102,12 +102,15 @@ def for_encoder(setting: str | None, resolved: tuple[str, str], encoder_rebuilt:
     return resolved
 
 
-def for_export(setting: str, run_precision: str) -> str:
+def for_export(setting: str, run_precision: str, encoder_rebuilt: bool) -> str:
     """The policy the serving export computes in: float32, or with export_precision: auto the
-    run's (its probabilities stay float32: the head's output layer is float32 under every policy).
+    run's (its probabilities stay float32: the head's output layer is float32 under every policy),
+    except that an encoder trained as saved keeps float32 (its graph computes in float32 anyway).
 
     >>> from tfbert.precision import for_export
-    >>> for_export("auto", "mixed_bfloat16"), for_export("float32", "mixed_bfloat16"), for_export("auto", "float32")
-    ('mixed_bfloat16', 'float32', 'float32')
+    >>> for_export("auto", "mixed_bfloat16", True), for_export("float32", "mixed_bfloat16", True)
+    ('mixed_bfloat16', 'float32')
+    >>> for_export("auto", "mixed_bfloat16", encoder_rebuilt=False), for_export("auto", "float32", True)
+    ('float32', 'float32')
     """
-    return run_precision if setting == "auto" else "float32"
+    return run_precision if setting == "auto" and encoder_rebuilt else "float32"

@@ -313,7 +313,8 @@ def save(job: Job, classifier: tf_keras.Model, threshold: float) -> Path:
             export.save_model(classifier, job.run.path / "model", job.label_map)
     if config.save in ("all", "model"):
         with job.timings.phase("export"):
-            served, served_precision = classifier, precision.for_export(config.export_precision, job.precision)
+            served_precision = precision.for_export(config.export_precision, job.precision, encoder_copy.is_copy(job.encoder))
+            served = classifier
             if served_precision != "float32":
                 served = _best_epoch(_one_device_copy(job, served_precision), job.run.path / "checkpoints" / "best.weights")
             serving_packer = packers.make_packer("tf_text", *job.tokenizer_assets, config.max_seq_length, job.packer.long_texts)
