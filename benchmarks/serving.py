@@ -40,26 +40,14 @@ import pandas as pd
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from whole_job import REPO, SST2, cpu_model, spread  # noqa: E402  (benchmarks/ is not a package)
+from whole_job import REPO, SST2, VALID_ROWS, cpu_model, spread, write_splits  # noqa: E402  (benchmarks/ is not a package)
 
 sys.path.insert(0, str(REPO))
-VALID_ROWS = 500
 
 
-def write_splits(train_rows: int, score_rows: int, folder: Path) -> dict[str, Path]:
-    """Disjoint train / validation / scored CSV files (sentence, label) from SST-2."""
-    frame = pd.read_csv(SST2, sep="\t", quoting=3).sample(frac=1.0, random_state=1).reset_index(drop=True)
-    paths, start = {}, 0
-    for name, size in (("train", train_rows), ("valid", VALID_ROWS), ("scored", score_rows)):
-        paths[name] = folder / f"{name}.csv"
-        frame.iloc[start:start + size][["sentence", "label"]].to_csv(paths[name], index=False)
-        start += size
-    return paths
-
-
-def train(paths: dict[str, Path], export_precision: str, folder: Path) -> Path:
+def train(paths: dict[str, str], export_precision: str, folder: Path) -> Path:
     """A finished run directory of `python -m tfbert.train` with `export_precision`."""
-    config = {"data_path": str(paths["train"]), "valid_path": str(paths["valid"]), "text_column": "sentence",
+    config = {"data_path": paths["train"], "valid_path": paths["valid"], "text_column": "sentence",
               "label_column": "label", "encoder": "all-minilm-l6-v2", "max_seq_length": 128, "optimizer": "adamw",
               "learning_rate": 5e-5, "dropout": 0.1, "epochs": 1, "train_batch_size": 32, "deterministic": True,
               "seed": 1, "save": "model", "export_precision": export_precision, "output_dir": str(folder / "runs"),
@@ -133,7 +121,8 @@ def main() -> None:
     print(f"{cpu_model()} ({', '.join(flags)}), Python {sys.version.split()[0]}, "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     with tempfile.TemporaryDirectory() as scratch:
-        paths = write_splits(args.train_rows, args.score_rows, Path(scratch))
+        sizes = {"train": args.train_rows, "valid": VALID_ROWS, "scored": args.score_rows}
+        paths = write_splits(SST2, sizes, Path(scratch), seed=1)  # the train, validation and scored rows are disjoint
         runs = {name: train(paths, name, Path(scratch)) for name in ("float32", "auto")}
         scored = pd.read_csv(paths["scored"])
         texts, truth = scored["sentence"].astype(str).tolist(), scored["label"].to_numpy()

@@ -82,10 +82,10 @@ TITLES = {
 }
 
 
-def write_splits(source: Path, train_rows: int, folder: Path) -> dict[str, str]:
-    """Disjoint train / validation / held-out CSV files (sentence, label) from SST-2."""
-    frame = pd.read_csv(source, sep="\t", quoting=3).sample(frac=1.0, random_state=0).reset_index(drop=True)
-    sizes = {"train": train_rows, "valid": VALID_ROWS, "test": HELD_OUT_ROWS}
+def write_splits(source: Path, sizes: dict[str, int], folder: Path, seed: int = 0) -> dict[str, str]:
+    """Disjoint CSV files (sentence, label) from SST-2, one per name in `sizes` with that many
+    rows, in that order, after a shuffle seeded by `seed`."""
+    frame = pd.read_csv(source, sep="\t", quoting=3).sample(frac=1.0, random_state=seed).reset_index(drop=True)
     paths, start = {}, 0
     for name, size in sizes.items():
         paths[name] = str(folder / f"{name}.csv")
@@ -244,7 +244,7 @@ def main() -> None:
         jobs.remove("hf_grouped_bf16")
     work = Path(args.keep or tempfile.mkdtemp(prefix="tfbert-whole-job-"))
     work.mkdir(parents=True, exist_ok=True)
-    paths = write_splits(Path(args.data), args.train_rows, work)
+    paths = write_splits(Path(args.data), {"train": args.train_rows, "valid": VALID_ROWS, "test": HELD_OUT_ROWS}, work)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TOKENIZERS_PARALLELISM": "true", "WANDB_MODE": "disabled"}
     print(f"{time.strftime('%Y-%m-%d %H:%M')} on {cpu_model()} ({platform.machine()}, {os.cpu_count()} cores, "
           f"bfloat16 flags: {', '.join(found) or 'none'}), Python {platform.python_version()}; "

@@ -189,15 +189,22 @@ def own_copy(folder: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(folder, tmp_path / Path(folder).name))
 
 
-def product_dtypes(directory: Path) -> set[str]:
-    """The dtypes of the matrix products a SavedModel's serving signature runs (an export's, model/'s),
-    nested functions included: what it computes in."""
+def graph_product_dtypes(graph) -> set[str]:
+    """The dtypes of the matrix products a traced function's tf.Graph runs, nested functions included:
+    what it computes in."""
     import tensorflow as tf
 
-    graph = tf.saved_model.load(str(directory)).signatures["serving_default"].graph.as_graph_def()
-    nodes = [*graph.node, *(node for function in graph.library.function for node in function.node_def)]
+    definition = graph.as_graph_def()
+    nodes = [*definition.node, *(node for function in definition.library.function for node in function.node_def)]
     return {tf.dtypes.as_dtype(node.attr["T"].type).name for node in nodes
             if node.op in ("MatMul", "BatchMatMulV2", "Einsum")}
+
+
+def product_dtypes(directory: Path) -> set[str]:
+    """graph_product_dtypes of a SavedModel's serving signature (an export's, model/'s)."""
+    import tensorflow as tf
+
+    return graph_product_dtypes(tf.saved_model.load(str(directory)).signatures["serving_default"].graph)
 
 
 def make_split(texts, pairs=None, labels=None, name="test") -> Split:

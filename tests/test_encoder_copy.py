@@ -14,7 +14,7 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from conftest import shared
+from conftest import graph_product_dtypes, shared
 from encoder_sources import write_hf_checkpoint, write_tfhub_export
 from tfbert import encoder_copy, encoders, hf_bert, hub_format, model
 from tfbert.data import LabelMap
@@ -131,12 +131,11 @@ def test_a_training_step_without_dropout_gives_the_sources_loss_and_gradients(so
     assert max(np.abs(g).max() for g in want.values()) > 1e-3  # the gradients are not all zero
 
 
-def inner_dtypes(copy: Path) -> set[tf.DType]:
+def inner_dtypes(copy: Path) -> set[str]:
     """The dtypes of the matrix products inside the copy's inference function."""
     saved = tf.saved_model.load(str(copy))
     function = next(f for f in saved.__call__.concrete_functions if f.structured_input_signature[0][1] is False)
-    return {op.outputs[0].dtype for op in function.graph.get_operations() if op.type in ("Einsum", "MatMul",
-                                                                                          "BatchMatMulV2")}
+    return graph_product_dtypes(function.graph)
 
 
 @pytest.mark.slow
@@ -144,7 +143,7 @@ def inner_dtypes(copy: Path) -> set[tf.DType]:
                                            ("float32", tf.float32)])
 def test_the_copy_computes_in_the_runs_precision_with_float32_variables(copies, policy, dtype):
     copy = copies("tiny", 0.1, policy)
-    assert inner_dtypes(copy) == {dtype}  # a tensor inside the encoder, not only its outputs
+    assert inner_dtypes(copy) == {dtype.name}  # a tensor inside the encoder, not only its outputs
     layer = hub.KerasLayer(str(copy), trainable=True)
     outputs = layer(inputs(layer.resolved_object), training=True)
     assert outputs["pooled_output"].dtype == dtype  # (Model Garden keeps its layer norms, so sequence_output, in float32)

@@ -268,7 +268,8 @@ def test_a_run_trained_in_bfloat16_scores_saves_and_serves_in_float32(e2e):
 
 
 @pytest.mark.slow
-def test_export_precision_auto_serves_in_the_runs_precision_and_predict_says_so(e2e, tmp_path, tiny_encoder, capsys):
+def test_export_precision_auto_serves_in_the_runs_precision_and_predict_says_so(e2e, tmp_path, tiny_encoder,
+                                                                              tiny_vocab_file, capsys):
     config = {**yaml.safe_load(e2e.config_file.read_text()), "encoder": tiny_encoder, "epochs": 1, "save": "model",
               "export_precision": "auto", "output_dir": str(tmp_path / "runs"), "run_name": "auto"}
     result = tfbert.train(config)  # mixed_precision: mixed_bfloat16, so auto is bfloat16 on any CPU
@@ -279,7 +280,7 @@ def test_export_precision_auto_serves_in_the_runs_precision_and_predict_says_so(
     texts = list(e2e.test["review"])
     labels, probabilities = predictor.serve(texts)
     assert probabilities.dtype == np.float32
-    packed = packers.make_packer("tf_text", *encoders.tokenizer_assets(encoders.load_encoder(tiny_encoder)), 32)
+    packed = packers.make_packer("tf_text", tiny_vocab_file, True, 32)  # the tiny encoder's uncased vocabulary
     scored = result.model.predict(packed(tf.constant(texts)), verbose=0)[:, 0]  # the float32 model metrics.json scored
     assert 0 < np.abs(probabilities[:, 1] - scored).max() <= 0.02
     assert np.mean(np.array(labels) == np.where(scored >= 0.5, "positive", "negative")) >= 0.9

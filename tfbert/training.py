@@ -164,7 +164,7 @@ def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()) -
             classifier = _compiled_classifier(job, job.encoder)
         encoder_copy.seed_dropout(job.encoder, config.seed)  # a resumed run's backup then restores its state
 
-    checkpoint = job.run.path / "checkpoints" / "best.weights"
+    checkpoint = _best_checkpoint(job)
     start = resume.resume_point(job.backup_dir, job.steps_per_epoch)
     if distribution.workers(job.strategy) > 1:
         _check_workers_agree(job, start)
@@ -181,6 +181,11 @@ def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()) -
         with job.timings.phase("model_build"):
             classifier = _one_device_copy(job, "float32")
     return _best_epoch(classifier, checkpoint)
+
+
+def _best_checkpoint(job: Job) -> Path:
+    """Where fit keeps the best epoch's weights (on validation loss), until the run is saved."""
+    return job.run.path / "checkpoints" / "best.weights"
 
 
 def _best_epoch(classifier: tf_keras.Model, checkpoint: Path) -> tf_keras.Model:
@@ -316,7 +321,7 @@ def save(job: Job, classifier: tf_keras.Model, threshold: float) -> Path:
             served_precision = precision.for_export(config.export_precision, job.precision, encoder_copy.is_copy(job.encoder))
             served = classifier
             if served_precision != "float32":
-                served = _best_epoch(_one_device_copy(job, served_precision), job.run.path / "checkpoints" / "best.weights")
+                served = _best_epoch(_one_device_copy(job, served_precision), _best_checkpoint(job))
             serving_packer = packers.make_packer("tf_text", *job.tokenizer_assets, config.max_seq_length, job.packer.long_texts)
             export.save_serving_model(served, serving_packer, job.label_map, threshold, job.run.path / "export",
                                       with_pairs=job.splits["train"].pairs is not None, clean_text=config.clean_text,
