@@ -116,8 +116,10 @@ def test_the_predictor_gives_the_commands_numbers(run_dir, tmp_path, capsys, mon
     assert list(predicted.columns) == ["text", "predicted_label", "probability_0", "probability_1"]
     assert predicted["text"].tolist() == texts
     assert predicted["predicted_label"].tolist() == command["predicted_label"].tolist()
+    # Batches of 2 and the command's pad to different lengths, and oneDNN sums a matrix product in an order that
+    # depends on its shape on some CPUs (AVX2 without AVX-512): equal to float32's last digits, not bit for bit.
     np.testing.assert_allclose(predicted[["probability_0", "probability_1"]].to_numpy(),
-                               command[["probability_0", "probability_1"]].to_numpy(), rtol=1e-6)
+                               command[["probability_0", "probability_1"]].to_numpy(), rtol=1e-5, atol=1e-6)
     assert predictor.predict("the film was great fun").equals(predicted.head(1))
 
 

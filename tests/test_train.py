@@ -125,8 +125,12 @@ def test_validation_loss_fell_and_the_best_epoch_was_kept(e2e):
     assert {"loss", "val_loss", "accuracy", "val_accuracy", "val_precision_at_recall_0.5"} <= set(history.columns)
     assert history["val_loss"].iloc[-1] < history["val_loss"].iloc[0]
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
-    # The model evaluated and saved is the best checkpoint on validation loss.
-    assert e2e.result.metrics["validation"]["loss"] == pytest.approx(history["val_loss"].min(), rel=1e-3, abs=1e-5)
+    # The model evaluated and saved is the best checkpoint on validation loss. fit validated in bfloat16 and the
+    # final evaluation computes in float32 (bfloat16 keeps 8 bits: 0.4%; CPUs without bfloat16 units round
+    # otherwise than those with), so the loss is the best epoch's within 1%, and nearer to it than to any other epoch's.
+    loss, val_losses = e2e.result.metrics["validation"]["loss"], history["val_loss"]
+    assert loss == pytest.approx(val_losses.min(), rel=1e-2)
+    assert (val_losses - loss).abs().idxmin() == val_losses.idxmin()
 
 
 @pytest.mark.slow
