@@ -11,7 +11,7 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from tfbert import progress
 from tfbert.errors import ArgumentParser, TfbertError, run_command
 
-from conftest import command_error
+from conftest import command_error, run_python
 
 REPO = Path(__file__).parents[1]
 COMMANDS = ["train", "evaluate", "predict", "encoders", "assets"]  # the modules with a main(argv)
@@ -133,3 +133,30 @@ def test_a_failure_after_a_note_ends_with_its_one_error_line_and_quiet_drops_the
 def test_only_notes_may_come_before_a_commands_error_line(stderr):
     with pytest.raises(AssertionError):
         command_error(2, stderr)
+
+
+# A command's end in a fresh interpreter: an atexit handler, buffered output and an object whose
+# finaliser runs only in Python's teardown, then exit_process.
+ENDING_A_COMMAND = """
+import atexit, sys
+from tfbert.errors import exit_process
+
+class Teardown:
+    def __del__(self):
+        print("torn down", file=sys.stderr)
+
+kept = Teardown()
+atexit.register(lambda: print("atexit ran", file=sys.stderr))
+sys.stdout.write("last line, not yet flushed")
+exit_process(3)
+"""
+
+
+@pytest.mark.parametrize("tf_config", [None, '{"cluster": {}}'])
+def test_a_command_exits_with_its_status_after_atexit_and_the_flushes_and_without_teardown_unless_a_worker(tf_config):
+    done = run_python(ENDING_A_COMMAND, TF_CONFIG=tf_config)
+    assert done.returncode == 3
+    assert done.stdout == "last line, not yet flushed"
+    assert "atexit ran" in done.stderr
+    # Skipped in a plain command's process; a multi-worker run's worker (TF_CONFIG) exits as Python does.
+    assert ("torn down" in done.stderr) == (tf_config is not None)

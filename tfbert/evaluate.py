@@ -13,14 +13,13 @@ serving export scores the file, and the training run's report files go to a new 
 
 from __future__ import annotations
 
-import sys
 from typing import Sequence
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
 from tfbert import evaluation, scoring
 from tfbert.config import parse_overrides
-from tfbert.errors import ArgumentParser, run_command
+from tfbert.errors import ArgumentParser, exit_process, run_command
 
 
 def make_parser() -> ArgumentParser:
@@ -44,4 +43,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_command(main))
+    exit_process(run_command(main))

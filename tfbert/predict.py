@@ -26,7 +26,7 @@ from tfbert import export, file_predictions, progress
 from tfbert.chunked_output import writer_for
 from tfbert.data.chunks import TableChunks
 from tfbert.predictor import DEFAULT_BATCH_SIZE, Predictor
-from tfbert.errors import ArgumentParser, TfbertError, run_command
+from tfbert.errors import ArgumentParser, TfbertError, exit_process, run_command
 
 
 def make_parser() -> ArgumentParser:
@@ -68,4 +68,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_command(main))
+    exit_process(run_command(main))

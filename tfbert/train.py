@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import textwrap
 from typing import Sequence
 
 from tfbert.assets import PRETRAINED
 from tfbert.config import KEY_GROUPS, KEYS, Config, from_command_line, shown
-from tfbert.errors import ArgumentParser, TfbertError, run_command
+from tfbert.errors import ArgumentParser, TfbertError, exit_process, run_command
 
 # What a run cannot do without, and how to give it on the command line.
 ESSENTIALS = {
@@ -83,4 +82,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_command(main))
+    exit_process(run_command(main))
