@@ -31,7 +31,7 @@ import numpy as np
 import tfbert
 import tensorflow as tf, tf_keras
 from tfbert import callbacks, input_pipeline
-from tfbert.errors import run_command
+from tfbert.errors import exit_process, run_command
 from tfbert.train import main
 
 def write(ids):
@@ -64,7 +64,7 @@ class Hooks(tf_keras.callbacks.Callback):
 
 training_callbacks = callbacks.training_callbacks
 callbacks.training_callbacks = lambda *args: training_callbacks(*args) + [Hooks()]
-sys.exit(run_command(main))
+exit_process(run_command(main))  # as the command ends
 """
 
 
