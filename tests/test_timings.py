@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tf_keras
 
+from conftest import run_python
 from tfbert.timings import FitTimer, Timings, process_start_up
 
 
@@ -53,6 +56,17 @@ def test_a_phase_that_raises_still_counts_its_time(clock):
 def test_start_up_is_only_measured_for_a_tfbert_command():
     assert process_start_up() is None  # pytest's __main__ is not a tfbert command
     assert "start_up" not in Timings().seconds
+
+
+def test_a_process_s_age_is_within_the_wall_time_it_ran():
+    """The start_up phase's clock: a fresh interpreter's age as it ends is no more than the time
+    its parent saw it run (psutil's create_time, from the boot time in whole seconds, was up to
+    a second more)."""
+    started = time.monotonic()
+    done = run_python("from tfbert.timings import seconds_since_process_start; print(seconds_since_process_start())")
+    wall = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert 0 < float(done.stdout) <= wall
 
 
 def test_the_fit_timer_catches_the_first_step_and_the_validation():

@@ -12,8 +12,10 @@ True
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
@@ -32,6 +34,18 @@ def process_start_up() -> float | None:
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     if spec is None or not spec.name.startswith("tfbert."):
         return None
+    return seconds_since_process_start()
+
+
+def seconds_since_process_start() -> float | None:
+    """This process's age: on Linux from the kernel's start time in clock ticks since boot,
+    to 10 ms (psutil's create_time adds the boot time, which Linux gives in whole seconds,
+    so its age can be up to a second off); elsewhere psutil's; None when neither answers."""
+    try:
+        after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - int(after_name[19]) / os.sysconf("SC_CLK_TCK")  # field 22
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
     try:
         import psutil
 
