@@ -38,7 +38,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+from whole_job import REPO, cpu_model  # the script's folder is on sys.path: benchmarks/ is not a package
+
 DEMOS = {
     "smoke": ({"data_path": "toy-sentiment", "encoder": "tiny", "max_seq_length": 32}, 1e-3),
     "full": ({"data_path": "movie-review-polarity", "encoder": "all-minilm-l6-v2", "max_seq_length": 64,
@@ -130,7 +131,7 @@ def main() -> None:
     trials = draw_trials(args.trials, max_learning_rate)
     per_trial(config_file, trials[:1], work, env, "warm-up")  # and the copy written, the data fetched, once
     found = sorted(set(precision.BFLOAT16_CPU_FLAGS) & precision.cpu_flags())
-    print(f"{time.strftime('%Y-%m-%d %H:%M')} on {precision.cpuinfo_value(('model name',)) or platform.processor()} "
+    print(f"{time.strftime('%Y-%m-%d %H:%M')} on {cpu_model()} "
           f"({os.cpu_count()} cores, bfloat16 flags: {', '.join(found) or 'none'}), Python {platform.python_version()}; "
           f"demo {args.demo}, {args.trials} trials: {trials}")
     print(f"\n{'':14} per trial: wall s / steps s / outside the steps s")

@@ -115,4 +115,3 @@ def exit_process(status: int) -> NoReturn:
         except (BrokenPipeError, ValueError):  # the reader has gone, or the stream was closed
             pass
     os._exit(status)
-
