@@ -152,6 +152,16 @@ def _network_error(err: BaseException) -> bool:
     return False
 
 
+def _keras_layer(handle: str, trainable: bool) -> hub.KerasLayer:
+    """hub.KerasLayer(handle) over the SavedModel loaded first: given a string, KerasLayer
+    tries Keras 3's legacy loading module before tf.saved_model's, and so imports all of
+    Keras 3 (0.6 s, matplotlib included) only to find that module gone. The layer keeps the
+    handle, so its config (a saved model's) is KerasLayer(handle)'s."""
+    layer = hub.KerasLayer(hub.load(handle), trainable=trainable, name="encoder")
+    layer._handle = handle  # what get_config records (and error messages name)
+    return layer
+
+
 def load_encoder(spec: str, trainable: bool = True, precision: str | None = None) -> hub.KerasLayer:
     """The encoder as a Keras 2 layer over the three BERT inputs: with a `precision`
     (float32, mixed_bfloat16, mixed_float16), the copy tfbert trains (`trained_copy`);
@@ -160,7 +170,7 @@ def load_encoder(spec: str, trainable: bool = True, precision: str | None = None
     try:
         if precision is not None:
             handle = str(trained_copy(hub.resolve(handle), precision) or handle)
-        return hub.KerasLayer(handle, trainable=trainable, name="encoder")
+        return _keras_layer(handle, trainable)
     except (OSError, ValueError, tf.errors.OpError, http.client.HTTPException) as err:
         if handle.startswith(ONLINE_PREFIXES) and _network_error(err):
             raise TfbertError(f"cannot load encoder '{spec}': the handle needs internet access ({first_line(err)}); "
