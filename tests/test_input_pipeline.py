@@ -15,6 +15,7 @@ from conftest import by_label, collect, make_split, pad_columns
 from texts import PAIRS, TEXTS, TRICKY
 from tfbert import input_pipeline, packers
 from tfbert.errors import TfbertError
+from tfbert.long_texts import LongTexts
 
 
 # --------------------------------------------------------------------------- 3. make_dataset
@@ -290,3 +291,27 @@ def test_run_in_length_order_runs_shortest_first_and_puts_every_output_back():
     assert tens.tolist() == [0, 10, 20, 30]
     (nothing,) = input_pipeline.run_in_length_order(lambda order: (np.zeros((len(order), 2)),), [])
     assert nothing.shape == (0, 2)
+
+
+@pytest.mark.parametrize("bound, long_texts, packed_per_pass", [
+    (100 * 16 * 12, LongTexts(), (100, 0)),  # 100 rows of 3 int32 arrays of 16 ids: within the bound, kept
+    (100 * 16 * 12 - 1, LongTexts(), (100, 100)),  # a byte over: packed again every pass
+    (100 * 16 * 12, LongTexts("windows", max_windows=2), (100, 100)),  # up to 2 windows a row: twice the bytes
+])
+def test_batches_kept_in_memory_are_packed_once_when_they_fit(tokenizer, monkeypatch, bound, long_texts, packed_per_pass):
+    """fit's validation batches: the same every epoch, so packed on the first pass only, unless too big to keep."""
+    monkeypatch.setattr(input_pipeline, "IN_MEMORY_BYTES", bound)
+    counter = CountingTokenizer(tokenizer)
+    split = make_split([t or "x" for t in TEXTS[:100]])
+    packer = packers.PyFunctionPacker(counter, 16, long_texts)
+    batches = input_pipeline.kept_in_memory(input_pipeline.make_dataset(split, packer, 16, padding="bucket"), 100, packer)
+    passes = []
+    for _ in range(2):
+        before = len(counter.calls)
+        feats, labels = collect(batches)
+        passes.append((len(counter.calls) - before, feats, labels))
+    assert tuple(count for count, _, _ in passes) == packed_per_pass
+    assert sorted(passes[0][2].tolist()) == list(range(100))
+    for name in packers.FEATURE_NAMES:  # the second pass gives the first one's batches
+        np.testing.assert_array_equal(passes[1][1][name], passes[0][1][name])
+    np.testing.assert_array_equal(passes[1][2], passes[0][2])

@@ -72,12 +72,14 @@ class Job:
         return self._distributed(make)
 
     def validation_batches(self) -> tf.data.Dataset:
-        """fit's per-epoch validation: it only sums loss and metrics, so it may bucket like training."""
-        config = self.config
+        """fit's per-epoch validation: it only sums loss and metrics, so it may bucket like training;
+        the same batches every epoch, so kept in memory after the first when small (kept_in_memory)."""
+        config, split = self.config, self.splits["valid"]
 
         def make(share: input_pipeline.ReplicaShare | None = None) -> tf.data.Dataset:
-            return input_pipeline.make_dataset(self.splits["valid"], self.packer, config.eval_batch_size,
-                                         padding=config.padding, share=share)
+            batches = input_pipeline.make_dataset(split, self.packer, config.eval_batch_size, padding=config.padding,
+                                                  share=share)
+            return input_pipeline.kept_in_memory(batches, len(split), self.packer)
         return self._distributed(make)
 
     def _distributed(self, make: Callable[..., tf.data.Dataset]) -> tf.data.Dataset | tf.distribute.DistributedDataset:
