@@ -315,3 +315,25 @@ def test_batches_kept_in_memory_are_packed_once_when_they_fit(tokenizer, monkeyp
     for name in packers.FEATURE_NAMES:  # the second pass gives the first one's batches
         np.testing.assert_array_equal(passes[1][1][name], passes[0][1][name])
     np.testing.assert_array_equal(passes[1][2], passes[0][2])
+
+
+@pytest.mark.parametrize("padding", ["bucket", "max"])
+def test_training_batches_trace_the_packer_once_for_every_epoch(packer_for, monkeypatch, padding):
+    """Each epoch its own shuffle, one traced packing function for them all (tracing it again each epoch cost
+    a tiny run more than its steps); the epochs are still those of make_dataset shuffled by each epoch's seed."""
+    traces = []
+    original = input_pipeline.pack_group
+
+    def pack_group(*args):
+        traces.append(1)  # Python runs only while TensorFlow traces
+        return original(*args)
+
+    monkeypatch.setattr(input_pipeline, "pack_group", pack_group)
+    split, packer = make_split([f"{i} good movie" for i in range(40)], labels=np.arange(40)), packer_for("tf_text", 16)
+    _, labels = collect(input_pipeline.training_batches(split, packer, 8, seed=3, padding=padding, epochs=3))
+    assert len(traces) == 1
+    for epoch in range(3):
+        alone = input_pipeline.make_dataset(split, packer, 8, shuffle=True, seed=input_pipeline.epoch_seed(3, epoch),
+                                            padding=padding)
+        np.testing.assert_array_equal(labels[epoch * 40:(epoch + 1) * 40], collect(alone)[1])
+    assert len(traces) == 4  # and make_dataset's own

@@ -205,22 +205,27 @@ def _example_dataset(split: Split) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices((*columns, labels))
 
 
+Maps = tuple[Callable, Callable]  # _batched's two maps: pack a group of rows into batches, trim each batch
+
+
+def _maps(packer: Packer, batch_size: int, padding: str, label_shape: tf.TensorShape) -> Maps:
+    """The functions _batched maps over groups of rows and over batches, for labels of `label_shape`."""
+    fixed_width = packer.max_seq_length if padding == "max" else None
+    if packer.long_texts.windows:  # batches of documents, each with all its windows
+        fixed_windows = batch_size * packer.long_texts.max_windows if padding == "max" else None
+        return (functools.partial(pack_group_of_documents, packer, batch_size, padding),
+                functools.partial(trim_documents, label_shape, fixed_width, fixed_windows))
+    return functools.partial(pack_group, packer, batch_size, padding), functools.partial(trim_batch, label_shape, fixed_width)
+
+
 def _batched(rows: tf.data.Dataset, num_rows: int, packer: Packer, batch_size: int, shuffle: bool, seed: int | None,
-             padding: str) -> tf.data.Dataset:
-    """One pass over `rows` as packed batches (see make_dataset)."""
+             padding: str, maps: Maps | None = None) -> tf.data.Dataset:
+    """One pass over `rows` as packed batches (see make_dataset), mapped by `maps` (default: _maps')."""
     if shuffle:  # the same order on every pass: an epoch's order is a function of its seed alone (a resumed
         # epoch must see what an uninterrupted one does, and Keras may start an iterator twice)
         rows = rows.shuffle(num_rows, seed=seed, reshuffle_each_iteration=False)
-    label_shape = rows.element_spec[-1].shape  # [] or [num_labels]
-    fixed_width = packer.max_seq_length if padding == "max" else None
+    pack, trim = maps or _maps(packer, batch_size, padding, rows.element_spec[-1].shape)  # labels: [] or [num_labels]
     group = group_batches(batch_size)
-    if packer.long_texts.windows:  # batches of documents, each with all its windows
-        fixed_windows = batch_size * packer.long_texts.max_windows if padding == "max" else None
-        pack = functools.partial(pack_group_of_documents, packer, batch_size, padding)
-        trim = functools.partial(trim_documents, label_shape, fixed_width, fixed_windows)
-    else:
-        pack = functools.partial(pack_group, packer, batch_size, padding)
-        trim = functools.partial(trim_batch, label_shape, fixed_width)
     dataset = rows.batch(batch_size * group).map(pack, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.unbatch().map(trim, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-num_rows // batch_size)))
@@ -306,11 +311,11 @@ def make_dataset(split: Split, packer: Packer, batch_size: int, *, shuffle: bool
 
 
 def _one_pass(rows: tf.data.Dataset, num_rows: int, packer: Packer, batch_size: int, shuffle: bool,
-              seed: int | None, padding: str, share: ReplicaShare | None) -> tf.data.Dataset:
+              seed: int | None, padding: str, share: ReplicaShare | None, maps: Maps | None = None) -> tf.data.Dataset:
     if share is None:
-        return _batched(rows, num_rows, packer, batch_size, shuffle, seed, padding)
+        return _batched(rows, num_rows, packer, batch_size, shuffle, seed, padding, maps)
     size = share.batch_size(batch_size)
-    return share.of(_batched(rows, num_rows, packer, size, shuffle, seed, padding), -(-num_rows // size))
+    return share.of(_batched(rows, num_rows, packer, size, shuffle, seed, padding, maps), -(-num_rows // size))
 
 
 def kept_in_memory(batches: tf.data.Dataset, num_rows: int, packer: Packer) -> tf.data.Dataset:
@@ -357,9 +362,13 @@ def training_batches(split: Split, packer: Packer, batch_size: int, seed: int, p
     if not 0 <= start_epoch < epochs:
         raise TfbertError(f"start_epoch must be in [0, {epochs}), not {start_epoch}")
     rows = _example_dataset(split)
+    # Every epoch maps the same two tf.functions, traced once, not once an epoch (tracing the
+    # packer took about 0.15 s an epoch, more than a tiny model's steps).
+    size = share.batch_size(batch_size) if share else batch_size
+    maps = tuple(tf.function(function) for function in _maps(packer, size, padding, rows.element_spec[-1].shape))
 
     def epoch_batches(epoch: int) -> tf.data.Dataset:
-        return _one_pass(rows, len(split), packer, batch_size, True, epoch_seed(seed, epoch), padding, share)
+        return _one_pass(rows, len(split), packer, batch_size, True, epoch_seed(seed, epoch), padding, share, maps)
 
     dataset = epoch_batches(start_epoch).skip(start_batch * (share.local_replicas if share else 1))
     for epoch in range(start_epoch + 1, epochs):
