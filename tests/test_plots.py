@@ -53,3 +53,7 @@ def test_data_plots(tmp_path):
     lengths = plots.text_lengths({"train": ["a b c", "a"], "valid": ["a b"]})
     assert [axis.get_xlabel() for axis in lengths.axes] == ["words", "characters"]
     assert _is_png(plots.save(lengths, tmp_path / "lengths.png"))
+    low, high = lengths.axes[0].get_ylim()
+    counts = [label.get_text() for label in lengths.axes[0].get_yticklabels(which="both")
+              if label.get_text() and low <= label.get_position()[1] <= high]
+    assert counts == ["1", "10"]  # plain numbers from 1 up, not TeX's 10^0
