@@ -317,8 +317,8 @@ def test_batches_kept_in_memory_are_packed_once_when_they_fit(tokenizer, monkeyp
     np.testing.assert_array_equal(passes[1][2], passes[0][2])
 
 
-@pytest.mark.parametrize("padding", ["bucket", "max"])
-def test_training_batches_trace_the_packer_once_for_every_epoch(packer_for, monkeypatch, padding):
+@pytest.mark.parametrize("kind, padding", [("tf_text", "bucket"), ("tf_text", "max"), ("py_function", "bucket")])
+def test_training_batches_trace_the_packer_once_for_every_epoch(packer_for, monkeypatch, kind, padding):
     """Each epoch its own shuffle, one traced packing function for them all (tracing it again each epoch cost
     a tiny run more than its steps); the epochs are still those of make_dataset shuffled by each epoch's seed."""
     traces = []
@@ -329,7 +329,7 @@ def test_training_batches_trace_the_packer_once_for_every_epoch(packer_for, monk
         return original(*args)
 
     monkeypatch.setattr(input_pipeline, "pack_group", pack_group)
-    split, packer = make_split([f"{i} good movie" for i in range(40)], labels=np.arange(40)), packer_for("tf_text", 16)
+    split, packer = make_split([f"{i} good movie" for i in range(40)], labels=np.arange(40)), packer_for(kind, 16)
     _, labels = collect(input_pipeline.training_batches(split, packer, 8, seed=3, padding=padding, epochs=3))
     assert len(traces) == 1
     for epoch in range(3):
