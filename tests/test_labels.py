@@ -6,11 +6,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.utils.class_weight import compute_class_weight
 from conftest import data_spec, labelled_frame, raises_one_line, run_python, write_table
 
-from tfbert.data.labels import LabelMap, json_label, label_keys, parse_label_lists, require_one_label_type
+from tfbert.config import build_config
+from tfbert.data.labels import LabelMap, class_weights, json_label, label_keys, parse_label_lists, require_one_label_type
 from tfbert.data.splits import load_splits
 from tfbert.data.statistics import dataset_stats
+from tfbert.errors import TfbertError
 
 
 @pytest.mark.parametrize(
@@ -166,3 +169,49 @@ def test_the_label_stage_loads_no_pandas():
     """)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+# --------------------------------------------------------------------------- class weights
+
+BINARY = LabelMap(("negative", "positive"), "binary")
+INTS = LabelMap((0, 1, 2), "multiclass")
+
+
+def weights_for(class_weight, labels, label_map=BINARY):
+    return class_weights(build_config({"class_weight": class_weight}).class_weight, np.asarray(labels), label_map)
+
+
+def test_class_weight_null_means_no_weights():
+    assert weights_for(None, [0, 1, 1]) is None
+
+
+def test_balanced_class_weights_match_sklearn():
+    labels = np.array([0] * 6 + [1] * 2 + [2] * 12)
+    expected = compute_class_weight("balanced", classes=np.array([0, 1, 2]), y=labels)
+    weights = weights_for("balanced", labels, INTS)
+    assert sorted(weights) == [0, 1, 2]
+    assert [weights[i] for i in range(3)] == pytest.approx(expected.tolist())
+    assert weights[1] > weights[0] > weights[2]  # the rarest label weighs most
+
+
+def test_balanced_needs_every_label_in_training():
+    with pytest.raises(TfbertError, match="balanced"):
+        weights_for("balanced", [0, 0, 2], INTS)
+
+
+def test_class_weight_mapping_by_label_name_defaults_the_rest_to_one():
+    assert weights_for({"positive": 16.0}, [0, 1]) == {0: 1.0, 1: 16.0}
+    # int labels as YAML writes them, and as strings from the command line
+    assert weights_for({2: 3.0}, [0, 1, 2], INTS) == {0: 1.0, 1: 1.0, 2: 3.0}
+    assert weights_for("{2: 3, 0: 0.5}", [0, 1, 2], INTS) == {0: 0.5, 1: 1.0, 2: 3.0}
+
+
+def test_class_weight_for_an_unknown_label_is_an_error():
+    with pytest.raises(TfbertError, match="positve") as caught:
+        weights_for({"positve": 2.0}, [0, 1])
+    assert "negative" in str(caught.value) and "positive" in str(caught.value)
+
+
+def test_class_weight_is_refused_for_multilabel_data():
+    with pytest.raises(TfbertError, match="multi-label"):
+        weights_for("balanced", np.eye(3), LabelMap(("a", "b", "c"), "multilabel"))

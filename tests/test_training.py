@@ -10,13 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from sklearn.utils.class_weight import compute_class_weight
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from tfbert import export, training
 from tfbert.config import build_config
-from tfbert.data import LabelMap
-from tfbert.errors import TfbertError
 
 from conftest import RUN_FILES, write_yaml
 from train_command import MACRO_METRICS, NEUTRAL, TOPICS, macro_row, run_main, sentiment_frame, topic_frame
@@ -114,52 +111,6 @@ def test_multilabel_run(tmp_path, tiny_encoder):
     assert sorted(confusion["matrices"]) == sorted(names)
     assert all(np.array(m).shape == (2, 2) and np.array(m).sum() == 24 for m in confusion["matrices"].values())
     assert sorted(os.listdir(result.run_dir)) == RUN_FILES
-
-
-# --------------------------------------------------------------------------- class weights
-
-BINARY = LabelMap(("negative", "positive"), "binary")
-INTS = LabelMap((0, 1, 2), "multiclass")
-
-
-def weights_for(class_weight, labels, label_map=BINARY):
-    return training.class_weights(build_config({"class_weight": class_weight}), np.asarray(labels), label_map)
-
-
-def test_class_weight_null_means_no_weights():
-    assert weights_for(None, [0, 1, 1]) is None
-
-
-def test_balanced_class_weights_match_sklearn():
-    labels = np.array([0] * 6 + [1] * 2 + [2] * 12)
-    expected = compute_class_weight("balanced", classes=np.array([0, 1, 2]), y=labels)
-    weights = weights_for("balanced", labels, INTS)
-    assert sorted(weights) == [0, 1, 2]
-    assert [weights[i] for i in range(3)] == pytest.approx(expected.tolist())
-    assert weights[1] > weights[0] > weights[2]  # the rarest label weighs most
-
-
-def test_balanced_needs_every_label_in_training():
-    with pytest.raises(TfbertError, match="balanced"):
-        weights_for("balanced", [0, 0, 2], INTS)
-
-
-def test_class_weight_mapping_by_label_name_defaults_the_rest_to_one():
-    assert weights_for({"positive": 16.0}, [0, 1]) == {0: 1.0, 1: 16.0}
-    # int labels as YAML writes them, and as strings from the command line
-    assert weights_for({2: 3.0}, [0, 1, 2], INTS) == {0: 1.0, 1: 1.0, 2: 3.0}
-    assert weights_for("{2: 3, 0: 0.5}", [0, 1, 2], INTS) == {0: 0.5, 1: 1.0, 2: 3.0}
-
-
-def test_class_weight_for_an_unknown_label_is_an_error():
-    with pytest.raises(TfbertError, match="positve") as caught:
-        weights_for({"positve": 2.0}, [0, 1])
-    assert "negative" in str(caught.value) and "positive" in str(caught.value)
-
-
-def test_class_weight_is_refused_for_multilabel_data():
-    with pytest.raises(TfbertError, match="multi-label"):
-        weights_for("balanced", np.eye(3), LabelMap(("a", "b", "c"), "multilabel"))
 
 
 # --------------------------------------------------------------------------- long documents

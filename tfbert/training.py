@@ -26,9 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-import numpy as np
 import pandas as pd
-from sklearn.utils.class_weight import compute_class_weight
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
@@ -38,7 +36,7 @@ import tf_keras
 from tfbert import (callbacks, distribution, encoder_copy, encoders, export, model, packers, plots,
                     precision, progress, resume, scoring, tracking)
 from tfbert.config import Config, ConfigSource, dump_config, load_config
-from tfbert.data.labels import LabelMap
+from tfbert.data.labels import LabelMap, class_weights
 from tfbert.data.splits import DataSpec, Split, load_splits
 from tfbert.data.statistics import dataset_stats
 from tfbert.errors import TfbertError, first_line
@@ -63,27 +61,6 @@ class RunResult:
 
 def default_run_name(config: Config) -> str:
     return f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def class_weights(config: Config, labels: np.ndarray, label_map: LabelMap) -> dict[int, float] | None:
-    """Keras' class_weight mapping (label id -> weight) for the configured class_weight."""
-    if config.class_weight is None:
-        return None
-    if label_map.task == "multilabel":
-        raise TfbertError("class_weight is not supported for multi-label data; set class_weight: null")
-    if config.class_weight == "balanced":
-        present = np.unique(labels)
-        if len(present) < label_map.num_labels:
-            raise TfbertError("class_weight: balanced needs every label in the training split")
-        weights = compute_class_weight("balanced", classes=present, y=labels)
-        return {int(i): float(w) for i, w in zip(present, weights)}
-    ids = {str(label): i for i, label in enumerate(label_map.labels)}
-    unknown = [label for label in config.class_weight if str(label) not in ids]
-    if unknown:
-        raise TfbertError(f"class_weight names labels that are not in the data: {unknown}; labels are {list(label_map.labels)}")
-    weights = {i: 1.0 for i in range(label_map.num_labels)}
-    weights.update({ids[str(label)]: weight for label, weight in config.class_weight.items()})
-    return weights
 
 
 def _curves_and_data_plots(run_dir: Path, stats: dict, splits: dict[str, Split]) -> dict[str, Path]:
@@ -122,7 +99,7 @@ def prepare(config: Config, tracker: tracking.Tracker, timings: Timings, run_par
         assets = encoders.tokenizer_assets(encoder)
         packer = packers.make_packer(config.tokenizer, *assets, config.max_seq_length, LongTexts.from_config(config))
     with timings.phase("data"):
-        weights = class_weights(config, splits["train"].labels, label_map)
+        weights = class_weights(config.class_weight, splits["train"].labels, label_map)
         run = RunDirectory(run_parent, config.run_name, keep_unfinished=True)
         stats = dataset_stats(splits, label_map)
         if tracker.run_id:  # so that a resumed run logs to the same W&B run

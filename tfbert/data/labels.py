@@ -167,3 +167,27 @@ def require_one_label_type(labels: Sequence[Any], column: str, source: str) -> N
         key_text, key_other = (same[0], same[0]) if same else (next(iter(texts)), next(iter(others)))
         raise TfbertError(f"{source}: column '{column}' mixes numbers and text, e.g. {others[key_other]!r} and "
                           f"{texts[key_text]!r}; write every label the same way")
+
+
+def class_weights(class_weight: str | dict | None, labels: np.ndarray, label_map: LabelMap) -> dict[int, float] | None:
+    """Keras' class_weight mapping (label id -> weight) for the class_weight key's value:
+    None, "balanced" (sklearn's weights) or weights by label (the others weigh 1)."""
+    if class_weight is None:
+        return None
+    if label_map.task == "multilabel":
+        raise TfbertError("class_weight is not supported for multi-label data; set class_weight: null")
+    if class_weight == "balanced":
+        from sklearn.utils.class_weight import compute_class_weight  # here: only a balanced run loads it
+
+        present = np.unique(labels)
+        if len(present) < label_map.num_labels:
+            raise TfbertError("class_weight: balanced needs every label in the training split")
+        weights = compute_class_weight("balanced", classes=present, y=labels)
+        return {int(i): float(w) for i, w in zip(present, weights)}
+    ids = {str(label): i for i, label in enumerate(label_map.labels)}
+    unknown = [label for label in class_weight if str(label) not in ids]
+    if unknown:
+        raise TfbertError(f"class_weight names labels that are not in the data: {unknown}; labels are {list(label_map.labels)}")
+    weights = {i: 1.0 for i in range(label_map.num_labels)}
+    weights.update({ids[str(label)]: weight for label, weight in class_weight.items()})
+    return weights
