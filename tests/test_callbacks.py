@@ -1,6 +1,10 @@
-"""tfbert's Keras callbacks: backups by steps and by time, under every one-machine strategy."""
+"""tfbert's Keras callbacks: backups by steps and by time, under every one-machine strategy; the last
+epoch validated as the final evaluation scores it."""
 
 from __future__ import annotations
+
+import math
+import types
 
 import numpy as np
 import pytest
@@ -10,6 +14,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfbert import callbacks, distribution, resume
+from tfbert.timings import Timings
 
 
 class FakeClock(tf_keras.callbacks.Callback):
@@ -89,3 +94,48 @@ def test_backups_work_under_every_one_machine_strategy(tmp_path, name):
     resumed = _fit(callbacks.EpochAndStepBackup(tmp_path / "backup", 3, 10), epochs=2, strategy=strategy)
     assert resumed.optimizer.iterations.numpy() == 20  # restored after epoch 1's 10 steps, then 10 more
     np.testing.assert_array_equal(first.get_weights()[0].shape, resumed.get_weights()[0].shape)
+
+
+class FixedScore:
+    """Stands for the final evaluation's scoring of the validation split: a fixed loss; counts its calls."""
+
+    def __init__(self, loss: float):
+        self.loss, self.calls = loss, 0
+
+    def __call__(self, model: tf_keras.Model) -> types.SimpleNamespace:
+        self.calls += 1
+        return types.SimpleNamespace(keras_results={"loss": self.loss, "mse": 0.5})
+
+
+class EpochLogs(tf_keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.logs: list[dict] = []
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self.logs.append(dict(logs))
+
+
+@pytest.mark.parametrize("last_loss, earlier, kept", [
+    (0.0, (), True),  # below the two epochs Keras validated: the checkpoint takes the last epoch
+    (1e9, (), False),  # above them: the checkpoint keeps an earlier epoch
+    (0.0, (-1.0,), False),  # above a resumed run's earlier best
+    (math.nan, (), False),  # never a best, as for the checkpoint
+])
+def test_the_last_epoch_is_validated_once_as_scored_and_kept_only_when_best(tmp_path, last_loss, earlier, kept):
+    score, epoch_logs, timings = FixedScore(last_loss), EpochLogs(), Timings()
+    last = callbacks.LastEpochValidation(score, 2, timings, earlier)
+    checkpoint = tf_keras.callbacks.ModelCheckpoint(str(tmp_path / "best"), monitor="val_loss", save_best_only=True,
+                                                    save_weights_only=True,
+                                                    initial_value_threshold=callbacks.best_so_far(earlier))
+    model = tf_keras.Sequential([tf_keras.layers.Dense(1, input_shape=(1,))])
+    model.compile("sgd", "mse", metrics=["mse"])
+    x, y = np.ones((10, 1)), np.ones(10)
+    model.fit(x, y, validation_data=(x, y), validation_freq=[1, 2], epochs=3, batch_size=5, verbose=0,
+              callbacks=[last, checkpoint, epoch_logs])
+    assert score.calls == 1
+    assert [sorted(logs) for logs in epoch_logs.logs] == [["loss", "mse", "val_loss", "val_mse"]] * 3
+    assert epoch_logs.logs[2]["val_mse"] == 0.5 and np.array_equal(epoch_logs.logs[2]["val_loss"], last_loss, equal_nan=True)
+    assert (last.outputs is not None) == kept
+    assert (checkpoint.best == last_loss) == kept  # the checkpoint holds the last epoch exactly when it is kept
+    assert timings.seconds["fit_validation"] > 0

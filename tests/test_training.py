@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-from tfbert import export, training
+import tf_keras
+from tfbert import export, scoring, training
 from tfbert.config import build_config
 
 from conftest import RUN_FILES, write_yaml
@@ -48,7 +49,23 @@ def test_an_interrupted_run_leaves_no_directory_that_looks_finished(tmp_path, ti
 # --------------------------------------------------------------------------- other tasks
 
 @pytest.mark.slow
-def test_multiclass_run_with_overrides_and_balanced_weights(tmp_path, tiny_encoder):
+def test_multiclass_run_with_overrides_and_balanced_weights(tmp_path, tiny_encoder, monkeypatch):
+    """Also: in float32 on one device, fit validates its last epoch as the final evaluation
+    scores, and that evaluation reuses it (each split scored once)."""
+    scored, run_model = [], scoring.run_model_in_length_order
+
+    def counted(classifier, split, *args):
+        scored.append(split.name)
+        return run_model(classifier, split, *args)
+
+    monkeypatch.setattr(scoring, "run_model_in_length_order", counted)
+    evaluated, evaluate = [], tf_keras.Model.evaluate  # what fit calls for Keras' own validation
+
+    def counted_evaluate(model, *args, **kwargs):
+        evaluated.append(model.name)
+        return evaluate(model, *args, **kwargs)
+
+    monkeypatch.setattr(tf_keras.Model, "evaluate", counted_evaluate)
     frame = topic_frame(60, seed=4)
     frame = frame[~((frame["topic"] == "nature") & (frame.index % 2 == 0))]  # unbalanced: 20/20/10
     frame.to_csv(tmp_path / "topics.csv", index=False)
@@ -57,14 +74,18 @@ def test_multiclass_run_with_overrides_and_balanced_weights(tmp_path, tiny_encod
         "max_seq_length": 16, "epochs": 3, "learning_rate": 1e-3, "train_split": 0.6,
         "output_dir": str(tmp_path / "runs"), "run_name": "topics",
     })
-    run = run_main(["--config", str(config_file), "--learning_rate=3e-5", "--epochs", "1",
+    run = run_main(["--config", str(config_file), "--learning_rate=3e-5", "--epochs", "1", "--mixed_precision=float32",
                     "--dropout", "0.2", "--class_weight=balanced", "--optimizer", "adamw"])
     assert run.status == 0, run.stderr
     run_dir = tmp_path / "runs" / "topics"
     written = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert (written["learning_rate"], written["epochs"], written["dropout"]) == (3e-5, 1, 0.2)
     assert (written["class_weight"], written["optimizer"]) == ("balanced", "adamw")
-    assert len(pd.read_csv(run_dir / "history.csv")) == 1
+    history = pd.read_csv(run_dir / "history.csv")
+    assert len(history) == 1
+    assert scored == ["valid"] and evaluated == []  # once, during fit, and no Keras validation pass
+    assert history["val_loss"].iloc[0] == run.result.metrics["validation"]["loss"]  # the same pass, bit for bit
+    assert json.loads((run_dir / "timings.json").read_text())["seconds"]["fit_validation"] > 0
 
     head = run.result.model.get_layer("output")
     assert head.units == 3 and head.activation.__name__ == "softmax"

@@ -1,5 +1,6 @@
 """The Keras callbacks of a training run: the best checkpoint, early stopping, history,
-backups a killed run resumes from, and a stop at the first non-finite loss.
+backups a killed run resumes from, a stop at the first non-finite loss, and the last
+epoch's validation scored as the final evaluation scores it (so that pass is not run twice).
 
 Backups are tf_keras' BackupAndRestore (weights, optimizer slots, epoch and step), taken
 every epoch, every `backup_every_minutes` minutes and every `backup_every_steps` steps;
@@ -24,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -34,6 +35,9 @@ import tf_keras
 
 from tfbert import distribution
 from tfbert.errors import TfbertError
+
+if TYPE_CHECKING:
+    from tfbert.timings import Timings
 
 
 class StopOnNonFiniteLoss(tf_keras.callbacks.Callback):
@@ -140,6 +144,36 @@ def best_so_far(val_losses: Sequence[float]) -> float | None:
     """The lowest finite validation loss, or None."""
     finite = [value for value in val_losses if math.isfinite(value)]
     return float(np.min(finite)) if finite else None
+
+
+class LastEpochValidation(tf_keras.callbacks.Callback):
+    """The last epoch's validation, scored as the final evaluation scores it, in place of
+    Keras' (give fit a validation_freq that leaves the last epoch out): `score(model)` returns
+    the validation split's outputs, whose `keras_results` (loss and metrics computed from the
+    probabilities) go into the epoch's logs as val_* for the callbacks after this one (the
+    checkpoint, early stopping, the history, W&B, the progress line). When that epoch beats
+    every earlier one (`earlier_val_losses` and this fit's), the best checkpoint holds its
+    weights, and `outputs` keeps the outputs for the final evaluation, which then need not
+    score the split again. The pass counts as fit_validation in `timings`."""
+
+    def __init__(self, score: Callable[[tf_keras.Model], Any], last_epoch: int, timings: Timings,
+                 earlier_val_losses: Sequence[float] = ()):
+        super().__init__()
+        self._score, self._last_epoch, self._timings = score, last_epoch, timings
+        self._best = best_so_far(earlier_val_losses)
+        self.outputs: Any = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        outputs = None
+        if epoch == self._last_epoch:
+            with self._timings.phase("fit_validation"):
+                outputs = self._score(self.model)
+            logs.update({f"val_{name}": value for name, value in outputs.keras_results.items()})
+        loss = logs.get("val_loss")
+        if loss is not None and math.isfinite(loss) and (self._best is None or loss < self._best):
+            self._best = float(loss)  # ModelCheckpoint's rule: strictly below the best so far
+            self.outputs = outputs  # the last epoch's, or None
 
 
 def training_callbacks(run_dir: Path, checkpoint: Path, patience: int,

@@ -24,7 +24,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import pandas as pd
 
@@ -124,10 +124,13 @@ def set_determinism(deterministic: bool) -> None:
         framework_config.disable_op_determinism()
 
 
-def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()) -> tf_keras.Model:
+def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()
+        ) -> tuple[tf_keras.Model, dict[str, scoring.ModelOutputs]]:
     """The classifier, trained (with `extra_callbacks` after tfbert's own: see `train`);
-    its weights are the best epoch's on validation loss. Resumes from the run's backup
-    when there is one. Under a distribution strategy the chief gets a one-device copy (for
+    its weights are the best epoch's on validation loss. With it, the outputs already
+    scored with those weights, by split: the validation split's, when the last epoch is the
+    best and fit scored it as the final evaluation would (`_validates_as_evaluated`). Resumes
+    from the run's backup when there is one. Under a distribution strategy the chief gets a one-device copy (for
     evaluation and export), the other workers the distributed model as fit left it. With
     gradient accumulation the chief's model is the plain functional one (model.functional_view)."""
     config = job.config
@@ -145,11 +148,12 @@ def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()) -
     start = resume.resume_point(job.backup_dir, job.steps_per_epoch)
     if distribution.workers(job.strategy) > 1:
         _check_workers_agree(job, start)
+    scored: dict[str, scoring.ModelOutputs] = {}
     if start is not None and start[0] < config.epochs:
         with job.timings.phase("fit"):
-            _fit_from(job, classifier, checkpoint, *start, extra_callbacks)
+            scored = _fit_from(job, classifier, checkpoint, *start, extra_callbacks)
     if not job.is_chief:
-        return classifier
+        return classifier, scored
     resume.mark_fit_ended(job.backup_dir)
     if not Path(f"{checkpoint}.index").is_file():
         raise TfbertError("no epoch reached a finite validation loss, so there is no best model to keep; "
@@ -157,7 +161,14 @@ def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()) -
     if distribution.is_distributed(job.strategy) or job.precision != "float32":
         with job.timings.phase("model_build"):
             classifier = _one_device_copy(job, "float32")
-    return _best_epoch(classifier, checkpoint)
+    return _best_epoch(classifier, checkpoint), scored
+
+
+def _validates_as_evaluated(job: Job) -> bool:
+    """Whether fit can score its last epoch's validation as the final evaluation will: its model is
+    the one evaluated (float32) and no strategy is set (in a strategy's scope, Keras' losses reduce
+    only in fit's own loop)."""
+    return job.strategy is tf.distribute.get_strategy() and job.precision == "float32"
 
 
 def _best_checkpoint(job: Job) -> Path:
@@ -231,21 +242,31 @@ def _training_faults(config: Config) -> Iterator[None]:
 
 
 def _fit_from(job: Job, classifier: tf_keras.Model, checkpoint: Path, start_epoch: int, start_batch: int,
-              extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()) -> None:
+              extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()) -> dict[str, scoring.ModelOutputs]:
     """model.fit from step `start_batch` of epoch `start_epoch`, with the run's callbacks
-    and then `extra_callbacks` (see `train`), the backup last."""
+    and then `extra_callbacks` (see `train`), the backup last; returns what `fit` returns
+    as scored. When fit's model is the one evaluated, its last epoch validates as the final
+    evaluation scores (callbacks.LastEpochValidation): one validation pass fewer."""
     config = job.config
     if (start_epoch, start_batch) != (0, 0):
         print(f"tfbert: resuming training at epoch {start_epoch + 1}, step {start_batch + 1}", file=sys.stderr)
     earlier = resume.earlier_val_losses(job.shared_path / "history.csv", start_epoch, trim=job.is_chief)
+    last = None
+    if _validates_as_evaluated(job):
+        last = callbacks.LastEpochValidation(
+            lambda fitted: scoring.run_model_in_length_order(model.functional_view(fitted), job.splits["valid"],
+                                                             job.evaluation_batches, job.label_map),
+            config.epochs - 1, job.timings, earlier)
+    keras_validates = last is None or start_epoch < config.epochs - 1  # an epoch before the last is left
     with _training_faults(config):
         classifier.fit(
             job.training_batches(start_epoch, start_batch),
             steps_per_epoch=job.steps_per_epoch,
-            validation_data=job.validation_batches(),
-            validation_steps=job.validation_steps,
+            validation_data=job.validation_batches() if keras_validates else None,
+            validation_steps=job.validation_steps if keras_validates else None,
+            validation_freq=list(range(1, config.epochs)) if last else 1,  # epochs numbered from 1
             epochs=config.epochs,
-            callbacks=[callbacks.StopOnNonFiniteLoss()]
+            callbacks=[callbacks.StopOnNonFiniteLoss()] + ([last] if last else [])
             + callbacks.training_callbacks(job.run.path, checkpoint, config.early_stopping_patience, earlier)
             + [FitTimer(job.timings), FitEstimate(len(job.splits["train"]), config.train_batch_size,
                                                   job.steps_per_epoch, config.epochs, start_epoch, start_batch)]
@@ -256,6 +277,7 @@ def _fit_from(job: Job, classifier: tf_keras.Model, checkpoint: Path, start_epoc
                                             config.backup_every_minutes)],
             verbose=progress.keras_verbose(),
         )
+    return {"valid": last.outputs} if last and last.outputs is not None else {}
 
 
 def _tensorboard(job: Job) -> list[tf_keras.callbacks.Callback]:
@@ -266,12 +288,15 @@ def _tensorboard(job: Job) -> list[tf_keras.callbacks.Callback]:
     return [tf_keras.callbacks.TensorBoard(str(job.run.path / "tensorboard"), write_graph=False)]
 
 
-def evaluate_splits(job: Job, classifier: tf_keras.Model) -> tuple[dict[str, dict[str, Any]], float]:
+def evaluate_splits(job: Job, classifier: tf_keras.Model, scored: Mapping[str, scoring.ModelOutputs] | None = None
+                    ) -> tuple[dict[str, dict[str, Any]], float]:
     """Metrics of the validation (and test) split, the report files and plots; returns
-    the metrics by split title and the decision threshold."""
-    splits, label_map = job.splits, job.label_map
+    the metrics by split title and the decision threshold. `scored`: outputs of
+    `classifier` fit already computed, by split name, which are not computed again."""
+    splits, label_map, scored = job.splits, job.label_map, scored or {}
     with job.timings.phase("final_evaluation"):
-        outputs = {name: scoring.run_model_in_length_order(classifier, splits[name], job.evaluation_batches, label_map)
+        outputs = {name: scored[name] if name in scored else
+                   scoring.run_model_in_length_order(classifier, splits[name], job.evaluation_batches, label_map)
                    for name in ("valid", "test") if name in splits}
         threshold = scoring.decision_threshold(job.config.decision_threshold, splits["valid"].labels,
                                                outputs["valid"], label_map)
@@ -357,11 +382,11 @@ def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = Non
     with (worker_run_parent(chief, config.output_dir) as run_parent,
           tracking.tracked_job(config, run_id=resume.wandb_run_id(shared_path / resume.BACKUP)) as (tracker, config)):
         job = prepare(config, tracker, timings, run_parent, early)
-        classifier = fit(job, callbacks)
+        classifier, scored = fit(job, callbacks)
         if not chief:
             remove_if_empty(job.backup_dir, shared_path)  # left by tf_keras' backups when output_dir is not shared
             return RunResult(final_path_of(shared_path), {}, classifier, chief=False)
-        metrics, threshold = evaluate_splits(job, classifier)
+        metrics, threshold = evaluate_splits(job, classifier, scored)
         run_dir = save(job, classifier, threshold)
         tracker.log_model(run_dir, config, metrics, job.label_map)  # its export/; nothing with save: metrics
     return RunResult(run_dir, metrics, classifier)
