@@ -1,10 +1,12 @@
-"""The library's training (tfbert.training): an interrupted run, other tasks, class weights
-(the `python -m tfbert.train` command: test_train.py; reproducible runs: test_api.py)."""
+"""The library's training (tfbert.training): an interrupted run, other tasks, the last epoch's
+validation as the final evaluation's pass (the `python -m tfbert.train` command: test_train.py;
+reproducible runs: test_api.py; class weights: test_labels.py)."""
 
 from __future__ import annotations
 
 import json
 import os
+import types
 
 import numpy as np
 import pandas as pd
@@ -13,7 +15,7 @@ import yaml
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tf_keras
-from tfbert import export, scoring, training
+from tfbert import distribution, export, scoring, training
 from tfbert.config import build_config
 
 from conftest import RUN_FILES, write_yaml
@@ -48,24 +50,38 @@ def test_an_interrupted_run_leaves_no_directory_that_looks_finished(tmp_path, ti
 
 # --------------------------------------------------------------------------- other tasks
 
-@pytest.mark.slow
-def test_multiclass_run_with_overrides_and_balanced_weights(tmp_path, tiny_encoder, monkeypatch):
-    """Also: in float32 on one device, fit validates its last epoch as the final evaluation
-    scores, and that evaluation reuses it (each split scored once)."""
-    scored, run_model = [], scoring.run_model_in_length_order
+@pytest.fixture
+def validation_passes(monkeypatch) -> types.SimpleNamespace:
+    """Records the splits the final evaluation's scoring runs over (`scored`) and the models
+    Keras' evaluate runs (`evaluated`: fit calls it for its own per-epoch validation)."""
+    passes = types.SimpleNamespace(scored=[], evaluated=[])
+    run_model, evaluate = scoring.run_model_in_length_order, tf_keras.Model.evaluate
 
     def counted(classifier, split, *args):
-        scored.append(split.name)
+        passes.scored.append(split.name)
         return run_model(classifier, split, *args)
 
-    monkeypatch.setattr(scoring, "run_model_in_length_order", counted)
-    evaluated, evaluate = [], tf_keras.Model.evaluate  # what fit calls for Keras' own validation
-
     def counted_evaluate(model, *args, **kwargs):
-        evaluated.append(model.name)
+        passes.evaluated.append(model.name)
         return evaluate(model, *args, **kwargs)
 
+    monkeypatch.setattr(scoring, "run_model_in_length_order", counted)
     monkeypatch.setattr(tf_keras.Model, "evaluate", counted_evaluate)
+    return passes
+
+
+@pytest.mark.parametrize("strategy, precision, validates", [
+    ("auto", "float32", True), ("one_device", "float32", False), ("auto", "mixed_bfloat16", False),
+])
+def test_fit_validates_its_last_epoch_as_evaluated_in_float32_with_no_strategy(strategy, precision, validates):
+    job = types.SimpleNamespace(strategy=distribution.make_strategy(strategy), precision=precision)
+    assert training._validates_as_evaluated(job) is validates
+
+
+@pytest.mark.slow
+def test_multiclass_run_with_overrides_and_balanced_weights(tmp_path, tiny_encoder, validation_passes):
+    """Also: in float32 on one device, fit validates its last epoch as the final evaluation
+    scores, and that evaluation reuses it (each split scored once)."""
     frame = topic_frame(60, seed=4)
     frame = frame[~((frame["topic"] == "nature") & (frame.index % 2 == 0))]  # unbalanced: 20/20/10
     frame.to_csv(tmp_path / "topics.csv", index=False)
@@ -83,7 +99,7 @@ def test_multiclass_run_with_overrides_and_balanced_weights(tmp_path, tiny_encod
     assert (written["class_weight"], written["optimizer"]) == ("balanced", "adamw")
     history = pd.read_csv(run_dir / "history.csv")
     assert len(history) == 1
-    assert scored == ["valid"] and evaluated == []  # once, during fit, and no Keras validation pass
+    assert validation_passes.scored == ["valid"] and validation_passes.evaluated == []  # once, in fit; no Keras pass
     assert history["val_loss"].iloc[0] == run.result.metrics["validation"]["loss"]  # the same pass, bit for bit
     assert json.loads((run_dir / "timings.json").read_text())["seconds"]["fit_validation"] > 0
 
