@@ -129,8 +129,9 @@ def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()
     """The classifier, trained (with `extra_callbacks` after tfbert's own: see `train`);
     its weights are the best epoch's on validation loss. With it, the outputs already
     scored with those weights, by split: the validation split's, when the last epoch is the
-    best and fit scored it as the final evaluation would (`_validates_as_evaluated`). Resumes
-    from the run's backup when there is one. Under a distribution strategy the chief gets a one-device copy (for
+    best and fit scored it as the final evaluation would (`_validates_as_evaluated`; Keras
+    validates the other epochs, and every epoch of other runs). Resumes from the run's backup
+    when there is one. Under a distribution strategy the chief gets a one-device copy (for
     evaluation and export), the other workers the distributed model as fit left it. With
     gradient accumulation the chief's model is the plain functional one (model.functional_view)."""
     config = job.config
@@ -355,7 +356,8 @@ def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = Non
     `callbacks`: Keras callbacks (tf_keras, not Keras 3) added to model.fit, on every
     worker of a distributed run. Keras calls callbacks in list order, and they come after
     tfbert's own: the stop at a non-finite loss (first, so nothing sees a NaN step), the
-    best checkpoint, history.csv, early stopping, the timers and W&B's logging (so at an
+    last epoch's validation when fit scores it itself (see `fit`), the best checkpoint,
+    history.csv, early stopping, the timers and W&B's logging (so at an
     epoch's end yours sees its history row and checkpoint written), and before the backup
     (last, so a backup follows everything else of its step or epoch, yours included). A
     resumed run calls them only for the steps it trains.
