@@ -254,17 +254,15 @@ def _fit_from(job: Job, classifier: tf_keras.Model, checkpoint: Path, start_epoc
     earlier = resume.earlier_val_losses(job.shared_path / "history.csv", start_epoch, trim=job.is_chief)
     last = None
     if _validates_as_evaluated(job):
-        last = callbacks.LastEpochValidation(
-            lambda fitted: scoring.run_model_in_length_order(model.functional_view(fitted), job.splits["valid"],
-                                                             job.evaluation_batches, job.label_map),
-            config.epochs - 1, job.timings, earlier)
+        last = callbacks.LastEpochValidation(lambda fitted: _scored(job, model.functional_view(fitted), "valid"),
+                                             config.epochs - 1, job.timings, earlier)
     keras_validates = last is None or start_epoch < config.epochs - 1  # an epoch before the last is left
     with _training_faults(config):
         classifier.fit(
             job.training_batches(start_epoch, start_batch),
             steps_per_epoch=job.steps_per_epoch,
             validation_data=job.validation_batches() if keras_validates else None,
-            validation_steps=job.validation_steps if keras_validates else None,
+            validation_steps=job.validation_steps,
             validation_freq=list(range(1, config.epochs)) if last else 1,  # epochs numbered from 1
             epochs=config.epochs,
             callbacks=[callbacks.StopOnNonFiniteLoss()] + ([last] if last else [])
@@ -289,6 +287,11 @@ def _tensorboard(job: Job) -> list[tf_keras.callbacks.Callback]:
     return [tf_keras.callbacks.TensorBoard(str(job.run.path / "tensorboard"), write_graph=False)]
 
 
+def _scored(job: Job, classifier: tf_keras.Model, name: str) -> scoring.ModelOutputs:
+    """The final evaluation's pass over split `name` (fit's last epoch may make it: LastEpochValidation)."""
+    return scoring.run_model_in_length_order(classifier, job.splits[name], job.evaluation_batches, job.label_map)
+
+
 def evaluate_splits(job: Job, classifier: tf_keras.Model, scored: Mapping[str, scoring.ModelOutputs] | None = None
                     ) -> tuple[dict[str, dict[str, Any]], float]:
     """Metrics of the validation (and test) split, the report files and plots; returns
@@ -296,8 +299,7 @@ def evaluate_splits(job: Job, classifier: tf_keras.Model, scored: Mapping[str, s
     `classifier` fit already computed, by split name, which are not computed again."""
     splits, label_map, scored = job.splits, job.label_map, scored or {}
     with job.timings.phase("final_evaluation"):
-        outputs = {name: scored[name] if name in scored else
-                   scoring.run_model_in_length_order(classifier, splits[name], job.evaluation_batches, label_map)
+        outputs = {name: scored[name] if name in scored else _scored(job, classifier, name)
                    for name in ("valid", "test") if name in splits}
         threshold = scoring.decision_threshold(job.config.decision_threshold, splits["valid"].labels,
                                                outputs["valid"], label_map)
