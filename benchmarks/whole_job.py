@@ -2,7 +2,7 @@
 
     pip install -e ".[bench]"        # PyTorch (CPU), transformers and accelerate: the peer only
     python benchmarks/whole_job.py [--seeds 1,2,3] [--train-rows 8000] [--jobs tfbert,tfbert_as_saved,hf_grouped,hf_grouped_bf16]
-    python benchmarks/whole_job.py --jobs tfbert,tfbert_deterministic,tfbert_backup_25   # what they cost
+    python benchmarks/whole_job.py --jobs tfbert,tfbert_adam,tfbert_deterministic,tfbert_backup_25   # what they cost
     python benchmarks/whole_job.py --jobs tfbert,tfbert_mirrored_2cpu                    # scaling: one device vs mirrored
 
 Rows, each its own process, one after another per seed on the same machine, on the same
@@ -27,6 +27,8 @@ hf_naive          Trainer without group_by_length (random batches, each padded t
 Variants of tfbert's job, for what an option costs (not run by default):
 tfbert_float32         mixed_precision: float32 (the encoder copy in float32): what auto's
                        bfloat16 gains and costs in accuracy on a CPU with bfloat16 units.
+tfbert_adam            optimizer: adam, tfbert's default (the W&B article's constant-rate Adam, 5e-5,
+                       with no warm-up, weight decay or clipping).
 tfbert_deterministic   deterministic: true (TensorFlow's op determinism).
 tfbert_backup_25       backup_every_steps: 25 (ten backups in the epoch instead of the default's one).
 tfbert_mirrored_2cpu   distribution_strategy: mirrored, cpu_replicas: 2: the same global batch of 32
@@ -66,6 +68,7 @@ JOBS = ("tfbert", "tfbert_as_saved", "hf_grouped", "hf_grouped_bf16")
 HF_JOBS = {"hf_grouped": ["--group-by-length"], "hf_grouped_bf16": ["--group-by-length", "--bf16"], "hf_naive": []}
 TFBERT_VARIANTS = {"tfbert": {}, "tfbert_float32": {"mixed_precision": "float32"},
                    "tfbert_as_saved": {"rebuild_encoder": False, "mixed_precision": "float32"},
+                   "tfbert_adam": {"optimizer": "adam"},
                    "tfbert_deterministic": {"deterministic": True},
                    "tfbert_backup_25": {"backup_every_steps": 25},
                    "tfbert_mirrored_2cpu": {"distribution_strategy": "mirrored", "cpu_replicas": 2}}
@@ -73,6 +76,7 @@ TITLES = {
     "tfbert": "python -m tfbert.train",
     "tfbert_float32": "tfbert, mixed_precision: float32",
     "tfbert_as_saved": "tfbert, encoder as saved, float32",
+    "tfbert_adam": "tfbert, optimizer: adam",
     "tfbert_deterministic": "tfbert, deterministic: true",
     "tfbert_backup_25": "tfbert, backup_every_steps: 25",
     "tfbert_mirrored_2cpu": "tfbert, mirrored over 2 logical CPUs",
