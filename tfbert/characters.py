@@ -4,6 +4,8 @@ FullTokenizer decides what is a control character, whitespace, punctuation or an
 with Python's `unicodedata`; `character_classes` turns the same tests into RE2 classes
 that TensorFlow's string ops take. Where tensorflow_text's ICU and this Python's Unicode
 versions disagree is listed in UNICODE_VERSION_DIFFERENCES (docs/design/tokenization.md).
+Scanning Python's 1.1 million code points takes about half a second, so the classes are
+kept in tfbert's cache, one file per Unicode version and version of this module.
 
 >>> from tfbert.characters import character_classes
 >>> sorted(character_classes())
@@ -13,7 +15,10 @@ versions disagree is listed in UNICODE_VERSION_DIFFERENCES (docs/design/tokeniza
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import unicodedata
+from pathlib import Path
 
 
 def _code_points(*ranges: int | tuple[int, int]) -> frozenset[int]:
@@ -57,8 +62,47 @@ _CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700,
                (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
 
 
+CLASS_NAMES = ("control", "marks", "space", "word")
+
+
+def cached_classes_path() -> Path:
+    """Where character_classes keeps its result: named by Python's Unicode version and a
+    digest of this module's source, so a new Python or a changed test computes them again."""
+    from tfbert.assets import cache_dir
+
+    digest = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    return cache_dir() / "character_classes" / f"unicode-{unicodedata.unidata_version}-{digest}.json"
+
+
+def _read_cached(path: Path) -> dict[str, str] | None:
+    try:
+        classes = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(classes, dict) or sorted(classes) != list(CLASS_NAMES):
+        return None
+    return classes if all(isinstance(value, str) for value in classes.values()) else None
+
+
 @functools.lru_cache(maxsize=None)
 def character_classes() -> dict[str, str]:
+    """RE2 classes for FullTokenizer's character tests (`scanned_classes`), read from
+    tfbert's cache when an earlier process wrote them, else scanned and written there."""
+    from tfbert import atomic
+
+    path = cached_classes_path()
+    classes = _read_cached(path)
+    if classes is None:
+        classes = scanned_classes()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(path, json.dumps(classes, sort_keys=True))
+        except OSError:
+            pass  # a read-only cache: scanned again by the next process
+    return classes
+
+
+def scanned_classes() -> dict[str, str]:
     """RE2 classes for FullTokenizer's character tests, from Python's unicodedata."""
     control, space, punctuation, marks = [], [], [], []
     for cp in range(0x110000):
