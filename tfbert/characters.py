@@ -67,7 +67,7 @@ CLASS_NAMES = ("control", "marks", "space", "word")
 
 def cached_classes_path() -> Path:
     """Where character_classes keeps its result: named by Python's Unicode version and a
-    digest of this module's source, so a new Python or a changed test computes them again."""
+    digest of this module's source, so another Python or an edited module scans again."""
     from tfbert.assets import cache_dir
 
     digest = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
