@@ -113,6 +113,25 @@ def test_adam_keeps_a_constant_rate_and_updates_as_keras_adam_does_with_one_fuse
     assert op_types.count("ResourceApplyAdam") == 2 and "Sqrt" not in op_types  # no elementwise update of its own
 
 
+def test_a_checkpoint_of_keras_adam_restores_into_fused_adam_and_trains_on_alike(tmp_path):
+    """A backup written by tf_keras' Adam (tfbert's adam before FusedAdam) resumes with it."""
+    weights = {name: tf.Variable(tf.ones((3, 2))) for name in ("before", "after")}
+    gradient = tf.constant([[0.5, -1.0], [2.0, 0.0], [-3.0, 0.25]])
+    keras_adam = tf_keras.optimizers.Adam(0.1)
+    for _ in range(2):
+        keras_adam.apply_gradients([(gradient, weights["before"])])
+    saved = tf.train.Checkpoint(weight=weights["before"], optimizer=keras_adam).save(str(tmp_path / "backup"))
+    fused = model.FusedAdam(0.1)
+    fused.build([weights["after"]])
+    tf.train.Checkpoint(weight=weights["after"], optimizer=fused).restore(saved).assert_consumed()
+    assert int(fused.iterations) == 2 and len(fused.variables) == len(keras_adam.variables)
+    for restored, written in zip(fused.variables, keras_adam.variables):
+        np.testing.assert_array_equal(restored.numpy(), written.numpy())
+    keras_adam.apply_gradients([(gradient, weights["before"])])
+    fused.apply_gradients([(gradient, weights["after"])])
+    np.testing.assert_allclose(weights["after"].numpy(), weights["before"].numpy(), rtol=1e-6)
+
+
 def test_adamw_warms_up_decays_and_excludes_layer_norm_and_bias():
     optimizer = model.make_optimizer("adamw", 1e-4, num_train_steps=1000, warmup_fraction=0.1, weight_decay=0.05)
     assert type(optimizer).__name__ == "AdamWeightDecay"
