@@ -240,14 +240,14 @@ class FusedAdam(tf_keras.optimizers.Adam):
     def update_step(self, gradient, variable):
         if self.amsgrad or self.adaptive_epsilon:
             return super().update_step(gradient, variable)
-        key = self._var_key(variable)
-        m, v = self._momentums[self._index_dict[key]], self._velocities[self._index_dict[key]]
-        step = tf.cast(self.iterations + 1, variable.dtype)
+        index, dtype = self._index_dict[self._var_key(variable)], variable.dtype
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        step = tf.cast(self.iterations + 1, dtype)
         return tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle, m=m.handle, v=v.handle, beta1_power=tf.pow(tf.cast(self.beta_1, variable.dtype), step),
-            beta2_power=tf.pow(tf.cast(self.beta_2, variable.dtype), step), lr=tf.cast(self.learning_rate, variable.dtype),
-            beta1=tf.cast(self.beta_1, variable.dtype), beta2=tf.cast(self.beta_2, variable.dtype),
-            epsilon=tf.cast(self.epsilon, variable.dtype), grad=tf.convert_to_tensor(gradient), use_locking=False)
+            var=variable.handle, m=self._momentums[index].handle, v=self._velocities[index].handle,
+            beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step), lr=tf.cast(self.learning_rate, dtype),
+            beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype), grad=tf.convert_to_tensor(gradient),
+            use_locking=False)
 
 
 class AdamWeightDecay(optimization.AdamWeightDecay):
