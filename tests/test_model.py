@@ -111,6 +111,8 @@ def test_adam_keeps_a_constant_rate_and_updates_as_keras_adam_does_with_one_fuse
     step = tf.function(lambda: optimizer.apply_gradients(zip([tf.ones((3, 2)), tf.ones(2)], weights)))
     op_types = [op.type for op in step.get_concrete_function().graph.get_operations()]
     assert op_types.count("ResourceApplyAdam") == 2 and "Sqrt" not in op_types  # no elementwise update of its own
+    assert op_types.count("Pow") == 2  # beta_1 and beta_2 to the step's power, once a step (not once a weight)
+    assert "_step_scalars" not in {name for name, _ in optimizer._trackable_children().items()}
 
 
 def test_a_checkpoint_of_keras_adam_restores_into_fused_adam_and_trains_on_alike(tmp_path):

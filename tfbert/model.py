@@ -237,17 +237,38 @@ class FusedAdam(tf_keras.optimizers.Adam):
     [0.9, -0.9]
     """
 
+    def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
+        # A step's scalars (the rate, the betas and their powers) are made once a step and dtype,
+        # not once a weight: a step traces a handful of scalar ops instead of a dozen per weight.
+        # (With jit_compile each weight's update is its own function, which makes its own.)
+        # object.__setattr__: a dict set on a Keras optimizer would be tracked into its checkpoints.
+        object.__setattr__(self, "_step_scalars", None if self.jit_compile else {})
+        try:
+            return super()._distributed_apply_gradients_fn(distribution, grads_and_vars, **kwargs)
+        finally:
+            object.__setattr__(self, "_step_scalars", None)
+
+    def _scalars(self, dtype: tf.DType) -> dict[str, tf.Tensor]:
+        """ResourceApplyAdam's scalar arguments in `dtype` for this step."""
+        made = getattr(self, "_step_scalars", None)
+        if made is not None and dtype in made:
+            return made[dtype]
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        step = tf.cast(self.iterations + 1, dtype)
+        scalars = {"beta1_power": tf.pow(beta_1, step), "beta2_power": tf.pow(beta_2, step),
+                   "lr": tf.cast(self.learning_rate, dtype), "beta1": beta_1, "beta2": beta_2,
+                   "epsilon": tf.cast(self.epsilon, dtype)}
+        if made is not None:
+            made[dtype] = scalars
+        return scalars
+
     def update_step(self, gradient, variable):
         if self.amsgrad or self.adaptive_epsilon:
             return super().update_step(gradient, variable)
-        index, dtype = self._index_dict[self._var_key(variable)], variable.dtype
-        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-        step = tf.cast(self.iterations + 1, dtype)
+        index = self._index_dict[self._var_key(variable)]
         return tf.raw_ops.ResourceApplyAdam(
             var=variable.handle, m=self._momentums[index].handle, v=self._velocities[index].handle,
-            beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step), lr=tf.cast(self.learning_rate, dtype),
-            beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype), grad=tf.convert_to_tensor(gradient),
-            use_locking=False)
+            grad=tf.convert_to_tensor(gradient), use_locking=False, **self._scalars(variable.dtype))
 
 
 class AdamWeightDecay(optimization.AdamWeightDecay):
