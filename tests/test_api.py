@@ -17,7 +17,7 @@ from conftest import last_json_line, reviews, run_python, write_yaml
 
 import tfbert
 from tfbert import (atomic, callbacks, config, data, input_pipeline, distribution, encoder_copy, errors, evaluation,
-                    exploration, model, packers, precision, predictor, progress, resume, run_directory, scoring,
+                    exploration, feedforward, model, packers, precision, predictor, progress, resume, run_directory, scoring,
                     timings, training)
 from tfbert.data import corpora as data_corpora, labels as data_labels, splits as data_splits
 from tfbert.data import statistics as data_statistics, tables as data_tables
@@ -95,7 +95,7 @@ def test_the_docstring_examples_run(tmp_path, monkeypatch):
     """The runnable examples in the API's docstrings (those not marked to skip)."""
     monkeypatch.chdir(REPO)  # the examples name configs/tiny.yaml, as a user in the repository would
     modules = (atomic, callbacks, config, data, input_pipeline, distribution, encoder_copy, errors, evaluation, exploration,
-               model, packers, precision, predictor, progress, resume, run_directory, scoring, timings, training,
+               feedforward, model, packers, precision, predictor, progress, resume, run_directory, scoring, timings, training,
                data_corpora, data_tables, data_labels, data_splits, data_statistics)
     for module in modules:
         finder = doctest.DocTestFinder()

@@ -40,7 +40,7 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tf_keras
 
-from tfbert import hub_format
+from tfbert import feedforward, hub_format
 from tfbert.hub_format import ACTIVATIONS, set_layer_norm_epsilon
 from tfbert.packers import FEATURE_NAMES
 from tfbert.precision import POLICIES
@@ -305,7 +305,9 @@ def _saved_module(network: tf_keras.Model, states: list[tf.Variable], saved: Any
 
     @tf.function
     def call(inputs: dict[str, tf.Tensor], training: bool = False) -> dict[str, Any]:
-        outputs = dict(network(inputs, training=training))
+        # Inference (validation, evaluation, the export) with the feed-forward layers as fused kernels
+        with contextlib.nullcontext() if training else feedforward.fused_feedforward(network):
+            outputs = dict(network(inputs, training=training))
         outputs["default"] = outputs["pooled_output"]
         return outputs
 

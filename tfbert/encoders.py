@@ -37,8 +37,9 @@ ONLINE_PREFIXES = ("https://", "http://", "gs://")
 # rates from config.json (v2 used BertEncoder's 0.1), so older conversions are made again.
 CONVERTED_VERSION = "v3"
 # Copies tfbert trains (encoder_copy) are cached as copy-<this>-<source digest>-<precision>, or
-# copy-<this>-<source digest>.not-rebuildable.txt saying why the source does not map.
-COPY_VERSION = "v1"
+# copy-<this>-<source digest>.not-rebuildable.txt saying why the source does not map. v2 traces
+# inference with the feed-forward layers fused (tfbert.feedforward), so v1 copies are written again.
+COPY_VERSION = "v2"
 
 
 def _cached_encoder(name: str) -> Path:
