@@ -61,13 +61,11 @@ def train(paths: dict[str, str], export_precision: str, folder: Path) -> Path:
     return folder / "runs" / export_precision
 
 
-def corpus_table(name: str, folder: Path) -> Path:
-    """A named corpus as a TSV with write_splits' columns (sentence, label)."""
+def corpus_table(name: str) -> pd.DataFrame:
+    """A named corpus with write_splits' columns (sentence, label)."""
     from tfbert.data.corpora import CORPORA
 
-    path = folder / f"{name}.tsv"
-    CORPORA[name]().rename(columns={"text": "sentence"}).to_csv(path, sep="\t", index=False, quoting=3, escapechar="\\")
-    return path
+    return CORPORA[name]().rename(columns={"text": "sentence"})
 
 
 def tfbert_scorer(run_dir: Path, batch_size: int) -> tuple[str, Callable[[list[str]], np.ndarray]]:
@@ -134,7 +132,7 @@ def main() -> None:
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     with tempfile.TemporaryDirectory() as scratch:
         sizes = {"train": args.train_rows, "valid": VALID_ROWS, "scored": args.score_rows}
-        source = SST2 if args.corpus is None else corpus_table(args.corpus, Path(scratch))
+        source = SST2 if args.corpus is None else corpus_table(args.corpus)
         paths = write_splits(source, sizes, Path(scratch), seed=1)  # the train, validation and scored rows are disjoint
         runs = {name: train(paths, name, Path(scratch)) for name in ("float32", "auto")}
         scored = pd.read_csv(paths["scored"])

@@ -86,10 +86,11 @@ TITLES = {
 }
 
 
-def write_splits(source: Path, sizes: dict[str, int], folder: Path, seed: int = 0) -> dict[str, str]:
-    """Disjoint CSV files (sentence, label) from SST-2, one per name in `sizes` with that many
-    rows, in that order, after a shuffle seeded by `seed`."""
-    frame = pd.read_csv(source, sep="\t", quoting=3).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+def write_splits(source: Path | pd.DataFrame, sizes: dict[str, int], folder: Path, seed: int = 0) -> dict[str, str]:
+    """Disjoint CSV files (sentence, label) from SST-2's TSV (or a frame with those columns), one
+    per name in `sizes` with that many rows, in that order, after a shuffle seeded by `seed`."""
+    frame = source if isinstance(source, pd.DataFrame) else pd.read_csv(source, sep="\t", quoting=3)
+    frame = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     paths, start = {}, 0
     for name, size in sizes.items():
         paths[name] = str(folder / f"{name}.csv")
