@@ -53,19 +53,20 @@ def _fit(backup: callbacks.EpochAndStepBackup, *before: tf_keras.callbacks.Callb
     return model
 
 
-@pytest.mark.parametrize("every_steps, minutes, increments, taken", [
+# fit's last epoch ends with no backup: the run marks fit as ended (resume.FIT_ENDED) instead.
+@pytest.mark.parametrize("every_steps, minutes, increments, taken, resumes_at", [
     # Every minute: at the first step end 60 s after the last backup; each epoch's end resets the clock.
-    (0, 1.0, [25.0] * 10, [(0, 2), (0, 5), (0, 8), (0, 9), (1, 2), (1, 5), (1, 8), (1, 9)]),
+    (0, 1.0, [25.0] * 10, [(0, 2), (0, 5), (0, 8), (0, 9), (1, 2), (1, 5), (1, 8)], (1, 9)),
     # Both: whichever comes first, each backup restarting both counts.
-    (4, 2.0, [10.0, 130.0] + [10.0] * 8, [(0, 1), (0, 5), (0, 9), (1, 1), (1, 5), (1, 9)]),
-    (0, 0.0, [100.0] * 10, [(0, 9), (1, 9)]),  # both off: epoch ends only
+    (4, 2.0, [10.0, 130.0] + [10.0] * 8, [(0, 1), (0, 5), (0, 9), (1, 1), (1, 5)], (1, 6)),
+    (0, 0.0, [100.0] * 10, [(0, 9)], (1, 0)),  # both off: epoch ends only
 ])
-def test_backups_by_time_and_by_steps(tmp_path, every_steps, minutes, increments, taken):
+def test_backups_by_time_and_by_steps(tmp_path, every_steps, minutes, increments, taken, resumes_at):
     clock = FakeClock(increments)
     backup = RecordedBackup(tmp_path / "backup", every_steps, steps_per_epoch=10, every_minutes=minutes, clock=clock)
     _fit(backup, clock, epochs=2)
     assert backup.taken == taken
-    assert resume.resume_point(tmp_path / "backup", 10) == (2, 0)
+    assert resume.resume_point(tmp_path / "backup", 10) == resumes_at
 
 
 def test_a_timed_backup_is_where_a_killed_run_resumes(tmp_path):
@@ -90,9 +91,9 @@ def test_backups_work_under_every_one_machine_strategy(tmp_path, name):
     """tf_keras' BackupAndRestore refuses OneDeviceStrategy (NotImplementedError); tfbert's does not."""
     strategy = distribution.make_strategy(name)
     first = _fit(callbacks.EpochAndStepBackup(tmp_path / "backup", 3, 10), strategy=strategy)
-    assert resume.resume_point(tmp_path / "backup", 10) == (1, 0)
+    assert resume.resume_point(tmp_path / "backup", 10) == (0, 9)  # backed up after steps 3, 6 and 9 (not at fit's end)
     resumed = _fit(callbacks.EpochAndStepBackup(tmp_path / "backup", 3, 10), epochs=2, strategy=strategy)
-    assert resumed.optimizer.iterations.numpy() == 20  # restored after epoch 1's 10 steps, then 10 more
+    assert resumed.optimizer.iterations.numpy() == 20  # restored after 9 steps, then epoch 1's last and epoch 2's 10
     np.testing.assert_array_equal(first.get_weights()[0].shape, resumed.get_weights()[0].shape)
 
 

@@ -334,3 +334,35 @@ def test_an_accumulated_step_over_windows_splits_by_document_and_equals_the_full
         _, accumulated = _two_window_steps(steps)
         for want, got in zip(whole, accumulated):
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def _checkpointed(classifier: tf_keras.Model, path) -> dict[str, np.ndarray]:
+    """The layers' weights of `classifier` by where they sit in its checkpoint (not by variable name)."""
+    model.layers_only(classifier).save_weights(str(path))
+    return {key: tf.train.load_variable(str(path), key) for key, _ in tf.train.list_variables(str(path))
+            if key.startswith("layer") and "OPTIMIZER" not in key}
+
+
+def test_copy_weights_gives_a_float32_rebuild_what_a_checkpoint_of_the_mixed_classifier_gives(tiny_encoder, tmp_path):
+    labels = LabelMap(("negative", "positive"), "binary")
+    model.set_precision("mixed_bfloat16")
+    try:
+        mixed = model.build_classifier(encoders.load_encoder(tiny_encoder, trainable=True, precision="mixed_bfloat16"),
+                                       labels, 0.1)
+    finally:
+        model.set_precision("float32")
+    copied, loaded = (model.build_classifier(encoders.load_encoder(tiny_encoder, trainable=True, precision="float32"),
+                                             labels, 0.1) for _ in range(2))
+    rng = np.random.default_rng(0)
+    for weight in mixed.weights:
+        weight.assign(rng.normal(size=weight.shape).astype(weight.dtype.as_numpy_dtype))
+    model.copy_weights(mixed, copied)
+    saved = _checkpointed(mixed, tmp_path / "mixed" / "w")
+    loaded.load_weights(str(tmp_path / "mixed" / "w")).expect_partial()  # what fit's best checkpoint gives
+    want, got = _checkpointed(loaded, tmp_path / "loaded" / "w"), _checkpointed(copied, tmp_path / "copied" / "w")
+    assert want.keys() == got.keys()
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    shared = saved.keys() & got.keys()  # all but the embedding dropout's state, whose key holds its variable's name
+    assert len(shared) > 10 and all(np.array_equal(got[key], saved[key]) for key in shared)
+    assert not tf.io.gfile.glob("ram://tfbert-weights-*")  # the in-memory checkpoint is removed

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import types
 
 import numpy as np
@@ -24,19 +25,25 @@ from train_command import MACRO_METRICS, NEUTRAL, TOPICS, macro_row, run_main, s
 
 # --------------------------------------------------------------------------- interrupted run
 
+def _crash(*args, **kwargs):
+    raise KeyboardInterrupt  # as if the user pressed Ctrl-C there
+
+
 @pytest.mark.slow
-def test_an_interrupted_run_leaves_no_directory_that_looks_finished(tmp_path, tiny_encoder, monkeypatch):
+@pytest.mark.parametrize("where, module, function", [
+    ("writing model/, in the background", export, "save_model"),
+    ("writing export/, in the background after model/", export, "save_serving_model"),
+    ("writing the reports, while the background writes", scoring, "write_report"),
+])
+def test_an_interrupted_run_leaves_no_directory_that_looks_finished(tmp_path, tiny_encoder, monkeypatch, where, module,
+                                                                    function):
     sentiment_frame(40, seed=3).to_csv(tmp_path / "reviews.csv", index=False)
     config = build_config({
         "data_path": str(tmp_path / "reviews.csv"), "text_column": "review", "label_column": "sentiment",
         "encoder": tiny_encoder, "max_seq_length": 16, "epochs": 1, "train_split": 0.5,
         "output_dir": str(tmp_path / "runs"), "run_name": "crash",
     })
-
-    def crash(*args, **kwargs):
-        raise KeyboardInterrupt  # as if the user pressed Ctrl-C while the model was being saved
-
-    monkeypatch.setattr(export, "save_model", crash)
+    monkeypatch.setattr(module, function, _crash)
     with pytest.raises(KeyboardInterrupt):
         training.train(config)
     runs = tmp_path / "runs"
@@ -44,8 +51,11 @@ def test_an_interrupted_run_leaves_no_directory_that_looks_finished(tmp_path, ti
     # Only the hidden staging folder remains, and it is not the finished layout.
     assert os.listdir(runs) == [".crash.incomplete"]
     staged = sorted(os.listdir(runs / ".crash.incomplete"))
-    assert "model" not in staged and staged != RUN_FILES
-    assert "metrics.json" in staged  # it really got as far as saving
+    assert "timings.json" not in staged and staged != RUN_FILES
+    assert (function == "write_report") is ("metrics.json" not in staged)  # it got as far as crashing there
+    if module is export:  # the writing that crashed left nothing; a crash beside it may leave model/ (it is waited for)
+        assert ("model" in staged, "export" in staged) == (function == "save_serving_model", False)
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("tfbert-save")]
 
 
 # --------------------------------------------------------------------------- other tasks
@@ -71,9 +81,9 @@ def validation_passes(monkeypatch) -> types.SimpleNamespace:
 
 
 @pytest.mark.parametrize("strategy, precision, validates", [
-    ("auto", "float32", True), ("one_device", "float32", False), ("auto", "mixed_bfloat16", False),
+    ("auto", "float32", True), ("one_device", "float32", False), ("auto", "mixed_bfloat16", True),
 ])
-def test_fit_validates_its_last_epoch_as_evaluated_in_float32_with_no_strategy(strategy, precision, validates):
+def test_fit_validates_its_last_epoch_as_evaluated_with_no_strategy(strategy, precision, validates):
     job = types.SimpleNamespace(strategy=distribution.make_strategy(strategy), precision=precision)
     assert training._validates_as_evaluated(job) is validates
 
@@ -117,6 +127,32 @@ def test_multiclass_run_with_overrides_and_balanced_weights(tmp_path, tiny_encod
     matrix = np.array(json.loads((run_dir / "confusion_matrix.json").read_text())["validation"]["matrix"])
     assert matrix.shape == (3, 3) and matrix.sum() == 20
     assert matrix.sum(axis=1).tolist() == [8, 8, 4]
+
+
+@pytest.mark.slow
+def test_a_mixed_precision_run_validates_its_last_epoch_in_float32_once(tmp_path, tiny_encoder, validation_passes):
+    """In mixed_bfloat16, fit's last epoch validates with the float32 model the final evaluation
+    scores (not in bfloat16, with Keras), that evaluation reuses it, and the run keeps that model:
+    the export scores the validation file to the metrics within 1e-6."""
+    sentiment_frame(48, seed=5).to_csv(tmp_path / "train.csv", index=False)
+    sentiment_frame(24, seed=6).to_csv(tmp_path / "valid.csv", index=False)
+    config = build_config({
+        "data_path": str(tmp_path / "train.csv"), "valid_path": str(tmp_path / "valid.csv"), "text_column": "review",
+        "label_column": "sentiment", "encoder": tiny_encoder, "max_seq_length": 16, "epochs": 1,
+        "mixed_precision": "mixed_bfloat16", "output_dir": str(tmp_path / "runs"), "run_name": "mixed",
+        "wandb_mode": "disabled",
+    })
+    result = training.train(config)
+    timings = json.loads((result.run_dir / "timings.json").read_text())
+    assert timings["compute_precision"] == "mixed_bfloat16"
+    assert validation_passes.scored == ["valid"] and validation_passes.evaluated == []  # once, in fit; no Keras pass
+    history = pd.read_csv(result.run_dir / "history.csv")
+    assert history["val_loss"].iloc[0] == result.metrics["validation"]["loss"]  # the same pass, bit for bit
+    assert {layer.compute_dtype for layer in result.model.layers} == {"float32", "int32"}  # int32: the inputs
+    evaluated = tfbert.evaluate(result.run_dir, str(tmp_path / "valid.csv"), text_column="review",
+                                label_column="sentiment", wandb_mode="disabled")
+    for name in ("accuracy", "f1", "loss"):
+        assert evaluated.metrics[name] == pytest.approx(result.metrics["validation"][name], abs=1e-6)
 
 
 @pytest.mark.slow

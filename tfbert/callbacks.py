@@ -3,7 +3,7 @@ backups a killed run resumes from, a stop at the first non-finite loss, and the 
 epoch's validation scored as the final evaluation scores it (so that pass is not run twice).
 
 Backups are tf_keras' BackupAndRestore (weights, optimizer slots, epoch and step), taken
-every epoch, every `backup_every_minutes` minutes and every `backup_every_steps` steps;
+every epoch but the last, every `backup_every_minutes` minutes and every `backup_every_steps` steps;
 `tfbert.resume` reads where one left off, so the training data can start there (fit
 itself restarts its input at the start).
 
@@ -35,6 +35,7 @@ import tf_keras
 
 from tfbert import distribution
 from tfbert.errors import TfbertError
+from tfbert.model import layers_only
 
 if TYPE_CHECKING:
     from tfbert.timings import Timings
@@ -60,7 +61,7 @@ def _non_finite_message(what: str, epoch: int, batch: int) -> str:
 
 
 class EpochAndStepBackup(tf_keras.callbacks.BackupAndRestore):
-    """BackupAndRestore at every epoch's end and, within an epoch, at the end of the first
+    """BackupAndRestore at every epoch's end but fit's last and, within an epoch, at the end of the first
     step after `every_minutes` minutes of training since the last backup (or since fit
     began) and every `every_steps` steps (0 turns either off; both may be on). Place it
     last, so an epoch's backup follows its checkpoint and history row. The backup is kept
@@ -111,15 +112,23 @@ class EpochAndStepBackup(tf_keras.callbacks.BackupAndRestore):
         return self._time_is_up_anywhere(self._clock() - self._last_backup >= self._every_seconds)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch + 1 >= self.params.get("epochs", math.inf):
+            # fit ends: nothing is left to resume training at (the run marks fit as ended and
+            # evaluates its best checkpoint), so the run's last backup is not written.
+            self._check_finite(epoch, self._steps_per_epoch - 1)
+            return
         # Recorded as the epoch's last step, which resumes at the next epoch's first.
         self._training_state._ckpt_saved_batch.assign(self._steps_per_epoch - 1)
         self._backup(epoch=epoch, batch=self._steps_per_epoch - 1)
 
-    def _backup(self, epoch: int, batch: int = 0) -> None:
+    def _check_finite(self, epoch: int, batch: int) -> None:
         # A step's reported loss is computed before its update, so an update that made
         # the weights non-finite shows only in the next step's loss: check before saving.
         if not all(bool(tf.reduce_all(tf.math.is_finite(weight))) for weight in self.model.trainable_weights):
             raise TfbertError(_non_finite_message("the weights became non-finite", epoch, batch))
+
+    def _backup(self, epoch: int, batch: int = 0) -> None:
+        self._check_finite(epoch, batch)
         super()._backup(epoch=epoch, batch=batch)
         self._steps_since_backup, self._last_backup = 0, self._clock()
 
@@ -176,14 +185,28 @@ class LastEpochValidation(tf_keras.callbacks.Callback):
             self.outputs = outputs  # the last epoch's, or None
 
 
+class BestWeightsCheckpoint(tf_keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint of the best epoch's layer weights only (save_best_only on val_loss): it
+    saves a functional twin of fit's model (the same layers, no optimizer), so the checkpoint is
+    a third the size of the model's own (Adam's two slots per weight are left out). Reads back
+    with `model.load_weights(path).expect_partial()`; a killed run resumes from its backup, which
+    keeps the optimizer's state."""
+
+    def __init__(self, checkpoint: Path, initial_value_threshold: float | None = None):
+        super().__init__(str(checkpoint), monitor="val_loss", save_best_only=True, save_weights_only=True,
+                         initial_value_threshold=initial_value_threshold)
+
+    def set_model(self, model: tf_keras.Model) -> None:
+        # Built where fit calls this: in the model's distribution strategy's scope, like the model.
+        super().set_model(layers_only(model))
+
+
 def training_callbacks(run_dir: Path, checkpoint: Path, patience: int,
                        earlier_val_losses: Sequence[float] = ()) -> list[tf_keras.callbacks.Callback]:
     """Best-on-validation-loss checkpoint, early stopping and CSV history, continuing a
     resumed run's (`earlier_val_losses`: its finished epochs' validation losses)."""
     callbacks = [
-        tf_keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True,
-                                           save_weights_only=True,
-                                           initial_value_threshold=best_so_far(earlier_val_losses)),
+        BestWeightsCheckpoint(checkpoint, initial_value_threshold=best_so_far(earlier_val_losses)),
         tf_keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=bool(earlier_val_losses)),
     ]
     if patience > 0:

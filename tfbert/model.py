@@ -24,6 +24,8 @@ True
 
 from __future__ import annotations
 
+import uuid
+
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tensorflow_hub as hub
@@ -196,9 +198,26 @@ def functional_view(classifier: tf_keras.Model) -> tf_keras.Model:
     """`classifier` as a plain functional tf_keras.Model over the same layers and weights
     (an AccumulatingClassifier trains differently, but is saved, reloaded and served as
     the plain model, with no custom class to register)."""
-    if not isinstance(classifier, AccumulatingClassifier):
-        return classifier
+    return layers_only(classifier) if isinstance(classifier, AccumulatingClassifier) else classifier
+
+
+def layers_only(classifier: tf_keras.Model) -> tf_keras.Model:
+    """A functional model over `classifier`'s layers and nothing else: its checkpoint holds
+    the layers' weights without the optimizer's state (a third the size with Adam)."""
     return tf_keras.Model(inputs=classifier.inputs, outputs=classifier.outputs, name=classifier.name)
+
+
+def copy_weights(source: tf_keras.Model, target: tf_keras.Model) -> None:
+    """Give `target`, the same layers built again (as the float32 copy of a mixed-precision
+    classifier is), `source`'s weights: through a checkpoint in TensorFlow's in-memory ram://
+    filesystem, so that variables are matched by where they sit, as a checkpoint on disk
+    would be (two SavedModels of one encoder name some variables differently)."""
+    folder = f"ram://tfbert-weights-{uuid.uuid4().hex}"
+    try:
+        layers_only(source).save_weights(f"{folder}/weights")
+        target.load_weights(f"{folder}/weights").expect_partial()
+    finally:
+        tf.io.gfile.rmtree(folder)
 
 
 def loss_and_metrics(label_map: LabelMap) -> tuple[tf_keras.losses.Loss, list[tf_keras.metrics.Metric]]:

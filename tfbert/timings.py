@@ -80,7 +80,8 @@ class Timings:
         phases |= {name: round(value, 3) for name, value in self.seconds.items() if name not in phases}
         return {"seconds": phases, "job_seconds": round(time.perf_counter() - self._started, 3),
                 "compute_precision": self.precision,
-                "note": "fit includes fit_first_step (tracing) and fit_validation (per-epoch validation)"}
+                "note": "fit includes fit_first_step (tracing) and fit_validation (per-epoch validation); "
+                        "model_save and export run beside final_evaluation and reports_and_plots"}
 
 
 class FitTimer(tf_keras.callbacks.Callback):

@@ -1,10 +1,10 @@
 """The training job: fine-tune a BERT encoder on labelled data and write a run directory.
 
-The job is four steps, each a function below: `prepare` (data, encoder, tokenizer and
-the run directory's first files), `fit` (the classifier and model.fit with the usual
-Keras callbacks and backups), `evaluate_splits` (the best epoch on the validation and
-test splits, with the report files) and `save` (the model, the serving export, then the
-finished run directory moved into place). A run killed midway resumes from its last
+The job is three steps: `prepare` (data, encoder, tokenizer and the run directory's
+first files) and `fit` (the classifier and model.fit with the usual Keras callbacks and
+backups), both below, then `finishing.evaluate_and_save` (the best epoch on the validation
+and test splits with the report files, model/ and the serving export written beside that
+evaluation, then the finished run directory moved into place). A run killed midway resumes from its last
 backup when the same command runs again (see `tfbert.resume`). `tfbert.train` is this
 module's `train`; `python -m tfbert.train` is its command.
 
@@ -20,24 +20,21 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
-
-import pandas as pd
+from typing import Any, Iterator, Sequence
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from tfbert import (callbacks, distribution, encoder_copy, encoders, export, model, packers, plots,
+from tfbert import (callbacks, distribution, encoder_copy, encoders, finishing, model, packers,
                     precision, progress, resume, scoring, tracking)
 from tfbert.config import Config, ConfigSource, dump_config, load_config
 from tfbert.data.labels import LabelMap, class_weights
-from tfbert.data.splits import DataSpec, Split, load_splits
+from tfbert.data.splits import DataSpec, load_splits
 from tfbert.data.statistics import dataset_stats
 from tfbert.errors import TfbertError, first_line
 from tfbert.job import Job
@@ -45,9 +42,6 @@ from tfbert.long_texts import LongTexts
 from tfbert.run_directory import RunDirectory, final_path_of, remove_if_empty, staging_for, worker_run_parent
 from tfbert.devices import announce_devices
 from tfbert.timings import FitEstimate, FitTimer, Timings
-
-SPLIT_TITLES = {"valid": "validation", "test": "test"}
-
 
 @dataclasses.dataclass(frozen=True)
 class RunResult:
@@ -61,14 +55,6 @@ class RunResult:
 
 def default_run_name(config: Config) -> str:
     return f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _curves_and_data_plots(run_dir: Path, stats: dict, splits: dict[str, Split]) -> dict[str, Path]:
-    """Training curves and the W&B article's data plots, as PNGs."""
-    folder = run_dir / "plots"
-    history = pd.read_csv(run_dir / "history.csv")
-    curves = {"training_curves": plots.save(plots.training_curves(history, "accuracy"), folder / "training_curves.png")}
-    return curves | plots.save_data_plots(folder, stats, {name: split.texts for name, split in splits.items()})
 
 
 def compile_for(config: Config, classifier: tf_keras.Model, label_map: LabelMap, num_train_steps: int) -> None:
@@ -129,8 +115,8 @@ def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()
     """The classifier, trained (with `extra_callbacks` after tfbert's own: see `train`);
     its weights are the best epoch's on validation loss. With it, the outputs already
     scored with those weights, by split: the validation split's, when the last epoch is the
-    best and fit scored it as the final evaluation would (`_validates_as_evaluated`; Keras
-    validates the other epochs, and every epoch of other runs). Resumes from the run's backup
+    best and fit scored it as the final evaluation would, in float32 (`_validates_as_evaluated`;
+    Keras validates the other epochs, in fit's precision, and every epoch of runs under a strategy). Resumes from the run's backup
     when there is one. Under a distribution strategy the chief gets a one-device copy (for
     evaluation and export), the other workers the distributed model as fit left it. With
     gradient accumulation the chief's model is the plain functional one (model.functional_view)."""
@@ -150,26 +136,50 @@ def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()
     if distribution.workers(job.strategy) > 1:
         _check_workers_agree(job, start)
     scored: dict[str, scoring.ModelOutputs] = {}
+    evaluated = _EvaluatedModel(job)
     if start is not None and start[0] < config.epochs:
         with job.timings.phase("fit"):
-            scored = _fit_from(job, classifier, checkpoint, *start, extra_callbacks)
+            scored = _fit_from(job, classifier, checkpoint, *start, extra_callbacks, evaluated=evaluated)
     if not job.is_chief:
         return classifier, scored
     resume.mark_fit_ended(job.backup_dir)
     if not Path(f"{checkpoint}.index").is_file():
         raise TfbertError("no epoch reached a finite validation loss, so there is no best model to keep; "
                           "check the validation data and lower learning_rate")
+    if scored:  # the last epoch was the best: the model that scored it has its weights
+        return evaluated.built, scored
+    if evaluated.built is not None:
+        return _best_epoch(evaluated.built, checkpoint), scored
     if distribution.is_distributed(job.strategy) or job.precision != "float32":
         with job.timings.phase("model_build"):
             classifier = _one_device_copy(job, "float32")
     return _best_epoch(classifier, checkpoint), scored
 
 
+class _EvaluatedModel:
+    """The float32 model the final evaluation scores, as fit's last epoch validates with it
+    (LastEpochValidation): fit's own model (its functional view) when fit computes in float32,
+    else a one-device float32 copy, built once, given fit's weights (model.copy_weights)."""
+
+    def __init__(self, job: Job):
+        self._job = job
+        self.built: tf_keras.Model | None = None
+
+    def with_weights_of(self, fitted: tf_keras.Model) -> tf_keras.Model:
+        if self._job.precision == "float32":
+            self.built = model.functional_view(fitted)
+        else:
+            if self.built is None:
+                self.built = model.functional_view(_one_device_copy(self._job, "float32"))
+            model.copy_weights(model.functional_view(fitted), self.built)
+        return self.built
+
+
 def _validates_as_evaluated(job: Job) -> bool:
-    """Whether fit can score its last epoch's validation as the final evaluation will: its model is
-    the one evaluated (float32) and no strategy is set (in a strategy's scope, Keras' losses reduce
-    only in fit's own loop)."""
-    return job.strategy is tf.distribute.get_strategy() and job.precision == "float32"
+    """Whether fit can score its last epoch's validation as the final evaluation will, with the
+    float32 model that evaluation scores (_EvaluatedModel): when no strategy is set (in a strategy's
+    scope, Keras' losses reduce only in fit's own loop)."""
+    return job.strategy is tf.distribute.get_strategy()
 
 
 def _best_checkpoint(job: Job) -> Path:
@@ -243,18 +253,19 @@ def _training_faults(config: Config) -> Iterator[None]:
 
 
 def _fit_from(job: Job, classifier: tf_keras.Model, checkpoint: Path, start_epoch: int, start_batch: int,
-              extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()) -> dict[str, scoring.ModelOutputs]:
+              extra_callbacks: Sequence[tf_keras.callbacks.Callback] = (), *, evaluated: _EvaluatedModel
+              ) -> dict[str, scoring.ModelOutputs]:
     """model.fit from step `start_batch` of epoch `start_epoch`, with the run's callbacks
     and then `extra_callbacks` (see `train`), the backup last; returns what `fit` returns
-    as scored. When fit's model is the one evaluated, its last epoch validates as the final
-    evaluation scores (callbacks.LastEpochValidation): one validation pass fewer."""
+    as scored. Without a strategy, its last epoch validates as the final evaluation scores,
+    with `evaluated`'s float32 model (callbacks.LastEpochValidation): one validation pass fewer."""
     config = job.config
     if (start_epoch, start_batch) != (0, 0):
         print(f"tfbert: resuming training at epoch {start_epoch + 1}, step {start_batch + 1}", file=sys.stderr)
     earlier = resume.earlier_val_losses(job.shared_path / "history.csv", start_epoch, trim=job.is_chief)
     last = None
     if _validates_as_evaluated(job):
-        last = callbacks.LastEpochValidation(lambda fitted: _scored(job, model.functional_view(fitted), "valid"),
+        last = callbacks.LastEpochValidation(lambda fitted: finishing.scored(job, evaluated.with_weights_of(fitted), "valid"),
                                              config.epochs - 1, job.timings, earlier)
     keras_validates = last is None or start_epoch < config.epochs - 1  # an epoch before the last is left
     with _training_faults(config):
@@ -287,54 +298,15 @@ def _tensorboard(job: Job) -> list[tf_keras.callbacks.Callback]:
     return [tf_keras.callbacks.TensorBoard(str(job.run.path / "tensorboard"), write_graph=False)]
 
 
-def _scored(job: Job, classifier: tf_keras.Model, name: str) -> scoring.ModelOutputs:
-    """The final evaluation's pass over split `name` (fit's last epoch may make it: LastEpochValidation)."""
-    return scoring.run_model_in_length_order(classifier, job.splits[name], job.evaluation_batches, job.label_map)
-
-
-def evaluate_splits(job: Job, classifier: tf_keras.Model, scored: Mapping[str, scoring.ModelOutputs] | None = None
-                    ) -> tuple[dict[str, dict[str, Any]], float]:
-    """Metrics of the validation (and test) split, the report files and plots; returns
-    the metrics by split title and the decision threshold. `scored`: outputs of
-    `classifier` fit already computed, by split name, which are not computed again."""
-    splits, label_map, scored = job.splits, job.label_map, scored or {}
-    with job.timings.phase("final_evaluation"):
-        outputs = {name: scored[name] if name in scored else _scored(job, classifier, name)
-                   for name in ("valid", "test") if name in splits}
-        threshold = scoring.decision_threshold(job.config.decision_threshold, splits["valid"].labels,
-                                               outputs["valid"], label_map)
-        results = {SPLIT_TITLES[name]: (scoring.score(output, splits[name].labels, label_map, threshold),
-                                        splits[name]) for name, output in outputs.items()}
-    with job.timings.phase("reports_and_plots"):
-        for title, (result, split) in results.items():
-            job.tracker.log_evaluation(title, result, split, label_map)
-        figures = scoring.write_report(job.run, results, label_map, threshold)
-        figures |= _curves_and_data_plots(job.run.path, job.stats, splits)
-        job.tracker.log_images(figures)
-    return {title: result.metrics for title, (result, _) in results.items()}, threshold
-
-
-def save(job: Job, classifier: tf_keras.Model, threshold: float) -> Path:
-    """What the `save` key keeps (all: model/ and export/; model: export/ only; metrics:
-    neither) and timings.json, then the run directory moved into place; returns its final path."""
+def _served_model(job: Job, classifier: tf_keras.Model) -> tuple[tf_keras.Model, str]:
+    """The model export/ serves and the precision it computes in (export_precision): the evaluated
+    float32 classifier, or the best epoch built again in the run's precision."""
     config = job.config
-    if config.save == "all":
-        with job.timings.phase("model_save"):
-            export.save_model(classifier, job.run.path / "model", job.label_map)
-    if config.save in ("all", "model"):
-        with job.timings.phase("export"):
-            served_precision = precision.for_export(config.export_precision, job.precision, encoder_copy.is_copy(job.encoder))
-            served = classifier
-            if served_precision != "float32":
-                served = _best_epoch(_one_device_copy(job, served_precision), _best_checkpoint(job))
-            serving_packer = packers.make_packer("tf_text", *job.tokenizer_assets, config.max_seq_length, job.packer.long_texts)
-            export.save_serving_model(served, serving_packer, job.label_map, threshold, job.run.path / "export",
-                                      with_pairs=job.splits["train"].pairs is not None, clean_text=config.clean_text,
-                                      precision=served_precision)
-    job.run.write_json("timings.json", job.timings.to_json())
-    shutil.rmtree(job.run.path / "checkpoints", ignore_errors=True)
-    shutil.rmtree(job.backup_dir)
-    return job.run.finish()
+    served_precision = precision.for_export(config.export_precision, job.precision, encoder_copy.is_copy(job.encoder))
+    if served_precision == "float32" or config.save == "metrics":
+        return classifier, served_precision
+    with job.timings.phase("export"):
+        return _best_epoch(_one_device_copy(job, served_precision), _best_checkpoint(job)), served_precision
 
 
 def reset_state() -> None:
@@ -390,7 +362,6 @@ def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = Non
         if not chief:
             remove_if_empty(job.backup_dir, shared_path)  # left by tf_keras' backups when output_dir is not shared
             return RunResult(final_path_of(shared_path), {}, classifier, chief=False)
-        metrics, threshold = evaluate_splits(job, classifier, scored)
-        run_dir = save(job, classifier, threshold)
+        metrics, run_dir = finishing.evaluate_and_save(job, classifier, scored, *_served_model(job, classifier))
         tracker.log_model(run_dir, config, metrics, job.label_map)  # its export/; nothing with save: metrics
     return RunResult(run_dir, metrics, classifier)
