@@ -50,16 +50,20 @@ def test_import_is_light_until_a_name_that_needs_tensorflow_is_used(tiny_encoder
         tfbert.Predictor  # the serving side needs TensorFlow
         import tfbert.predict
         serving_loads = [name for name in ("sklearn", "matplotlib", "wandb") if name in sys.modules]
+        import tfbert.training
+        training_loads = [name for name in ("sklearn", "matplotlib", "wandb") if name in sys.modules]
         from tfbert import encoders
         handle = encoders.load_encoder({tiny_encoder!r}).get_config()["handle"]
         print(json.dumps({{"light": light, "after_config": still_light, "epochs": config.epochs,
                           "tensorflow": "tensorflow" in sys.modules, "env": os.environ["TF_USE_LEGACY_KERAS"],
                           "names": sorted(tfbert.__all__), "serving_loads": serving_loads, "handle": handle,
+                          "training_loads": training_loads,
                           "keras_3": "keras" in sys.modules}}))
     """))
     assert found["light"] and found["after_config"] and found["epochs"] == 2
     assert found["tensorflow"] and found["env"] == "1"
     assert found["serving_loads"] == []  # nor does the predict command: neither reports, plots nor W&B
+    assert found["training_loads"] == []  # the training job loads them when it reports (sklearn: 0.6 s) and tracks
     assert found["handle"] == tiny_encoder  # a model's config names the encoder as KerasLayer(handle) would
     assert not found["keras_3"]  # loading an encoder does not import Keras 3 (0.6 s) only to find no use for it
     assert {"load_config", "train", "evaluate", "Predictor", "TfbertError", "explore_data"} <= set(found["names"])

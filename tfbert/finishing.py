@@ -94,6 +94,12 @@ def finish(job: Job) -> Path:
     return job.run.finish()
 
 
+def _load_report_libraries() -> None:
+    """sklearn.metrics and matplotlib, which the reports need, loaded while the evaluation computes."""
+    scoring.sklearn_metrics()
+    plots.pyplot()
+
+
 def _unless_failed(earlier: list[Future], write: Callable[..., None], *args: Any) -> None:
     """`write(*args)`, unless one of the `earlier` writes (done: one thread runs them in turn) failed."""
     if not any(future.exception() for future in earlier):
@@ -113,6 +119,7 @@ def evaluate_and_save(job: Job, classifier: tf_keras.Model, outputs_from_fit: Ma
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfbert-save") as saving:
         written: list[Future] = []
         try:
+            saving.submit(_load_report_libraries)
             if save == "all":
                 written.append(saving.submit(save_model, job, classifier))
 

@@ -21,10 +21,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import functools
+
 import numpy as np
-from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix,
-                             multilabel_confusion_matrix, precision_recall_curve,
-                             precision_recall_fscore_support)
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
@@ -37,6 +36,15 @@ from tfbert.input_pipeline import run_in_length_order
 from tfbert.run_directory import RunDirectory
 
 THRESHOLD = 0.5
+
+
+@functools.cache
+def sklearn_metrics() -> Any:
+    """sklearn.metrics, loaded on first use (0.6-0.9 s): `python -m tfbert.train` starts without
+    it, and `tfbert.finishing` loads it in the background while the final evaluation runs."""
+    from sklearn import metrics
+
+    return metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +69,7 @@ def predicted_ids(probabilities: np.ndarray, label_map: LabelMap, threshold: flo
 
 def f1_threshold(truth: np.ndarray, positive_probabilities: np.ndarray) -> float:
     """The probability threshold that maximises the positive class's F1 on (truth, probabilities)."""
-    precision, recall, thresholds = precision_recall_curve(truth, positive_probabilities)
+    precision, recall, thresholds = sklearn_metrics().precision_recall_curve(truth, positive_probabilities)
     precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
     f1 = np.divide(2 * precision * recall, precision + recall,
                    out=np.zeros_like(precision), where=(precision + recall) > 0)
@@ -71,9 +79,10 @@ def f1_threshold(truth: np.ndarray, positive_probabilities: np.ndarray) -> float
 def label_metrics(truth: np.ndarray, predicted: np.ndarray, label_map: LabelMap) -> dict[str, float]:
     """Accuracy, precision, recall and F1 (positive class for binary, else macro)."""
     average = "binary" if label_map.task == "binary" else "macro"
-    precision, recall, f1, _ = precision_recall_fscore_support(truth, predicted, average=average, zero_division=0)
+    metrics = sklearn_metrics()
+    precision, recall, f1, _ = metrics.precision_recall_fscore_support(truth, predicted, average=average, zero_division=0)
     return {
-        "accuracy": float(accuracy_score(truth, predicted)),
+        "accuracy": float(metrics.accuracy_score(truth, predicted)),
         "precision": float(precision),
         "recall": float(recall),
         "f1": float(f1),
@@ -83,9 +92,9 @@ def label_metrics(truth: np.ndarray, predicted: np.ndarray, label_map: LabelMap)
 def confusion(truth: np.ndarray, predicted: np.ndarray, label_map: LabelMap) -> dict[str, Any]:
     """Counts with rows = true label, columns = predicted label (one 2x2 per label for multilabel)."""
     if label_map.task == "multilabel":
-        matrices = multilabel_confusion_matrix(truth, predicted)
+        matrices = sklearn_metrics().multilabel_confusion_matrix(truth, predicted)
         return {"labels": label_map.names, "matrices": {name: m.tolist() for name, m in zip(label_map.names, matrices)}}
-    matrix = confusion_matrix(truth, predicted, labels=list(range(label_map.num_labels)))
+    matrix = sklearn_metrics().confusion_matrix(truth, predicted, labels=list(range(label_map.num_labels)))
     return {"labels": label_map.names, "matrix": matrix.tolist()}
 
 
@@ -147,8 +156,8 @@ def score(outputs: ModelOutputs, truth: np.ndarray, label_map: LabelMap, thresho
         metrics["at_0.5"] = label_metrics(truth, predicted_ids(outputs.probabilities, label_map), label_map)
     metrics["num_examples"] = int(len(truth))
     report_args = dict(labels=list(range(label_map.num_labels)), target_names=label_map.names, zero_division=0)
-    report = classification_report(truth, predicted, digits=4, **report_args)
-    report_rows = classification_report(truth, predicted, output_dict=True, **report_args)
+    report = sklearn_metrics().classification_report(truth, predicted, digits=4, **report_args)
+    report_rows = sklearn_metrics().classification_report(truth, predicted, output_dict=True, **report_args)
     return Evaluation(metrics, report, report_rows, confusion(truth, predicted, label_map),
                       outputs.probabilities, predicted)
 
