@@ -3,9 +3,9 @@ backups a killed run resumes from, a stop at the first non-finite loss, and the 
 epoch's validation scored as the final evaluation scores it (so that pass is not run twice).
 
 Backups are tf_keras' BackupAndRestore (weights, optimizer slots, epoch and step), taken
-every epoch but the last, every `backup_every_minutes` minutes and every `backup_every_steps` steps;
-`tfbert.resume` reads where one left off, so the training data can start there (fit
-itself restarts its input at the start).
+at every epoch's end but fit's last, every `backup_every_minutes` minutes and every
+`backup_every_steps` steps; `tfbert.resume` reads where one left off, so the training data
+can start there (fit itself restarts its input at the start).
 
 >>> import numpy as np, tf_keras
 >>> from tfbert.callbacks import StopOnNonFiniteLoss
@@ -61,11 +61,12 @@ def _non_finite_message(what: str, epoch: int, batch: int) -> str:
 
 
 class EpochAndStepBackup(tf_keras.callbacks.BackupAndRestore):
-    """BackupAndRestore at every epoch's end but fit's last and, within an epoch, at the end of the first
-    step after `every_minutes` minutes of training since the last backup (or since fit
-    began) and every `every_steps` steps (0 turns either off; both may be on). Place it
-    last, so an epoch's backup follows its checkpoint and history row. The backup is kept
-    when fit ends; the run deletes it when it finishes.
+    """BackupAndRestore at every epoch's end but fit's last (after it the run marks fit as
+    ended: resume.FIT_ENDED) and, within an epoch, at the end of the first step after
+    `every_minutes` minutes of training since the last backup (or since fit began) and every
+    `every_steps` steps (0 turns either off; both may be on). Place it last, so an epoch's
+    backup follows its checkpoint and history row. The backup is kept when fit ends; the
+    run deletes it when it finishes.
 
     Under every strategy tfbert can make: tf_keras' BackupAndRestore refuses strategies it
     has not listed, OneDeviceStrategy among them, though its checkpoint is an ordinary

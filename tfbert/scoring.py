@@ -18,10 +18,9 @@ Precision and Recall count them); otherwise they are macro averages.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any, Callable, Mapping
-
-import functools
 
 import numpy as np
 

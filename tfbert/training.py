@@ -4,8 +4,8 @@ The job is three steps: `prepare` (data, encoder, tokenizer and the run director
 first files) and `fit` (the classifier and model.fit with the usual Keras callbacks and
 backups), both below, then `finishing.evaluate_and_save` (the best epoch on the validation
 and test splits with the report files, model/ and the serving export written beside that
-evaluation, then the finished run directory moved into place). A run killed midway resumes from its last
-backup when the same command runs again (see `tfbert.resume`). `tfbert.train` is this
+evaluation, then the finished run directory moved into place). A run killed midway
+resumes from its last backup when the same command runs again (see `tfbert.resume`). `tfbert.train` is this
 module's `train`; `python -m tfbert.train` is its command.
 
 Under a distribution strategy (see `tfbert.distribution`) every worker runs the same
