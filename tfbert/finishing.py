@@ -113,9 +113,11 @@ def evaluate_and_save(job: Job, classifier: tf_keras.Model, outputs_from_fit: Ma
     thread, then `finish`; returns the metrics by split title and the run's final path.
     `served`: the model export/ serves, computing in `served_precision`."""
     save = job.config.save
-    # The evaluation predicts with a second model object over the same layers: while a SavedModel
-    # of `classifier` is written, tf_keras sets its predict_function aside (Model._trackable_children).
-    evaluated = model.layers_only(classifier)
+    # While model/ is written, tf_keras sets `classifier`'s predict_function aside (Model._trackable_children),
+    # so the evaluation then predicts with a second model object over the same layers. export/ does not
+    # track the Keras model (export.ServingModel), so without model/ the classifier's own traced
+    # predict_function (fit's last validation may have traced it) serves the evaluation.
+    evaluated = model.layers_only(classifier) if save == "all" else classifier
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfbert-save") as saving:
         written: list[Future] = []
         try:

@@ -5,8 +5,8 @@ first files) and `fit` (the classifier and model.fit with the usual Keras callba
 backups), both below, then `finishing.evaluate_and_save` (the best epoch on the validation
 and test splits with the report files, model/ and the serving export written beside that
 evaluation, then the finished run directory moved into place). A run killed midway
-resumes from its last backup when the same command runs again (see `tfbert.resume`). `tfbert.train` is this
-module's `train`; `python -m tfbert.train` is its command.
+resumes from its last backup when the same command runs again (see `tfbert.resume`).
+`tfbert.train` is this module's `train`; `python -m tfbert.train` is its command.
 
 Under a distribution strategy (see `tfbert.distribution`) every worker runs the same
 job: the encoder and model are built in the strategy's scope and fit splits each global
@@ -116,10 +116,11 @@ def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()
     its weights are the best epoch's on validation loss. With it, the outputs already
     scored with those weights, by split: the validation split's, when the last epoch is the
     best and fit scored it as the final evaluation would, in float32 (`_validates_as_evaluated`;
-    Keras validates the other epochs, in fit's precision, and every epoch of runs under a strategy). Resumes from the run's backup
-    when there is one. Under a distribution strategy the chief gets a one-device copy (for
-    evaluation and export), the other workers the distributed model as fit left it. With
-    gradient accumulation the chief's model is the plain functional one (model.functional_view)."""
+    Keras validates the other epochs, in fit's precision, and every epoch of runs under a
+    strategy). Resumes from the run's backup when there is one. Under a distribution
+    strategy the chief gets a one-device copy (for evaluation and export), the other workers
+    the distributed model as fit left it. With gradient accumulation the chief's model is the
+    plain functional one (model.functional_view)."""
     config = job.config
     with job.timings.phase("model_build"):
         # Seeded here, after the encoder is loaded: a first run that fetches and converts it
