@@ -12,8 +12,9 @@ full    all-MiniLM-L6-v2 on movie-review-polarity, max_seq_length 64, AdamW, 1 e
 Both keep metrics only (save: metrics) with W&B disabled, as the notebook's trials do, and
 run one after the other on the same machine:
 
-one process   `python -c` that imports tfbert and calls tfbert.train once per trial, as
-              wandb.agent(sweep_id, function=trial) and a notebook's loop do
+one process   `python -c` that imports tfbert and calls a trial function once per trial, which
+              calls tfbert.train and keeps no model, as wandb.agent(sweep_id, function=trial)
+              does with the notebook's
 per trial     `python -m tfbert.train --config FILE --key=value ...`, a process per trial
 
 Per trial: its wall time (the first in-process trial counts from the process's start, so its
@@ -52,9 +53,13 @@ import json, sys, time
 from tfbert.timings import seconds_since_process_start
 started = time.perf_counter() - seconds_since_process_start()  # the first trial counts its imports
 import tfbert
+
+def trial(values):  # as the notebook's trial function: its result is not kept
+    return str(tfbert.train(sys.argv[1], **values).run_dir)
+
 for values in json.loads(sys.argv[2]):
-    result = tfbert.train(sys.argv[1], **values)
-    print(json.dumps({"run_dir": str(result.run_dir), "wall_s": time.perf_counter() - started}), flush=True)
+    run_dir = trial(values)
+    print(json.dumps({"run_dir": run_dir, "wall_s": time.perf_counter() - started}), flush=True)
     started = time.perf_counter()
 """
 

@@ -180,14 +180,20 @@ TRAINS = """
         gc.collect()
         return sum(isinstance(o, tf.Variable) for o in gc.get_objects())
 
-    found = []
-    for changes in {runs!r}:
+    def sums(model):
+        return [float(np.abs(w).sum()) for w in model.get_weights()]
+
+    found, kept = [], []
+    for index, changes in enumerate({runs!r}):
         result = tfbert.train({values!r}, **changes)
         weights = result.model.get_weights()
         served = tfbert.Predictor.load(result.run_dir).serve({texts!r})[1]
         found.append({{"metrics": result.metrics, "layers": [layer.name for layer in result.model.layers],
-                      "weights": [float(np.abs(w).sum()) for w in weights], "head": weights[-2].tolist(),
+                      "weights": sums(result.model), "head": weights[-2].tolist(),
                       "served": served.tolist(), "run_dir": str(result.run_dir)}})
+        for earlier, model in kept:  # a model kept through this run, as a notebook's variable keeps it
+            found[earlier]["weights_after_the_next_run"] = sums(model)
+        kept = [(index, result.model)] if index == {keep!r} else []
         del result, weights, served
         found[-1]["live_variables"] = variables()
     if {evaluate!r}:
@@ -197,12 +203,14 @@ TRAINS = """
 """
 
 
-def trains(values: dict, runs: list[dict], texts: list[str], imports: str = "", evaluate: str | None = None) -> list[dict]:
+def trains(values: dict, runs: list[dict], texts: list[str], imports: str = "", evaluate: str | None = None,
+           keep: int | None = None) -> list[dict]:
     """TRAINS in a fresh process: `imports` first, then tfbert.train once for each of `runs`
     (overrides), its export serving `texts`, then (given a data file) tfbert.evaluate of the
-    last run; what each call gave (float32 values as JSON floats, so exactly)."""
+    last run; what each call gave (float32 values as JSON floats, so exactly). The model run
+    `keep` returned is kept through the next run, the others are dropped as a sweep's are."""
     return last_json_line(run_python(TRAINS.format(imports=imports, runs=runs, values=values, texts=texts,
-                                                   evaluate=evaluate)))
+                                                   evaluate=evaluate, keep=keep)))
 
 
 @pytest.mark.slow
@@ -220,17 +228,20 @@ def test_training_twice_in_one_process_trains_bit_for_bit_as_a_fresh_process_doe
     values = tiny_values(str(tfhub_encoder), tmp_path / "runs", data_path=str(tmp_path / "reviews.csv"),
                          learning_rate=3e-3, train_batch_size=4, epochs=4, deterministic=True, seed=7)  # 4 x 15 steps
     texts = list(sentiment_frame(50, seed=9)["review"])
-    # One process trains seed 8, then seed 7; another trains seed 7 once. The second call, another
-    # process's second call, equals the fresh process's first bit for bit: neither the earlier call
-    # nor the process leaves a trace (the determinism of two fresh processes is the special case).
-    other, second = trains(values, [{"run_name": "c", "seed": 8}, {"run_name": "a"}], texts)
+    # One process trains seed 8 (its model kept through the next call), then seed 7 twice; another
+    # trains seed 7 once. The later calls equal the fresh process's first bit for bit: neither the
+    # earlier calls nor the process leave a trace (the determinism of two fresh processes is the
+    # special case). The third call trains on the encoders the second loaded (loaded_encoders).
+    other, second, third = trains(values, [{"run_name": "c", "seed": 8}, {"run_name": "a"}, {"run_name": "b"}], texts,
+                                  keep=0)
     (fresh,) = trains(values, [{"run_name": "first"}], texts, imports="import tfbert.train, tfbert.evaluate, tfbert.predict",
                       evaluate=str(tmp_path / "new.csv"))
-    assert second["layers"] == other["layers"] == fresh["layers"]  # the same names: Keras' state was cleared
+    assert second["layers"] == third["layers"] == other["layers"] == fresh["layers"]  # Keras' state was cleared
     for key in ("metrics", "weights", "head", "served"):
-        assert second[key] == fresh[key], key
+        assert second[key] == third[key] == fresh[key], key
     assert np.abs(np.array(other["served"]) - fresh["served"]).max() > 1e-4  # the seed reaches the encoder's dropout
-    assert other["live_variables"] == second["live_variables"]  # no variables left behind per call
+    assert other["weights_after_the_next_run"] == other["weights"]  # a kept model keeps its weights
+    assert second["live_variables"] == third["live_variables"]  # no variables left behind per call
 
     assert Path(fresh["run_dir"]) == tmp_path / "runs" / "first"
     assert Path(fresh["folder"]) == tmp_path / "runs" / "first" / "evaluations" / "new"

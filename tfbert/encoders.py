@@ -27,7 +27,7 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 import tensorflow_hub as hub
 
-from tfbert import assets, atomic, encoder_copy, hf_bert, hub_format
+from tfbert import assets, atomic, encoder_copy, hf_bert, hub_format, loaded_encoders
 from tfbert.assets import PRETRAINED, cache_dir
 from tfbert.errors import ArgumentParser, TfbertError, first_line, run_command, warn
 
@@ -157,8 +157,9 @@ def _keras_layer(handle: str, trainable: bool) -> hub.KerasLayer:
     """hub.KerasLayer(handle) over the SavedModel loaded first: given a string, KerasLayer
     tries Keras 3's legacy loading module before tf.saved_model's, and so imports all of
     Keras 3 (0.6 s, matplotlib included) only to find that module gone. The layer keeps the
-    handle, so its config (a saved model's) is KerasLayer(handle)'s."""
-    layer = hub.KerasLayer(hub.load(handle), trainable=trainable, name="encoder")
+    handle, so its config (a saved model's) is KerasLayer(handle)'s. A SavedModel loaded by an
+    earlier job in this process is lent again when free (see loaded_encoders)."""
+    layer = loaded_encoders.lend(handle, lambda saved: hub.KerasLayer(saved, trainable=trainable, name="encoder"))
     layer._handle = handle  # what get_config records (and error messages name)
     return layer
 
