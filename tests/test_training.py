@@ -16,7 +16,7 @@ import yaml
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tf_keras
-from tfbert import distribution, export, scoring, training
+from tfbert import distribution, export, plots, scoring, training
 from tfbert.config import build_config
 
 from conftest import RUN_FILES, write_yaml
@@ -25,12 +25,17 @@ from train_command import MACRO_METRICS, NEUTRAL, TOPICS, macro_row, run_main, s
 
 # --------------------------------------------------------------------------- interrupted run
 
+CRASHED_IN: list[str] = []
+
+
 def _crash(*args, **kwargs):
+    CRASHED_IN.append(threading.current_thread().name)
     raise KeyboardInterrupt  # as if the user pressed Ctrl-C there
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("where, module, function", [
+    ("drawing the data plots, in the background while fit's steps run", plots, "save_data_plots"),
     ("writing model/, in the background", export, "save_model"),
     ("writing export/, in the background after model/", export, "save_serving_model"),
     ("writing the reports, while the background writes", scoring, "write_report"),
@@ -44,18 +49,21 @@ def test_an_interrupted_run_leaves_no_directory_that_looks_finished(tmp_path, ti
         "output_dir": str(tmp_path / "runs"), "run_name": "crash",
     })
     monkeypatch.setattr(module, function, _crash)
+    CRASHED_IN.clear()
     with pytest.raises(KeyboardInterrupt):
         training.train(config)
+    assert CRASHED_IN[0].startswith({"save_data_plots": "tfbert-reports", "write_report": "MainThread"}.get(function,
+                                                                                                        "tfbert-save"))
     runs = tmp_path / "runs"
     assert not (runs / "crash").exists()
     # Only the hidden staging folder remains, and it is not the finished layout.
     assert os.listdir(runs) == [".crash.incomplete"]
     staged = sorted(os.listdir(runs / ".crash.incomplete"))
     assert "timings.json" not in staged and staged != RUN_FILES
-    assert (function == "write_report") is ("metrics.json" not in staged)  # it got as far as crashing there
+    assert (function in ("write_report", "save_data_plots")) is ("metrics.json" not in staged)  # it got as far as crashing there
     if module is export:  # the writing that crashed left nothing; a crash beside it may leave model/ (it is waited for)
         assert ("model" in staged, "export" in staged) == (function == "save_serving_model", False)
-    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("tfbert-save")]
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith(("tfbert-save", "tfbert-reports"))]
 
 
 # --------------------------------------------------------------------------- other tasks

@@ -1,6 +1,7 @@
 """The Keras callbacks of a training run: the best checkpoint, early stopping, history,
-backups a killed run resumes from, a stop at the first non-finite loss, and the last
-epoch's validation scored as the final evaluation scores it (so that pass is not run twice).
+backups a killed run resumes from, a stop at the first non-finite loss, the last epoch's
+validation scored as the final evaluation scores it (so that pass is not run twice), and
+work started once the first step is done.
 
 Backups are tf_keras' BackupAndRestore (weights, optimizer slots, epoch and step), taken
 at every epoch's end but fit's last, every `backup_every_minutes` minutes and every
@@ -52,6 +53,20 @@ class StopOnNonFiniteLoss(tf_keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             raise TfbertError(_non_finite_message(f"the training loss became {float(loss)}", self._epoch, batch))
+
+
+class AfterFirstStep(tf_keras.callbacks.Callback):
+    """Keras callback: `then()`, once, when this fit's first training step is done (it traces
+    the step function, so work started then does not compete with the tracing)."""
+
+    def __init__(self, then: Callable[[], None]):
+        super().__init__()
+        self._then: Callable[[], None] | None = then
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self._then is not None:
+            then, self._then = self._then, None
+            then()
 
 
 def _non_finite_message(what: str, epoch: int, batch: int) -> str:

@@ -8,13 +8,14 @@ the evaluation computes in TensorFlow's own threads, which leave Python free for
 saving's tracing. export/ starts once the validation split has given the decision
 threshold it serves with. The run directory is moved into place only after both are
 written, so a run that fails or is killed before then leaves its staging folder (an
-unfinished run), never a finished-looking one.
+unfinished run), never a finished-looking one. The report work that needs nothing from
+training (`ReportsAhead`) is done earlier still, in a thread while fit's steps run.
 """
 
 from __future__ import annotations
 
 import shutil
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -24,7 +25,6 @@ import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tf_keras
 
 from tfbert import export, model, packers, plots, scoring
-from tfbert.data.splits import Split
 from tfbert.job import Job
 
 SPLIT_TITLES = {"valid": "validation", "test": "test"}
@@ -35,21 +35,67 @@ def scored(job: Job, classifier: tf_keras.Model, name: str) -> scoring.ModelOutp
     return scoring.run_model_in_length_order(classifier, job.splits[name], job.evaluation_batches, job.label_map)
 
 
-def _curves_and_data_plots(run_dir: Path, stats: dict, splits: dict[str, Split]) -> dict[str, Path]:
-    """Training curves and the W&B article's data plots, as PNGs."""
-    folder = run_dir / "plots"
+def _load_report_libraries() -> None:
+    """sklearn.metrics and matplotlib, which the reports need, loaded ahead of them."""
+    scoring.sklearn_metrics()
+    plots.pyplot()
+
+
+class ReportsAhead:
+    """The report work that needs nothing from training, done in a background thread while
+    fit's steps run: sklearn.metrics and matplotlib loaded (about a second on 2 cores) and
+    the W&B article's data plots drawn into the run directory (unless a GUI backend must draw
+    them on the main thread: plots.draws_off_main_thread). That work is Python's, and the
+    steps leave a core partly idle while their kernels run; before the steps, tracing keeps
+    Python busy, so `start` it once the first step is done (training.fit does). `data_plots`
+    waits for it, or does it then when it never started (a run resumed after fit). Leaving
+    it as a context manager waits for the thread, so a failed run leaves none writing."""
+
+    def __init__(self, job: Job):
+        self._job = job
+        self._started: Future | None = None
+
+    def __enter__(self) -> ReportsAhead:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._started is not None:
+            wait([self._started])  # no thread outlives a failed run
+
+    def start(self) -> None:
+        if self._started is None and self._job.is_chief:
+            worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfbert-reports")
+            self._started = worker.submit(self._draw if plots.draws_off_main_thread() else _load_report_libraries)
+            worker.shutdown(wait=False)  # the thread ends with its one task
+
+    def data_plots(self) -> dict[str, Path]:
+        """The data plots' PNGs by name (what plots.save_data_plots returns)."""
+        drawn = self._started.result() if self._started is not None else None
+        return drawn if drawn is not None else self._draw()
+
+    def _draw(self) -> dict[str, Path]:
+        _load_report_libraries()
+        texts = {name: split.texts for name, split in self._job.splits.items()}
+        return plots.save_data_plots(self._job.run.path / "plots", self._job.stats, texts)
+
+
+def _training_curves(run_dir: Path) -> dict[str, Path]:
+    """Training curves from history.csv, as a PNG."""
     history = pd.read_csv(run_dir / "history.csv")
-    curves = {"training_curves": plots.save(plots.training_curves(history, "accuracy"), folder / "training_curves.png")}
-    return curves | plots.save_data_plots(folder, stats, {name: split.texts for name, split in splits.items()})
+    return {"training_curves": plots.save(plots.training_curves(history, "accuracy"),
+                                          run_dir / "plots" / "training_curves.png")}
 
 
 def evaluate_splits(job: Job, classifier: tf_keras.Model, outputs_from_fit: Mapping[str, scoring.ModelOutputs] | None = None,
-                    on_threshold: Callable[[float], None] = lambda threshold: None) -> tuple[dict[str, dict[str, Any]], float]:
+                    on_threshold: Callable[[float], None] = lambda threshold: None,
+                    ahead: ReportsAhead | None = None) -> tuple[dict[str, dict[str, Any]], float]:
     """Metrics of the validation (and test) split, the report files and plots; returns
     the metrics by split title and the decision threshold. `outputs_from_fit`: outputs of
     `classifier` fit already computed, by split name, which are not computed again.
-    `on_threshold` is called with the threshold as soon as the validation split gives it."""
+    `on_threshold` is called with the threshold as soon as the validation split gives it.
+    `ahead`: the report work fit's steps may have done already (ReportsAhead)."""
     splits, label_map, outputs_from_fit = job.splits, job.label_map, outputs_from_fit or {}
+    ahead = ahead or ReportsAhead(job)
     with job.timings.phase("final_evaluation"):
         outputs = {}
         for name in ("valid", "test"):
@@ -64,8 +110,9 @@ def evaluate_splits(job: Job, classifier: tf_keras.Model, outputs_from_fit: Mapp
     with job.timings.phase("reports_and_plots"):
         for title, (result, split) in results.items():
             job.tracker.log_evaluation(title, result, split, label_map)
+        data_plots = ahead.data_plots()  # before any figure is drawn here: pyplot is not thread-safe
         figures = scoring.write_report(job.run, results, label_map, threshold)
-        figures |= _curves_and_data_plots(job.run.path, job.stats, splits)
+        figures |= _training_curves(job.run.path) | data_plots
         job.tracker.log_images(figures)
     return {title: result.metrics for title, (result, _) in results.items()}, threshold
 
@@ -94,12 +141,6 @@ def finish(job: Job) -> Path:
     return job.run.finish()
 
 
-def _load_report_libraries() -> None:
-    """sklearn.metrics and matplotlib, which the reports need, loaded while the evaluation computes."""
-    scoring.sklearn_metrics()
-    plots.pyplot()
-
-
 def _unless_failed(earlier: list[Future], write: Callable[..., None], *args: Any) -> None:
     """`write(*args)`, unless one of the `earlier` writes (done: one thread runs them in turn) failed."""
     if not any(future.exception() for future in earlier):
@@ -107,11 +148,13 @@ def _unless_failed(earlier: list[Future], write: Callable[..., None], *args: Any
 
 
 def evaluate_and_save(job: Job, classifier: tf_keras.Model, outputs_from_fit: Mapping[str, scoring.ModelOutputs],
-                      served: tf_keras.Model, served_precision: str) -> tuple[dict[str, dict[str, Any]], Path]:
+                      served: tf_keras.Model, served_precision: str, ahead: ReportsAhead | None = None
+                      ) -> tuple[dict[str, dict[str, Any]], Path]:
     """The final evaluation (see evaluate_splits) with what the `save` key keeps (all: model/
     and export/; model: export/ only; metrics: neither) written beside it in a background
     thread, then `finish`; returns the metrics by split title and the run's final path.
-    `served`: the model export/ serves, computing in `served_precision`."""
+    `served`: the model export/ serves, computing in `served_precision`; `ahead`: the report
+    work fit's steps may have done already."""
     save = job.config.save
     # While model/ is written, tf_keras sets `classifier`'s predict_function aside (Model._trackable_children),
     # so the evaluation then predicts with a second model object over the same layers. export/ does not
@@ -130,7 +173,7 @@ def evaluate_and_save(job: Job, classifier: tf_keras.Model, outputs_from_fit: Ma
                     written.append(saving.submit(_unless_failed, list(written), save_export, job, served,
                                                  served_precision, threshold))
 
-            metrics, _ = evaluate_splits(job, evaluated, outputs_from_fit, export_with)
+            metrics, _ = evaluate_splits(job, evaluated, outputs_from_fit, export_with, ahead)
             for future in written:
                 future.result()  # raises what the saving raised
         except BaseException:

@@ -36,6 +36,14 @@ def pyplot() -> Any:
     return plt
 
 
+def draws_off_main_thread() -> bool:
+    """Whether figures may be drawn in a background thread: with Agg (tfbert's choice when
+    MPLBACKEND is unset) or Jupyter's inline backend, which draw into memory; a GUI backend
+    (MPLBACKEND=TkAgg, QtAgg, ...) opens windows, which only the main thread may do."""
+    backend = os.environ.get("MPLBACKEND", "agg").lower()
+    return backend in ("agg", "inline", "module://matplotlib_inline.backend_inline")
+
+
 def save(figure: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110, bbox_inches="tight")

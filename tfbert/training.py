@@ -22,8 +22,9 @@ import dataclasses
 import re
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import tfbert  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
@@ -110,9 +111,10 @@ def set_determinism(deterministic: bool) -> None:
         framework_config.disable_op_determinism()
 
 
-def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()
-        ) -> tuple[tf_keras.Model, dict[str, scoring.ModelOutputs]]:
-    """The classifier, trained (with `extra_callbacks` after tfbert's own: see `train`);
+def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = (), *,
+        after_first_step: Callable[[], None] = lambda: None) -> tuple[tf_keras.Model, dict[str, scoring.ModelOutputs]]:
+    """The classifier, trained (with `extra_callbacks` after tfbert's own: see `train`;
+    `after_first_step` is called once the first step, which traces, is done);
     its weights are the best epoch's on validation loss. With it, the outputs already
     scored with those weights, by split: the validation split's, when the last epoch is the
     best and fit scored it as the final evaluation would, in float32 (`_validates_as_evaluated`;
@@ -139,8 +141,9 @@ def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()
     scored: dict[str, scoring.ModelOutputs] = {}
     evaluated = _EvaluatedModel(job)
     if start is not None and start[0] < config.epochs:
-        with job.timings.phase("fit"):
-            scored = _fit_from(job, classifier, checkpoint, *start, extra_callbacks, evaluated=evaluated)
+        with job.timings.phase("fit"), evaluated.settled():
+            scored = _fit_from(job, classifier, checkpoint, *start, extra_callbacks, evaluated=evaluated,
+                               after_first_step=after_first_step)
     if not job.is_chief:
         return classifier, scored
     resume.mark_fit_ended(job.backup_dir)
@@ -149,7 +152,7 @@ def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()
                           "check the validation data and lower learning_rate")
     if scored:  # the last epoch was the best: the model that scored it has its weights
         return evaluated.built, scored
-    if evaluated.built is not None:
+    if evaluated.ready() is not None:
         return _best_epoch(evaluated.built, checkpoint), scored
     if distribution.is_distributed(job.strategy) or job.precision != "float32":
         with job.timings.phase("model_build"):
@@ -160,20 +163,47 @@ def fit(job: Job, extra_callbacks: Sequence[tf_keras.callbacks.Callback] = ()
 class _EvaluatedModel:
     """The float32 model the final evaluation scores, as fit's last epoch validates with it
     (LastEpochValidation): fit's own model (its functional view) when fit computes in float32,
-    else a one-device float32 copy, built once, given fit's weights (model.copy_weights)."""
+    else a one-device float32 copy, built once, given fit's weights (model.copy_weights).
+    `build_ahead` builds the copy in a background thread while fit's steps run (loading its
+    encoder and building it is Python's work, and the steps leave a core partly idle)."""
 
     def __init__(self, job: Job):
         self._job = job
         self.built: tf_keras.Model | None = None
+        self._building: Future | None = None
+
+    def build_ahead(self) -> None:
+        if self._job.precision != "float32" and self._building is None and self.built is None:
+            worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfbert-copy")
+            self._building = worker.submit(self._float32_copy)
+            worker.shutdown(wait=False)  # the thread ends with its one task
+
+    @contextlib.contextmanager
+    def settled(self) -> Iterator[None]:
+        """At its end, waits for a copy building in the background (no thread outlives a failed fit)."""
+        try:
+            yield
+        finally:
+            if self._building is not None:
+                wait([self._building])
+
+    def ready(self) -> tf_keras.Model | None:
+        """The float32 model, if the last epoch's validation or `build_ahead` built it."""
+        if self.built is None and self._building is not None:
+            self.built = self._building.result()
+        return self.built
 
     def with_weights_of(self, fitted: tf_keras.Model) -> tf_keras.Model:
         if self._job.precision == "float32":
             self.built = model.functional_view(fitted)
         else:
             if self.built is None:
-                self.built = model.functional_view(_one_device_copy(self._job, "float32"))
+                self.built = self._building.result() if self._building is not None else self._float32_copy()
             model.copy_weights(model.functional_view(fitted), self.built)
         return self.built
+
+    def _float32_copy(self) -> tf_keras.Model:
+        return model.functional_view(_one_device_copy(self._job, "float32"))
 
 
 def _validates_as_evaluated(job: Job) -> bool:
@@ -254,8 +284,8 @@ def _training_faults(config: Config) -> Iterator[None]:
 
 
 def _fit_from(job: Job, classifier: tf_keras.Model, checkpoint: Path, start_epoch: int, start_batch: int,
-              extra_callbacks: Sequence[tf_keras.callbacks.Callback] = (), *, evaluated: _EvaluatedModel
-              ) -> dict[str, scoring.ModelOutputs]:
+              extra_callbacks: Sequence[tf_keras.callbacks.Callback] = (), *, evaluated: _EvaluatedModel,
+              after_first_step: Callable[[], None] = lambda: None) -> dict[str, scoring.ModelOutputs]:
     """model.fit from step `start_batch` of epoch `start_epoch`, with the run's callbacks
     and then `extra_callbacks` (see `train`), the backup last; returns what `fit` returns
     as scored. Without a strategy, its last epoch validates as the final evaluation scores,
@@ -279,8 +309,10 @@ def _fit_from(job: Job, classifier: tf_keras.Model, checkpoint: Path, start_epoc
             epochs=config.epochs,
             callbacks=[callbacks.StopOnNonFiniteLoss()] + ([last] if last else [])
             + callbacks.training_callbacks(job.run.path, checkpoint, config.early_stopping_patience, earlier)
-            + [FitTimer(job.timings), FitEstimate(len(job.splits["train"]), config.train_batch_size,
-                                                  job.steps_per_epoch, config.epochs, start_epoch, start_batch)]
+            + [FitTimer(job.timings), callbacks.AfterFirstStep(after_first_step)]
+            + ([callbacks.AfterFirstStep(evaluated.build_ahead)] if last else [])
+            + [FitEstimate(len(job.splits["train"]), config.train_batch_size, job.steps_per_epoch, config.epochs,
+                           start_epoch, start_batch)]
             + job.tracker.keras_callbacks(start_epoch * job.steps_per_epoch + start_batch, job.steps_per_epoch)
             + _tensorboard(job)
             + list(extra_callbacks)
@@ -352,17 +384,17 @@ def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = Non
     config = resume.resolve_run(config, resume_run, default_run_name(config))
     reset_state()
     chief = early is None or distribution.is_chief(early)
-    if not chief:
-        config = config.replace(wandb_mode="disabled")  # the chief's W&B run is the run's record
+    config = config if chief else config.replace(wandb_mode="disabled")  # the chief's W&B run is the run's record
     shared_path = staging_for(config)
     # A sweep agent's values arrive in the config tracked_job yields.
     with (worker_run_parent(chief, config.output_dir) as run_parent,
           tracking.tracked_job(config, run_id=resume.wandb_run_id(shared_path / resume.BACKUP)) as (tracker, config)):
         job = prepare(config, tracker, timings, run_parent, early)
-        classifier, scored = fit(job, callbacks)
-        if not chief:
-            remove_if_empty(job.backup_dir, shared_path)  # left by tf_keras' backups when output_dir is not shared
-            return RunResult(final_path_of(shared_path), {}, classifier, chief=False)
-        metrics, run_dir = finishing.evaluate_and_save(job, classifier, scored, *_served_model(job, classifier))
+        with finishing.ReportsAhead(job) as ahead:  # report work done while fit's steps run
+            classifier, scored = fit(job, callbacks, after_first_step=ahead.start)
+            if not chief:
+                remove_if_empty(job.backup_dir, shared_path)  # left by tf_keras' backups when output_dir is not shared
+                return RunResult(final_path_of(shared_path), {}, classifier, chief=False)
+            metrics, run_dir = finishing.evaluate_and_save(job, classifier, scored, *_served_model(job, classifier), ahead)
         tracker.log_model(run_dir, config, metrics, job.label_map)  # its export/; nothing with save: metrics
     return RunResult(run_dir, metrics, classifier)
