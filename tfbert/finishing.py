@@ -108,9 +108,9 @@ def evaluate_splits(job: Job, classifier: tf_keras.Model, outputs_from_fit: Mapp
         results = {SPLIT_TITLES[name]: (scoring.score(output, splits[name].labels, label_map, threshold),
                                         splits[name]) for name, output in outputs.items()}
     with job.timings.phase("reports_and_plots"):
+        data_plots = ahead.data_plots()  # before anything else draws: pyplot is not thread-safe
         for title, (result, split) in results.items():
             job.tracker.log_evaluation(title, result, split, label_map)
-        data_plots = ahead.data_plots()  # before any figure is drawn here: pyplot is not thread-safe
         figures = scoring.write_report(job.run, results, label_map, threshold)
         figures |= _training_curves(job.run.path) | data_plots
         job.tracker.log_images(figures)
