@@ -53,6 +53,19 @@ def test_a_savedmodel_in_use_is_loaded_afresh_and_keeps_its_weights(tiny_encoder
     assert all(np.all(value == 1) for value in values(model.layers[0]))
 
 
+def test_a_released_savedmodel_is_lent_again_without_a_collection(tiny_encoder, monkeypatch):
+    dropped = loaded_encoders.lend(tiny_encoder, hub.KerasLayer)
+    cycle = tf_keras.Sequential([dropped])  # alive until a collection, as a Keras model a job dropped is
+    cycle.held = cycle
+    collections = []
+    monkeypatch.setattr(loaded_encoders.gc, "collect", lambda *args: collections.append(args) or 0)
+    loaded_encoders.release(dropped)
+    again = loaded_encoders.lend(tiny_encoder, hub.KerasLayer)
+    assert again.resolved_object is dropped.resolved_object and collections == []
+    loaded_encoders.release(tf_keras.Sequential())  # a layer it never lent: nothing changes
+    assert loaded_encoders.lend(tiny_encoder, hub.KerasLayer).resolved_object is not again.resolved_object
+
+
 def test_two_are_kept_the_latest_used(tiny_encoder, tiny_encoder_without_dropout, tfhub_encoder):
     paths = [tiny_encoder, str(tiny_encoder_without_dropout), str(tfhub_encoder)]
     for path in paths:

@@ -223,9 +223,13 @@ def strategy_for(config: Config) -> tf.distribute.Strategy:
     return strategy
 
 
-def early_strategy(config: Config) -> tf.distribute.Strategy | None:
+def early_strategy(config: Config, named: bool) -> tf.distribute.Strategy | None:
     """`config`'s strategy when it must start before anything else runs (see starts_first),
-    else None; make_strategy refuses options that rule a strategy out, so every such strategy starts first."""
+    else None; make_strategy refuses options that rule a strategy out, so every such strategy starts first.
+    A multi-worker run must be `named` (run_name set, or a run to resume given): every worker names the same run."""
+    if config.distribution_strategy == "multi_worker_mirrored" and not named:
+        raise TfbertError("multi_worker_mirrored needs run_name: every worker must name the same run, "
+                          "e.g. --run_name=sst2-2workers")
     return strategy_for(config) if starts_first(config.distribution_strategy, config.cpu_replicas) else None
 
 

@@ -106,6 +106,16 @@ def lend(path: str, build: Callable[[Any], User]) -> User:
         return user
 
 
+def release(user: Any) -> None:
+    """Say that `user` (what a `build` gave `lend`) is dropped and will not be used again, so
+    the next `lend` of its SavedModel finds it free without a collection (about 0.3 s with
+    TensorFlow loaded). For a caller that knows nothing else holds it."""
+    with _LOCK:
+        for loaded in _LOADED.values():
+            if loaded.user is not None and loaded.user() is user:
+                loaded.user = None
+
+
 def forget() -> None:
     """Let go of every SavedModel kept (their memory is freed once no layer uses them)."""
     with _LOCK:

@@ -31,8 +31,8 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from tfbert import (callbacks, distribution, encoder_copy, encoders, finishing, model, packers,
-                    precision, progress, resume, scoring, tracking)
+from tfbert import (callbacks, distribution, encoder_copy, encoders, finishing, loaded_encoders, model,
+                    packers, precision, progress, resume, scoring, tracking)
 from tfbert.config import Config, ConfigSource, dump_config, load_config
 from tfbert.data.labels import LabelMap, class_weights
 from tfbert.data.splits import DataSpec, load_splits
@@ -377,10 +377,7 @@ def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = Non
     """
     timings = Timings()
     config = load_config(config, **overrides)
-    if config.distribution_strategy == "multi_worker_mirrored" and config.run_name is None and not resume_run:
-        raise TfbertError("multi_worker_mirrored needs run_name: every worker must name the same run, "
-                          "e.g. --run_name=sst2-2workers")
-    early = distribution.early_strategy(config)
+    early = distribution.early_strategy(config, named=config.run_name is not None or bool(resume_run))
     config = resume.resolve_run(config, resume_run, default_run_name(config))
     reset_state()
     chief = early is None or distribution.is_chief(early)
@@ -396,5 +393,7 @@ def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = Non
                 remove_if_empty(job.backup_dir, shared_path)  # left by tf_keras' backups when output_dir is not shared
                 return RunResult(final_path_of(shared_path), {}, classifier, chief=False)
             metrics, run_dir = finishing.evaluate_and_save(job, classifier, scored, *_served_model(job, classifier), ahead)
+        if job.precision != "float32" and not callbacks:  # fit's model is not `classifier` and nothing else holds it
+            loaded_encoders.release(job.encoder)
         tracker.log_model(run_dir, config, metrics, job.label_map)  # its export/; nothing with save: metrics
     return RunResult(run_dir, metrics, classifier)
