@@ -45,14 +45,16 @@ class ReportsAhead:
     """The report work that needs nothing from training, done in a background thread while
     fit's steps run: sklearn.metrics and matplotlib loaded (about a second on 2 cores) and
     the W&B article's data plots drawn into the run directory (unless a GUI backend must draw
-    them on the main thread: plots.draws_off_main_thread). That work is Python's, and the
+    them on the main thread, plots.draws_off_main_thread, or not `draws`: the caller's callbacks
+    may draw with pyplot during fit, which is not thread-safe). That work is Python's, and the
     steps leave a core partly idle while their kernels run; before the steps, tracing keeps
     Python busy, so `start` it once the first step is done (training.fit does). `data_plots`
     waits for it, or does it then when it never started (a run resumed after fit). Leaving
     it as a context manager waits for the thread, so a failed run leaves none writing."""
 
-    def __init__(self, job: Job):
+    def __init__(self, job: Job, draws: bool = True):
         self._job = job
+        self._draws = draws
         self._started: Future | None = None
 
     def __enter__(self) -> ReportsAhead:
@@ -65,7 +67,8 @@ class ReportsAhead:
     def start(self) -> None:
         if self._started is None and self._job.is_chief:
             worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfbert-reports")
-            self._started = worker.submit(self._draw if plots.draws_off_main_thread() else _load_report_libraries)
+            draws = self._draws and plots.draws_off_main_thread()
+            self._started = worker.submit(self._draw if draws else _load_report_libraries)
             worker.shutdown(wait=False)  # the thread ends with its one task
 
     def data_plots(self) -> dict[str, Path]:

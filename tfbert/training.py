@@ -164,8 +164,9 @@ class _EvaluatedModel:
     """The float32 model the final evaluation scores, as fit's last epoch validates with it
     (LastEpochValidation): fit's own model (its functional view) when fit computes in float32,
     else a one-device float32 copy, built once, given fit's weights (model.copy_weights).
-    `build_ahead` builds the copy in a background thread while fit's steps run (loading its
-    encoder and building it is Python's work, and the steps leave a core partly idle)."""
+    `build_ahead` builds the copy in a thread while fit's steps run (Python's work, and the
+    steps leave a core partly idle); fit asks for it only without the caller's callbacks,
+    which might build Keras layers while the copy sets Keras' global dtype policy."""
 
     def __init__(self, job: Job):
         self._job = job
@@ -310,7 +311,7 @@ def _fit_from(job: Job, classifier: tf_keras.Model, checkpoint: Path, start_epoc
             callbacks=[callbacks.StopOnNonFiniteLoss()] + ([last] if last else [])
             + callbacks.training_callbacks(job.run.path, checkpoint, config.early_stopping_patience, earlier)
             + [FitTimer(job.timings), callbacks.AfterFirstStep(after_first_step)]
-            + ([callbacks.AfterFirstStep(evaluated.build_ahead)] if last else [])
+            + ([callbacks.AfterFirstStep(evaluated.build_ahead)] if last and not extra_callbacks else [])
             + [FitEstimate(len(job.splits["train"]), config.train_batch_size, job.steps_per_epoch, config.epochs,
                            start_epoch, start_batch)]
             + job.tracker.keras_callbacks(start_epoch * job.steps_per_epoch + start_batch, job.steps_per_epoch)
@@ -387,7 +388,7 @@ def train(config: ConfigSource, /, *, resume_run: bool | str | Path | None = Non
     with (worker_run_parent(chief, config.output_dir) as run_parent,
           tracking.tracked_job(config, run_id=resume.wandb_run_id(shared_path / resume.BACKUP)) as (tracker, config)):
         job = prepare(config, tracker, timings, run_parent, early)
-        with finishing.ReportsAhead(job) as ahead:  # report work done while fit's steps run
+        with finishing.ReportsAhead(job, draws=not callbacks) as ahead:  # report work done while fit's steps run
             classifier, scored = fit(job, callbacks, after_first_step=ahead.start)
             if not chief:
                 remove_if_empty(job.backup_dir, shared_path)  # left by tf_keras' backups when output_dir is not shared
