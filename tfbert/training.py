@@ -198,8 +198,8 @@ class _EvaluatedModel:
         if self._job.precision == "float32":
             self.built = model.functional_view(fitted)
         else:
-            if self.built is None:
-                self.built = self._building.result() if self._building is not None else self._float32_copy()
+            if self.ready() is None:
+                self.built = self._float32_copy()
             model.copy_weights(model.functional_view(fitted), self.built)
         return self.built
 
